@@ -1,0 +1,176 @@
+//! Configuration, read once per cold start from the environment.
+
+use std::time::Duration;
+
+use phonenumber::country;
+
+/// Every setting the functions read. See the README's configuration table.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub table_name: String,
+    /// Signs new tokens. Never logged (see the manual `Debug` of [`Secret`]).
+    pub jwt_secret: Secret,
+    /// Still accepted when verifying, so the secret can be rotated without logging everyone out.
+    pub jwt_secret_previous: Option<Secret>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Lower-cased emails of the users who get the admin role.
+    pub admin_emails: Vec<String>,
+    /// Region used to read phone numbers written without a leading `+`.
+    pub default_region: country::Id,
+    pub max_group_size: usize,
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<Secret>,
+    pub twilio_messaging_service_sid: Option<String>,
+    pub twilio_api_base_url: Option<String>,
+    pub public_base_url: Option<String>,
+}
+
+/// A secret value whose `Debug` output is redacted, so it never reaches a log line by accident.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Shortest JWT secret accepted: HS256 keys shorter than the hash output weaken it.
+const MIN_JWT_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can configure without touching the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        let jwt_secret = get("JWT_SECRET").ok_or(ConfigError::Missing("JWT_SECRET"))?;
+        if jwt_secret.len() < MIN_JWT_SECRET_LEN {
+            return Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                reason: format!("must be at least {MIN_JWT_SECRET_LEN} characters"),
+            });
+        }
+        let default_region = match get("DEFAULT_REGION") {
+            None => country::Id::US,
+            Some(code) => code.to_uppercase().parse().map_err(|_| ConfigError::Invalid {
+                name: "DEFAULT_REGION",
+                reason: format!("{code:?} is not an ISO 3166 region code"),
+            })?,
+        };
+        Ok(Self {
+            table_name: get("TABLE_NAME").unwrap_or_else(|| "switchboard".into()),
+            jwt_secret: Secret::new(jwt_secret),
+            jwt_secret_previous: get("JWT_SECRET_PREVIOUS").map(Secret::new),
+            access_token_ttl: Duration::from_secs(parse_num(&get, "ACCESS_TOKEN_TTL_SECONDS", 900)?),
+            refresh_token_ttl: Duration::from_secs(parse_num(
+                &get,
+                "REFRESH_TOKEN_TTL_SECONDS",
+                30 * 24 * 3600,
+            )?),
+            admin_emails: get("ADMIN_EMAILS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|e| e.trim().to_lowercase())
+                        .filter(|e| !e.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            default_region,
+            max_group_size: parse_num(&get, "MAX_GROUP_SIZE", 50)? as usize,
+            twilio_account_sid: get("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token: get("TWILIO_AUTH_TOKEN").map(Secret::new),
+            twilio_messaging_service_sid: get("TWILIO_MESSAGING_SERVICE_SID"),
+            twilio_api_base_url: get("TWILIO_API_BASE_URL"),
+            public_base_url: get("PUBLIC_BASE_URL"),
+        })
+    }
+
+    pub fn is_admin_email(&self, email: &str) -> bool {
+        let email = email.to_lowercase();
+        self.admin_emails.iter().any(|admin| *admin == email)
+    }
+}
+
+fn parse_num(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ConfigError::Invalid { name, reason: format!("{raw:?} is not a positive integer") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn requires_a_long_enough_jwt_secret() {
+        assert!(matches!(config(&[]), Err(ConfigError::Missing("JWT_SECRET"))));
+        assert!(matches!(config(&[("JWT_SECRET", "short")]), Err(ConfigError::Invalid { .. })));
+        assert!(config(&[("JWT_SECRET", SECRET)]).is_ok());
+    }
+
+    #[test]
+    fn reads_admins_region_and_defaults() {
+        let c = config(&[
+            ("JWT_SECRET", SECRET),
+            ("ADMIN_EMAILS", " Ops@Example.com, ,root@example.com"),
+            ("DEFAULT_REGION", "gb"),
+        ])
+        .unwrap();
+        assert!(c.is_admin_email("ops@example.COM"));
+        assert!(!c.is_admin_email("someone@example.com"));
+        assert_eq!(c.default_region, country::Id::GB);
+        assert_eq!(c.table_name, "switchboard");
+        assert_eq!(c.max_group_size, 50);
+        assert!(config(&[("JWT_SECRET", SECRET), ("DEFAULT_REGION", "XX")]).is_err());
+        assert!(config(&[("JWT_SECRET", SECRET), ("MAX_GROUP_SIZE", "0")]).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let c = config(&[("JWT_SECRET", SECRET), ("TWILIO_AUTH_TOKEN", "tok-very-secret")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(SECRET));
+        assert!(!shown.contains("tok-very-secret"));
+    }
+}

@@ -1,0 +1,33 @@
+//! The pool of Twilio numbers that admins manage and users are given.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::phone::E164;
+
+/// One Twilio number in the pool. `owner_id` is set while it is some user's virtual number.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolNumber {
+    pub phone_number: E164,
+    pub owner_id: Option<String>,
+    pub added_at: DateTime<Utc>,
+    pub assigned_at: Option<DateTime<Utc>>,
+}
+
+impl PoolNumber {
+    pub fn status(&self) -> NumberStatus {
+        if self.owner_id.is_some() {
+            NumberStatus::Assigned
+        } else {
+            NumberStatus::Free
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumberStatus {
+    Free,
+    Assigned,
+}

@@ -1,0 +1,5 @@
+//! Use cases, written against the [`crate::store::Store`] port. Each returns domain values or
+//! an [`crate::error::AppError`]; the function crates turn those into HTTP.
+
+pub mod accounts;
+pub mod numbers;

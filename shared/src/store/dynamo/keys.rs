@@ -1,0 +1,40 @@
+//! The key layout of the single table. Every entity's keys are built here and nowhere else;
+//! `docs/data-model.md` lists them with the access pattern each serves.
+
+/// Partition and sort key attribute names of the table and of its one GSI.
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+
+// User: PK=USER#<id> SK=PROFILE; in the directory (GSI1) while active.
+pub fn user_pk(id: &str) -> String {
+    format!("USER#{id}")
+}
+pub const USER_SK: &str = "PROFILE";
+pub const DIRECTORY_PK: &str = "USERS";
+pub fn directory_sk(username_normalized: &str) -> String {
+    username_normalized.to_string()
+}
+
+// Uniqueness items: one per email and per username, written with the user in one transaction.
+pub fn email_pk(email: &str) -> String {
+    format!("EMAIL#{email}")
+}
+pub fn username_pk(username_normalized: &str) -> String {
+    format!("USERNAME#{username_normalized}")
+}
+pub const UNIQUE_SK: &str = "UNIQUE";
+
+// Pool number: PK=NUMBER#<e164> SK=NUMBER; GSI1PK=POOL, GSI1SK=FREE#<e164> | ASSIGNED#<e164>.
+pub fn number_pk(number: &str) -> String {
+    format!("NUMBER#{number}")
+}
+pub const NUMBER_SK: &str = "NUMBER";
+pub const POOL_PK: &str = "POOL";
+pub const FREE_PREFIX: &str = "FREE#";
+pub const ASSIGNED_PREFIX: &str = "ASSIGNED#";
+pub fn pool_sk(number: &str, assigned: bool) -> String {
+    format!("{}{number}", if assigned { ASSIGNED_PREFIX } else { FREE_PREFIX })
+}

@@ -1,0 +1,214 @@
+//! The DynamoDB adapter of the [`Store`] port: one table, keys in [`keys`], items in [`items`].
+//!
+//! Rules this adapter keeps, because the local server does not enforce them:
+//! at most 25 items per BatchWriteItem, 100 keys per BatchGetItem and 100 items per
+//! transaction; every listing is a paginated Query (never a Scan).
+
+pub mod cursor;
+pub mod items;
+pub mod keys;
+mod numbers;
+pub mod round_trips;
+mod users;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+
+pub use round_trips::RoundTrips;
+
+use super::{LoginKey, Page, PageRequest, ProfileChanges, Store, StoreError};
+use crate::domain::number::{NumberStatus, PoolNumber};
+use crate::domain::phone::E164;
+use crate::domain::user::User;
+
+/// DynamoDB's limit on keys per BatchGetItem.
+pub const BATCH_GET_LIMIT: usize = 100;
+/// DynamoDB's limit on items per TransactWriteItems.
+pub const TRANSACTION_LIMIT: usize = 100;
+/// Attempts for a transaction that lost a race (`TransactionConflict`) before giving up.
+const TRANSACTION_ATTEMPTS: u32 = 4;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// Builds a client from the standard AWS configuration (AWS_REGION,
+    /// AWS_ENDPOINT_URL_DYNAMODB, credentials chain), with a round-trip counter attached.
+    pub async fn client_from_env() -> (Client, RoundTrips) {
+        let sdk_config = aws_config::load_from_env().await;
+        Self::client_from_config(&sdk_config)
+    }
+
+    pub fn client_from_config(sdk_config: &aws_config::SdkConfig) -> (Client, RoundTrips) {
+        let round_trips = RoundTrips::default();
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+            .interceptor(round_trips.clone())
+            .build();
+        (Client::from_conf(config), round_trips)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Runs a transaction, retrying only when it lost a race with another transaction
+    /// (DynamoDB's `TransactionConflict`), which says nothing about the conditions.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        debug_assert!(items.len() <= TRANSACTION_LIMIT);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            let reasons = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| CancelReason { code: r.code().unwrap_or("None").to_string(), item: r.item().cloned() })
+                    .collect::<Vec<_>>(),
+                _ => return Err(TxError::Store(StoreError::from(err))),
+            };
+            let lost_race = reasons.iter().any(|r| r.code == "TransactionConflict");
+            let condition_failed = reasons.iter().any(|r| r.code == "ConditionalCheckFailed");
+            if lost_race && !condition_failed {
+                if attempt < TRANSACTION_ATTEMPTS {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                return Err(TxError::Store(StoreError::Contention));
+            }
+            return Err(TxError::Cancelled(reasons));
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    // 20, 40, 80 ms plus up to 20 ms of jitter taken from the clock.
+    let jitter = u64::from(Utc::now().timestamp_subsec_micros() % 20_000) / 1000;
+    Duration::from_millis(10 * 2u64.pow(attempt) + jitter)
+}
+
+/// Why a transaction was cancelled, item by item (same order as the request).
+#[derive(Debug)]
+struct CancelReason {
+    code: String,
+    /// The item as it was, when the request asked for ALL_OLD on condition failure.
+    item: Option<Item>,
+}
+
+impl CancelReason {
+    fn failed(&self) -> bool {
+        self.code == "ConditionalCheckFailed"
+    }
+}
+
+#[derive(Debug)]
+enum TxError {
+    Cancelled(Vec<CancelReason>),
+    Store(StoreError),
+}
+
+impl<E, R> From<SdkError<E, R>> for StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    fn from(err: SdkError<E, R>) -> Self {
+        match err.code() {
+            Some(
+                "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded",
+            ) => StoreError::Throttled,
+            _ => StoreError::Backend(DisplayErrorContext(&err).to_string()),
+        }
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Backend(format!("serialize: {e}")))
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Backend(format!("deserialize: {e}")))
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))])
+}
+
+fn page_limit(page: &PageRequest) -> i32 {
+    page.limit.clamp(1, super::MAX_PAGE_SIZE) as i32
+}
+
+/// Names of the attributes in a GSI1 query's LastEvaluatedKey.
+const GSI1_CURSOR_NAMES: [&str; 4] = [keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK];
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.create_user_tx(user).await
+    }
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.get_user_item(id).await
+    }
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+        self.batch_get_users(ids).await
+    }
+    async fn find_user_id(&self, login: &LoginKey) -> Result<Option<String>, StoreError> {
+        self.find_user_id_by_unique(login).await
+    }
+    async fn update_profile(&self, user: &User, changes: &ProfileChanges) -> Result<User, StoreError> {
+        self.update_profile_item(user, changes).await
+    }
+    async fn set_active(&self, user: &User, active: bool) -> Result<(), StoreError> {
+        self.set_user_active(user, active).await
+    }
+    async fn list_active_users(&self, prefix: Option<&str>, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        self.query_directory(prefix, page).await
+    }
+    async fn add_pool_number(&self, number: &E164, at: DateTime<Utc>) -> Result<PoolNumber, StoreError> {
+        self.put_pool_number(number, at).await
+    }
+    async fn remove_pool_number(&self, number: &E164) -> Result<(), StoreError> {
+        self.delete_pool_number(number).await
+    }
+    async fn list_pool_numbers(
+        &self,
+        status: Option<NumberStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<PoolNumber>, StoreError> {
+        self.query_pool(status, page).await
+    }
+    async fn assign_number(&self, user_id: &str, number: &E164, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.assign_number_tx(user_id, number, at).await
+    }
+    async fn release_number(&self, user_id: &str, number: &E164) -> Result<(), StoreError> {
+        self.release_number_tx(user_id, number).await
+    }
+}

@@ -1,0 +1,177 @@
+//! The number pool, and assigning a number to a user.
+
+use aws_sdk_dynamodb::types::{
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Utc};
+
+use super::items::NumberItem;
+use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError, GSI1_CURSOR_NAMES};
+use crate::domain::number::{NumberStatus, PoolNumber};
+use crate::domain::phone::E164;
+use crate::store::{Page, PageRequest, StoreError};
+
+impl DynamoStore {
+    pub(super) async fn put_pool_number(&self, number: &E164, at: DateTime<Utc>) -> Result<PoolNumber, StoreError> {
+        let item = NumberItem::free(number, at);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(err) if err.is_conditional_check_failed_exception() => StoreError::NumberInPool,
+                _ => StoreError::from(e),
+            })?;
+        Ok(item.into())
+    }
+
+    pub(super) async fn delete_pool_number(&self, number: &E164) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::number_pk(number.as_str()), keys::NUMBER_SK)))
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(ownerId)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(
+                    failed,
+                )) => {
+                    if failed.item().is_some() {
+                        StoreError::NumberAssigned
+                    } else {
+                        StoreError::NumberNotInPool
+                    }
+                }
+                _ => StoreError::from(e),
+            })?;
+        Ok(())
+    }
+
+    pub(super) async fn query_pool(
+        &self,
+        status: Option<NumberStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<PoolNumber>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .expression_attribute_names("#pk", keys::GSI1PK)
+            .expression_attribute_values(":pk", s(keys::POOL_PK))
+            .limit(page_limit(page));
+        query = match status {
+            None => query.key_condition_expression("#pk = :pk"),
+            Some(status) => query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", keys::GSI1SK)
+                .expression_attribute_values(
+                    ":prefix",
+                    s(match status {
+                        NumberStatus::Free => keys::FREE_PREFIX,
+                        NumberStatus::Assigned => keys::ASSIGNED_PREFIX,
+                    }),
+                ),
+        };
+        if let Some(c) = &page.cursor {
+            query = query.set_exclusive_start_key(Some(cursor::decode(c, &GSI1_CURSOR_NAMES, keys::GSI1PK, keys::POOL_PK)?));
+        }
+        let out = query.send().await?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<NumberItem>(item).map(PoolNumber::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+    }
+
+    /// One transaction of two conditional updates: the number must be in the pool and free,
+    /// the user must exist, be active and have no number. The store, not the caller, decides
+    /// who wins a race.
+    pub(super) async fn assign_number_tx(&self, user_id: &str, number: &E164, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let take_number = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::number_pk(number.as_str()), keys::NUMBER_SK)))
+            .update_expression("SET ownerId = :uid, assignedAt = :at, GSI1SK = :sk")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(ownerId)")
+            .expression_attribute_values(":uid", s(user_id))
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .expression_attribute_values(":sk", s(keys::pool_sk(number.as_str(), true)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let give_user = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(user_id), keys::USER_SK)))
+            .update_expression("SET virtualNumber = :n, updatedAt = :at")
+            .condition_expression("attribute_exists(PK) AND active = :true AND attribute_not_exists(virtualNumber)")
+            .expression_attribute_values(":n", s(number.as_str()))
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().update(take_number).build(),
+            TransactWriteItem::builder().update(give_user).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) => {
+                if let Some(user) = reasons.get(1).filter(|r| r.failed()) {
+                    return Err(match &user.item {
+                        Some(item) if item.contains_key("virtualNumber") => StoreError::UserHasNumber,
+                        _ => StoreError::UserNotFound,
+                    });
+                }
+                match reasons.first().filter(|r| r.failed()) {
+                    Some(n) if n.item.is_some() => Err(StoreError::NumberTaken),
+                    Some(_) => Err(StoreError::NumberNotInPool),
+                    None => Err(StoreError::Contention),
+                }
+            }
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    pub(super) async fn release_number_tx(&self, user_id: &str, number: &E164) -> Result<(), StoreError> {
+        let user_update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(user_id), keys::USER_SK)))
+            .update_expression("SET updatedAt = :at REMOVE virtualNumber")
+            .condition_expression("virtualNumber = :n")
+            .expression_attribute_values(":n", s(number.as_str()))
+            .expression_attribute_values(":at", s(Utc::now().to_rfc3339()))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().update(user_update).build(),
+            self.free_number_update(user_id, number)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(_)) => Err(StoreError::UserHasNoNumber),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    /// The transaction item that returns `number` from `user_id` to the free pool.
+    pub(super) fn free_number_update(&self, user_id: &str, number: &E164) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::number_pk(number.as_str()), keys::NUMBER_SK)))
+            .update_expression("SET GSI1SK = :sk REMOVE ownerId, assignedAt")
+            .condition_expression("ownerId = :uid")
+            .expression_attribute_values(":uid", s(user_id))
+            .expression_attribute_values(":sk", s(keys::pool_sk(number.as_str(), false)))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}

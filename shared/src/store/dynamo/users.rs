@@ -1,0 +1,288 @@
+//! Users and their uniqueness items.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
+};
+
+use super::items::{UniqueItem, UserItem};
+use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, Item, TxError, GSI1_CURSOR_NAMES};
+use crate::domain::user::{normalize_username, User};
+use crate::store::{LoginKey, Page, PageRequest, ProfileChanges, StoreError, UniqueField};
+
+/// Attempts to collect a batch's unprocessed keys before reporting throttling.
+const BATCH_ATTEMPTS: u32 = 5;
+
+impl DynamoStore {
+    /// One transaction: the user, its email item and its username item, each only if absent.
+    pub(super) async fn create_user_tx(&self, user: &User) -> Result<(), StoreError> {
+        let put_new = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        let items = vec![
+            put_new(to_item(&UserItem::from(user))?)?,
+            put_new(to_item(&UniqueItem::new(keys::email_pk(&user.email), &user.id))?)?,
+            put_new(to_item(&UniqueItem::new(
+                keys::username_pk(&normalize_username(&user.username)),
+                &user.id,
+            ))?)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) => Err(if reasons.get(1).is_some_and(|r| r.failed()) {
+                StoreError::Taken(UniqueField::Email)
+            } else if reasons.get(2).is_some_and(|r| r.failed()) {
+                StoreError::Taken(UniqueField::Username)
+            } else {
+                StoreError::Contention
+            }),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    pub(super) async fn get_user_item(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(id), keys::USER_SK)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item.map(|item| from_item::<UserItem>(item).map(User::from)).transpose()
+    }
+
+    /// BatchGetItem in chunks of 100 keys, re-requesting unprocessed keys with backoff.
+    pub(super) async fn batch_get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+        let mut unique_ids: Vec<&String> = ids.iter().collect();
+        unique_ids.sort();
+        unique_ids.dedup();
+        let mut found: HashMap<String, User> = HashMap::new();
+        for chunk in unique_ids.chunks(super::BATCH_GET_LIMIT) {
+            let mut pending: Vec<Item> = chunk.iter().map(|id| key(keys::user_pk(id), keys::USER_SK)).collect();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                attempt += 1;
+                if attempt > BATCH_ATTEMPTS {
+                    return Err(StoreError::Throttled);
+                }
+                if attempt > 1 {
+                    tokio::time::sleep(super::backoff(attempt - 1)).await;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .build()
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                let out = self.client.batch_get_item().request_items(&self.table, request).send().await?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    let user = User::from(from_item::<UserItem>(item)?);
+                    found.insert(user.id.clone(), user);
+                }
+                if let Some(mut unprocessed) = out.unprocessed_keys {
+                    if let Some(rest) = unprocessed.remove(&self.table) {
+                        pending = rest.keys;
+                    }
+                }
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+
+    pub(super) async fn find_user_id_by_unique(&self, login: &LoginKey) -> Result<Option<String>, StoreError> {
+        let pk = match login {
+            LoginKey::Email(email) => keys::email_pk(&email.to_lowercase()),
+            LoginKey::Username(username) => keys::username_pk(&normalize_username(username)),
+        };
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, keys::UNIQUE_SK)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.map(from_item::<UniqueItem>).transpose()?.map(|u| u.user_id))
+    }
+
+    /// A plain conditional update; when the email changes, a transaction that also moves the
+    /// email's uniqueness item.
+    pub(super) async fn update_profile_item(&self, user: &User, changes: &ProfileChanges) -> Result<User, StoreError> {
+        let mut set = vec!["#updatedAt = :updatedAt".to_string()];
+        let mut remove = Vec::new();
+        let mut names = HashMap::from([("#updatedAt".to_string(), "updatedAt".to_string())]);
+        let mut values = HashMap::from([(":updatedAt".to_string(), s(chrono::Utc::now().to_rfc3339()))]);
+        let mut field = |attr: &str, value: &Option<Option<String>>| match value {
+            None => {}
+            Some(Some(v)) => {
+                names.insert(format!("#{attr}"), attr.to_string());
+                values.insert(format!(":{attr}"), s(v.clone()));
+                set.push(format!("#{attr} = :{attr}"));
+            }
+            Some(None) => {
+                names.insert(format!("#{attr}"), attr.to_string());
+                remove.push(format!("#{attr}"));
+            }
+        };
+        field("firstName", &changes.first_name);
+        field("lastName", &changes.last_name);
+        field("phoneNumber", &changes.phone_number.as_ref().map(|p| p.as_ref().map(|n| n.to_string())));
+        let new_email = changes.email.as_ref().filter(|e| **e != user.email);
+        field("email", &new_email.map(|e| Some(e.clone())));
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        names.insert("#id".into(), "id".into());
+        values.insert(":id".into(), s(user.id.clone()));
+        let condition = "attribute_exists(PK) AND #id = :id";
+
+        let Some(new_email) = new_email else {
+            let out = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::user_pk(&user.id), keys::USER_SK)))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await
+                .map_err(|e| match e.as_service_error() {
+                    Some(err) if err.is_conditional_check_failed_exception() => StoreError::UserNotFound,
+                    _ => StoreError::from(e),
+                })?;
+            let item = out.attributes.ok_or_else(|| StoreError::Backend("update returned no item".into()))?;
+            return Ok(from_item::<UserItem>(item)?.into());
+        };
+
+        let update_user = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(&user.id), keys::USER_SK)))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let release_old = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::email_pk(&user.email), keys::UNIQUE_SK)))
+            .condition_expression("userId = :id")
+            .expression_attribute_values(":id", s(user.id.clone()))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let claim_new = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&UniqueItem::new(keys::email_pk(new_email), &user.id))?))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().update(update_user).build(),
+            TransactWriteItem::builder().delete(release_old).build(),
+            TransactWriteItem::builder().put(claim_new).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => {}
+            Err(TxError::Cancelled(reasons)) if reasons.get(2).is_some_and(|r| r.failed()) => {
+                return Err(StoreError::Taken(UniqueField::Email))
+            }
+            Err(TxError::Cancelled(_)) => return Err(StoreError::Contention),
+            Err(TxError::Store(e)) => return Err(e),
+        }
+        self.get_user_item(&user.id).await?.ok_or(StoreError::UserNotFound)
+    }
+
+    /// Deactivation leaves the directory, bumps the token version (ending every session) and
+    /// returns the user's number to the pool, all in one transaction.
+    pub(super) async fn set_user_active(&self, user: &User, active: bool) -> Result<(), StoreError> {
+        let user_key = key(keys::user_pk(&user.id), keys::USER_SK);
+        let mut names = HashMap::from([("#active".to_string(), "active".to_string())]);
+        let mut values = HashMap::from([(":active".to_string(), AttributeValue::Bool(active))]);
+        let (expression, condition) = if active {
+            names.insert("#gpk".into(), keys::GSI1PK.into());
+            names.insert("#gsk".into(), keys::GSI1SK.into());
+            values.insert(":gpk".into(), s(keys::DIRECTORY_PK));
+            values.insert(":gsk".into(), s(keys::directory_sk(&normalize_username(&user.username))));
+            ("SET #active = :active, #gpk = :gpk, #gsk = :gsk".to_string(), "attribute_exists(PK)".to_string())
+        } else {
+            names.insert("#gpk".into(), keys::GSI1PK.into());
+            names.insert("#gsk".into(), keys::GSI1SK.into());
+            names.insert("#ver".into(), "tokenVersion".into());
+            names.insert("#vn".into(), "virtualNumber".into());
+            values.insert(":one".into(), AttributeValue::N("1".into()));
+            let condition = match &user.virtual_number {
+                Some(number) => {
+                    values.insert(":vn".into(), s(number.to_string()));
+                    "attribute_exists(PK) AND #vn = :vn"
+                }
+                None => "attribute_exists(PK) AND attribute_not_exists(#vn)",
+            };
+            (
+                "SET #active = :active, #ver = #ver + :one REMOVE #gpk, #gsk, #vn".to_string(),
+                condition.to_string(),
+            )
+        };
+        let update_user = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().update(update_user).build()];
+        if let (false, Some(number)) = (active, &user.virtual_number) {
+            items.push(self.free_number_update(&user.id, number)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(_)) => Err(StoreError::Contention),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    pub(super) async fn query_directory(&self, prefix: Option<&str>, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .expression_attribute_names("#pk", keys::GSI1PK)
+            .expression_attribute_values(":pk", s(keys::DIRECTORY_PK))
+            .limit(page_limit(page));
+        query = match prefix.map(normalize_username).filter(|p| !p.is_empty()) {
+            Some(prefix) => query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", keys::GSI1SK)
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => query.key_condition_expression("#pk = :pk"),
+        };
+        if let Some(c) = &page.cursor {
+            query = query.set_exclusive_start_key(Some(cursor::decode(
+                c,
+                &GSI1_CURSOR_NAMES,
+                keys::GSI1PK,
+                keys::DIRECTORY_PK,
+            )?));
+        }
+        let out = query.send().await?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<UserItem>(item).map(User::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+    }
+}

@@ -1,0 +1,144 @@
+//! The storage port. Services depend on [`Store`]; [`dynamo::DynamoStore`] implements it over
+//! one DynamoDB table (key layout in `docs/data-model.md`).
+
+pub mod dynamo;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::number::{NumberStatus, PoolNumber};
+use crate::domain::phone::E164;
+use crate::domain::user::User;
+
+/// The largest page any listing returns, whatever the caller asks for.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+#[derive(Clone, Debug, Default)]
+pub struct PageRequest {
+    pub limit: u32,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// How a user logs in: by email or by username.
+#[derive(Clone, Debug)]
+pub enum LoginKey {
+    Email(String),
+    Username(String),
+}
+
+/// Fields a user may change on their profile. `None` leaves a field as it is;
+/// `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileChanges {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub phone_number: Option<Option<E164>>,
+    /// A new (lower-cased) email; the store moves its uniqueness item in the same transaction.
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UniqueField {
+    Email,
+    Username,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0:?} already taken")]
+    Taken(UniqueField),
+    #[error("the user does not exist")]
+    UserNotFound,
+    #[error("the number is already in the pool")]
+    NumberInPool,
+    #[error("the number is not in the pool")]
+    NumberNotInPool,
+    #[error("the number is assigned to another user")]
+    NumberTaken,
+    #[error("the number is assigned to a user")]
+    NumberAssigned,
+    #[error("the user already has a virtual number")]
+    UserHasNumber,
+    #[error("the user has no virtual number")]
+    UserHasNoNumber,
+    #[error("the item changed concurrently")]
+    Contention,
+    #[error("invalid pagination cursor")]
+    InvalidCursor,
+    #[error("throttled by the database")]
+    Throttled,
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- users -------------------------------------------------------------------------------
+    /// Creates the user with its unique email and username, atomically.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// Many users by id in batched reads; unknown ids are skipped; order follows `ids`.
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError>;
+    async fn find_user_id(&self, login: &LoginKey) -> Result<Option<String>, StoreError>;
+    /// Applies profile changes; returns the user as stored afterwards.
+    async fn update_profile(&self, user: &User, changes: &ProfileChanges) -> Result<User, StoreError>;
+    /// Deactivating also releases the user's virtual number and invalidates their tokens.
+    async fn set_active(&self, user: &User, active: bool) -> Result<(), StoreError>;
+    /// Active users ordered by username, optionally those whose username starts with `prefix`.
+    async fn list_active_users(&self, prefix: Option<&str>, page: &PageRequest) -> Result<Page<User>, StoreError>;
+
+    // --- the number pool ---------------------------------------------------------------------
+    async fn add_pool_number(&self, number: &E164, at: DateTime<Utc>) -> Result<PoolNumber, StoreError>;
+    /// Removes a free number; fails with `NumberAssigned` while a user holds it.
+    async fn remove_pool_number(&self, number: &E164) -> Result<(), StoreError>;
+    async fn list_pool_numbers(
+        &self,
+        status: Option<NumberStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<PoolNumber>, StoreError>;
+    /// One transaction: the number gets its owner, the user gets the number; both conditional.
+    async fn assign_number(&self, user_id: &str, number: &E164, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// One transaction: the reverse of [`Store::assign_number`].
+    async fn release_number(&self, user_id: &str, number: &E164) -> Result<(), StoreError>;
+}
+
+/// The default meaning of each store failure for a caller. Services map the failures whose
+/// meaning depends on the use case before this applies.
+impl From<StoreError> for crate::error::AppError {
+    fn from(err: StoreError) -> Self {
+        use crate::error::AppError;
+        match err {
+            StoreError::Taken(UniqueField::Email) => {
+                AppError::conflict("email_taken", "that email is already registered")
+            }
+            StoreError::Taken(UniqueField::Username) => {
+                AppError::conflict("username_taken", "that username is already taken")
+            }
+            StoreError::UserNotFound => AppError::not_found("user not found"),
+            StoreError::NumberInPool => AppError::conflict("number_exists", "that number is already in the pool"),
+            StoreError::NumberNotInPool => AppError::not_found("that number is not in the pool"),
+            StoreError::NumberTaken => AppError::conflict("number_taken", "that number is assigned to another user"),
+            StoreError::NumberAssigned => AppError::conflict(
+                "number_assigned",
+                "that number is assigned to a user; it must be released first",
+            ),
+            StoreError::UserHasNumber => {
+                AppError::conflict("already_has_number", "you already have a virtual number; release it first")
+            }
+            StoreError::UserHasNoNumber => AppError::not_found("you have no virtual number"),
+            StoreError::Contention => {
+                AppError::conflict("concurrent_update", "the resource changed concurrently; retry the request")
+            }
+            StoreError::InvalidCursor => AppError::bad_request(Some("cursor".to_string()), "invalid cursor"),
+            StoreError::Throttled => AppError::Throttled("the database is busy; retry shortly".into()),
+            StoreError::Backend(detail) => AppError::Internal(detail),
+        }
+    }
+}
