@@ -64,7 +64,11 @@ impl Config {
 
     /// Reads settings through `lookup`, so tests can configure without touching the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
 
         let jwt_secret = get("JWT_SECRET").ok_or(ConfigError::Missing("JWT_SECRET"))?;
         if jwt_secret.len() < MIN_JWT_SECRET_LEN {
@@ -75,16 +79,23 @@ impl Config {
         }
         let default_region = match get("DEFAULT_REGION") {
             None => country::Id::US,
-            Some(code) => code.to_uppercase().parse().map_err(|_| ConfigError::Invalid {
-                name: "DEFAULT_REGION",
-                reason: format!("{code:?} is not an ISO 3166 region code"),
-            })?,
+            Some(code) => code
+                .to_uppercase()
+                .parse()
+                .map_err(|_| ConfigError::Invalid {
+                    name: "DEFAULT_REGION",
+                    reason: format!("{code:?} is not an ISO 3166 region code"),
+                })?,
         };
         Ok(Self {
             table_name: get("TABLE_NAME").unwrap_or_else(|| "switchboard".into()),
             jwt_secret: Secret::new(jwt_secret),
             jwt_secret_previous: get("JWT_SECRET_PREVIOUS").map(Secret::new),
-            access_token_ttl: Duration::from_secs(parse_num(&get, "ACCESS_TOKEN_TTL_SECONDS", 900)?),
+            access_token_ttl: Duration::from_secs(parse_num(
+                &get,
+                "ACCESS_TOKEN_TTL_SECONDS",
+                900,
+            )?),
             refresh_token_ttl: Duration::from_secs(parse_num(
                 &get,
                 "REFRESH_TOKEN_TTL_SECONDS",
@@ -110,7 +121,7 @@ impl Config {
 
     pub fn is_admin_email(&self, email: &str) -> bool {
         let email = email.to_lowercase();
-        self.admin_emails.iter().any(|admin| *admin == email)
+        self.admin_emails.contains(&email)
     }
 }
 
@@ -121,11 +132,15 @@ fn parse_num(
 ) -> Result<u64, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| ConfigError::Invalid { name, reason: format!("{raw:?} is not a positive integer") }),
+        Some(raw) => {
+            raw.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: format!("{raw:?} is not a positive integer"),
+                })
+        }
     }
 }
 
@@ -135,8 +150,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -144,8 +161,14 @@ mod tests {
 
     #[test]
     fn requires_a_long_enough_jwt_secret() {
-        assert!(matches!(config(&[]), Err(ConfigError::Missing("JWT_SECRET"))));
-        assert!(matches!(config(&[("JWT_SECRET", "short")]), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(
+            config(&[]),
+            Err(ConfigError::Missing("JWT_SECRET"))
+        ));
+        assert!(matches!(
+            config(&[("JWT_SECRET", "short")]),
+            Err(ConfigError::Invalid { .. })
+        ));
         assert!(config(&[("JWT_SECRET", SECRET)]).is_ok());
     }
 
@@ -168,7 +191,11 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {
-        let c = config(&[("JWT_SECRET", SECRET), ("TWILIO_AUTH_TOKEN", "tok-very-secret")]).unwrap();
+        let c = config(&[
+            ("JWT_SECRET", SECRET),
+            ("TWILIO_AUTH_TOKEN", "tok-very-secret"),
+        ])
+        .unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains(SECRET));
         assert!(!shown.contains("tok-very-secret"));

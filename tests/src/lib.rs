@@ -1,1 +1,208 @@
+//! Test harness. Every test gets its own table, created from template.yaml on the
+//! DynamoDB-compatible server that `make test` starts (AWS_ENDPOINT_URL_DYNAMODB), and calls the
+//! real function handlers with lambda_http requests, routed by path as API Gateway would.
 
+use std::collections::HashMap;
+
+use lambda_http::http::{HeaderMap, Method};
+use lambda_http::{Body, Request};
+use serde_json::Value;
+use switchboard::store::dynamo::DynamoStore;
+use switchboard::{AppState, Config};
+
+pub const JWT_SECRET: &str = "test-only-secret-0123456789abcdef0123456789";
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A valid US number for tests: +1 415 555 01NN.
+pub fn us_number(n: u32) -> String {
+    format!("+1415555{:04}", 100 + n)
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Reply {
+    /// The `error.code` of a JSON error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+}
+
+/// A logged-in user.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub user: Value,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_settings(&[]).await
+    }
+
+    /// `settings` override the test configuration (same names as the environment).
+    pub async fn with_settings(settings: &[(&str, &str)]) -> Self {
+        assert!(
+            std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: run the suite with `make test`, which starts the local DynamoDB server"
+        );
+        let sdk_config = aws_config::load_from_env().await;
+        let (client, round_trips) = DynamoStore::client_from_config(&sdk_config);
+        let table = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
+        let spec = xtask::table::spec_from_template(&xtask::table::template_path())
+            .expect("template.yaml");
+        xtask::table::ensure_table(&client, &table, &spec)
+            .await
+            .expect("create test table");
+
+        let mut values: HashMap<String, String> = HashMap::from([
+            ("JWT_SECRET".into(), JWT_SECRET.into()),
+            ("TABLE_NAME".into(), table.clone()),
+            ("ADMIN_EMAILS".into(), ADMIN_EMAIL.into()),
+        ]);
+        for (k, v) in settings {
+            values.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|k| values.get(k).cloned()).expect("test config");
+        let state = AppState::new(config, client.clone(), round_trips);
+        Self {
+            state,
+            client,
+            table,
+        }
+    }
+
+    /// DynamoDB requests sent so far by the functions' client.
+    pub fn round_trips(&self) -> u64 {
+        self.state.round_trips.get()
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> Reply {
+        let raw = body.map(|b| b.to_string()).unwrap_or_default();
+        self.send_raw(method, path, &raw, token).await
+    }
+
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        token: Option<&str>,
+    ) -> Reply {
+        let mut builder = lambda_http::http::Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path)
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let body = if body.is_empty() {
+            Body::Empty
+        } else {
+            Body::Text(body.to_string())
+        };
+        self.dispatch(builder.body(body).unwrap()).await
+    }
+
+    /// Routes a request to the function that serves its path, as the HTTP API does.
+    pub async fn dispatch(&self, req: Request) -> Reply {
+        let path = req.uri().path().to_string();
+        let state = self.state.clone();
+        let response = if path.starts_with("/api/auth/") {
+            switchboard_auth::handle(state, req).await
+        } else if path == "/api/users" || path.starts_with("/api/users/") {
+            switchboard_users::handle(state, req).await
+        } else if path == "/api/numbers" || path.starts_with("/api/numbers/") {
+            switchboard_numbers::handle(state, req).await
+        } else {
+            panic!("no function serves {path}");
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes: &[u8] = response.body().as_ref();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(bytes)
+                .unwrap_or_else(|e| panic!("{path} answered non-JSON ({e}): {bytes:?}"))
+        };
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn register_with(&self, username: &str, email: &str) -> Session {
+        let reply = self
+            .send(
+                "POST",
+                "/api/auth/register",
+                Some(
+                    serde_json::json!({"username": username, "email": email, "password": PASSWORD}),
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 201, "register {username}: {:?}", reply.body);
+        session_of(&reply.body)
+    }
+
+    pub async fn register(&self, username: &str) -> Session {
+        self.register_with(username, &format!("{username}@example.com"))
+            .await
+    }
+
+    pub async fn admin(&self) -> Session {
+        self.register_with("admin", ADMIN_EMAIL).await
+    }
+
+    /// Adds numbers to the pool as `admin`.
+    pub async fn add_numbers(&self, admin: &Session, numbers: &[String]) {
+        for number in numbers {
+            let reply = self
+                .send(
+                    "POST",
+                    "/api/numbers",
+                    Some(serde_json::json!({ "phoneNumber": number })),
+                    Some(&admin.token),
+                )
+                .await;
+            assert_eq!(reply.status, 201, "add {number}: {:?}", reply.body);
+        }
+    }
+}
+
+pub fn session_of(body: &Value) -> Session {
+    Session {
+        token: body["token"].as_str().expect("token").to_string(),
+        refresh_token: body["refreshToken"]
+            .as_str()
+            .expect("refreshToken")
+            .to_string(),
+        user_id: body["user"]["id"].as_str().expect("user.id").to_string(),
+        user: body["user"].clone(),
+    }
+}

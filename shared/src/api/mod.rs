@@ -19,7 +19,12 @@ use crate::error::AppError;
 
 /// Runs one request through `route` and writes one log line for it. Errors become JSON
 /// responses here and nowhere else.
-pub async fn serve<F, Fut>(state: AppState, function: &'static str, req: Request, route: F) -> Response<Body>
+pub async fn serve<F, Fut>(
+    state: AppState,
+    function: &'static str,
+    req: Request,
+    route: F,
+) -> Response<Body>
 where
     F: FnOnce(AppState, Request) -> Fut,
     Fut: Future<Output = Result<HttpResponse, AppError>>,
@@ -53,7 +58,11 @@ fn redact_path(path: &str) -> String {
     path.split('/')
         .map(|segment| {
             let digits = segment.chars().filter(char::is_ascii_digit).count();
-            if digits >= 7 && segment.chars().all(|c| c.is_ascii_digit() || "+%2Bb".contains(c)) {
+            if digits >= 7
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || "+%2Bb".contains(c))
+            {
                 crate::domain::phone::mask(segment)
             } else {
                 segment.to_string()
@@ -63,12 +72,32 @@ fn redact_path(path: &str) -> String {
         .join("/")
 }
 
+/// Hands `handler` to the Lambda runtime. `state` was built once in `main` and is shared by
+/// every invocation this instance serves.
+pub async fn run<F, Fut>(state: AppState, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(AppState, Request) -> Fut + Copy + Send + 'static,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    lambda_http::run(lambda_http::service_fn(move |req: Request| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(handler(state, req).await) }
+    }))
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn phone_numbers_in_paths_are_masked() {
-        assert_eq!(super::redact_path("/api/numbers/+14155550100"), "/api/numbers/***0100");
-        assert_eq!(super::redact_path("/api/numbers/%2B14155550100"), "/api/numbers/***0100");
+        assert_eq!(
+            super::redact_path("/api/numbers/+14155550100"),
+            "/api/numbers/***0100"
+        );
+        assert_eq!(
+            super::redact_path("/api/numbers/%2B14155550100"),
+            "/api/numbers/***0100"
+        );
         assert_eq!(super::redact_path("/api/users/01HZX"), "/api/users/01HZX");
     }
 }

@@ -19,8 +19,9 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Result<HttpResponse, AppErr
 }
 
 pub fn error(err: &AppError) -> HttpResponse {
-    let body = serde_json::to_string(&err.body())
-        .unwrap_or_else(|_| r#"{"error":{"code":"internal_error","message":"an internal error occurred"}}"#.into());
+    let body = serde_json::to_string(&err.body()).unwrap_or_else(|_| {
+        r#"{"error":{"code":"internal_error","message":"an internal error occurred"}}"#.into()
+    });
     let mut builder = Response::builder()
         .status(err.status())
         .header(CONTENT_TYPE, "application/json")
@@ -31,5 +32,7 @@ pub fn error(err: &AppError) -> HttpResponse {
     if matches!(err, AppError::Unauthorized(_)) {
         builder = builder.header("WWW-Authenticate", "Bearer");
     }
-    builder.body(Body::Text(body)).unwrap_or_else(|_| Response::new(Body::Empty))
+    builder
+        .body(Body::Text(body))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
 }

@@ -1,7 +1,9 @@
 //! argon2id password hashing (PHC string format, parameters stored in the hash).
 //! Hashing is CPU-bound and slow by design, so it runs on the blocking pool.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 
 use crate::error::AppError;
@@ -28,7 +30,9 @@ pub async fn verify(password: String, hash: Option<String>) -> Result<bool, AppE
         let known = hash.is_some();
         let stored = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
         let parsed = PasswordHash::new(&stored).map_err(AppError::internal)?;
-        let matches = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         Ok(known && matches)
     })
     .await
@@ -43,7 +47,9 @@ mod tests {
     async fn hashes_are_argon2id_and_verify() {
         let h = hash("correct horse".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify("correct horse".into(), Some(h.clone())).await.unwrap());
+        assert!(verify("correct horse".into(), Some(h.clone()))
+            .await
+            .unwrap());
         assert!(!verify("wrong horse".into(), Some(h)).await.unwrap());
     }
 

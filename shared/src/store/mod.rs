@@ -88,14 +88,26 @@ pub trait Store: Send + Sync + 'static {
     async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError>;
     async fn find_user_id(&self, login: &LoginKey) -> Result<Option<String>, StoreError>;
     /// Applies profile changes; returns the user as stored afterwards.
-    async fn update_profile(&self, user: &User, changes: &ProfileChanges) -> Result<User, StoreError>;
+    async fn update_profile(
+        &self,
+        user: &User,
+        changes: &ProfileChanges,
+    ) -> Result<User, StoreError>;
     /// Deactivating also releases the user's virtual number and invalidates their tokens.
     async fn set_active(&self, user: &User, active: bool) -> Result<(), StoreError>;
     /// Active users ordered by username, optionally those whose username starts with `prefix`.
-    async fn list_active_users(&self, prefix: Option<&str>, page: &PageRequest) -> Result<Page<User>, StoreError>;
+    async fn list_active_users(
+        &self,
+        prefix: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<User>, StoreError>;
 
     // --- the number pool ---------------------------------------------------------------------
-    async fn add_pool_number(&self, number: &E164, at: DateTime<Utc>) -> Result<PoolNumber, StoreError>;
+    async fn add_pool_number(
+        &self,
+        number: &E164,
+        at: DateTime<Utc>,
+    ) -> Result<PoolNumber, StoreError>;
     /// Removes a free number; fails with `NumberAssigned` while a user holds it.
     async fn remove_pool_number(&self, number: &E164) -> Result<(), StoreError>;
     async fn list_pool_numbers(
@@ -104,7 +116,12 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<PoolNumber>, StoreError>;
     /// One transaction: the number gets its owner, the user gets the number; both conditional.
-    async fn assign_number(&self, user_id: &str, number: &E164, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn assign_number(
+        &self,
+        user_id: &str,
+        number: &E164,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// One transaction: the reverse of [`Store::assign_number`].
     async fn release_number(&self, user_id: &str, number: &E164) -> Result<(), StoreError>;
 }
@@ -122,22 +139,32 @@ impl From<StoreError> for crate::error::AppError {
                 AppError::conflict("username_taken", "that username is already taken")
             }
             StoreError::UserNotFound => AppError::not_found("user not found"),
-            StoreError::NumberInPool => AppError::conflict("number_exists", "that number is already in the pool"),
+            StoreError::NumberInPool => {
+                AppError::conflict("number_exists", "that number is already in the pool")
+            }
             StoreError::NumberNotInPool => AppError::not_found("that number is not in the pool"),
-            StoreError::NumberTaken => AppError::conflict("number_taken", "that number is assigned to another user"),
+            StoreError::NumberTaken => {
+                AppError::conflict("number_taken", "that number is assigned to another user")
+            }
             StoreError::NumberAssigned => AppError::conflict(
                 "number_assigned",
                 "that number is assigned to a user; it must be released first",
             ),
-            StoreError::UserHasNumber => {
-                AppError::conflict("already_has_number", "you already have a virtual number; release it first")
-            }
+            StoreError::UserHasNumber => AppError::conflict(
+                "already_has_number",
+                "you already have a virtual number; release it first",
+            ),
             StoreError::UserHasNoNumber => AppError::not_found("you have no virtual number"),
-            StoreError::Contention => {
-                AppError::conflict("concurrent_update", "the resource changed concurrently; retry the request")
+            StoreError::Contention => AppError::conflict(
+                "concurrent_update",
+                "the resource changed concurrently; retry the request",
+            ),
+            StoreError::InvalidCursor => {
+                AppError::bad_request(Some("cursor".to_string()), "invalid cursor")
             }
-            StoreError::InvalidCursor => AppError::bad_request(Some("cursor".to_string()), "invalid cursor"),
-            StoreError::Throttled => AppError::Throttled("the database is busy; retry shortly".into()),
+            StoreError::Throttled => {
+                AppError::Throttled("the database is busy; retry shortly".into())
+            }
             StoreError::Backend(detail) => AppError::Internal(detail),
         }
     }

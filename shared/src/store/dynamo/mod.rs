@@ -45,7 +45,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     /// Builds a client from the standard AWS configuration (AWS_REGION,
@@ -78,7 +81,12 @@ impl DynamoStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
             let err = match result {
                 Ok(_) => return Ok(()),
                 Err(err) => err,
@@ -87,7 +95,10 @@ impl DynamoStore {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
                     .cancellation_reasons()
                     .iter()
-                    .map(|r| CancelReason { code: r.code().unwrap_or("None").to_string(), item: r.item().cloned() })
+                    .map(|r| CancelReason {
+                        code: r.code().unwrap_or("None").to_string(),
+                        item: r.item().cloned(),
+                    })
                     .collect::<Vec<_>>(),
                 _ => return Err(TxError::Store(StoreError::from(err))),
             };
@@ -139,7 +150,9 @@ where
     fn from(err: SdkError<E, R>) -> Self {
         match err.code() {
             Some(
-                "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded",
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded",
             ) => StoreError::Throttled,
             _ => StoreError::Backend(DisplayErrorContext(&err).to_string()),
         }
@@ -183,16 +196,28 @@ impl Store for DynamoStore {
     async fn find_user_id(&self, login: &LoginKey) -> Result<Option<String>, StoreError> {
         self.find_user_id_by_unique(login).await
     }
-    async fn update_profile(&self, user: &User, changes: &ProfileChanges) -> Result<User, StoreError> {
+    async fn update_profile(
+        &self,
+        user: &User,
+        changes: &ProfileChanges,
+    ) -> Result<User, StoreError> {
         self.update_profile_item(user, changes).await
     }
     async fn set_active(&self, user: &User, active: bool) -> Result<(), StoreError> {
         self.set_user_active(user, active).await
     }
-    async fn list_active_users(&self, prefix: Option<&str>, page: &PageRequest) -> Result<Page<User>, StoreError> {
+    async fn list_active_users(
+        &self,
+        prefix: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<User>, StoreError> {
         self.query_directory(prefix, page).await
     }
-    async fn add_pool_number(&self, number: &E164, at: DateTime<Utc>) -> Result<PoolNumber, StoreError> {
+    async fn add_pool_number(
+        &self,
+        number: &E164,
+        at: DateTime<Utc>,
+    ) -> Result<PoolNumber, StoreError> {
         self.put_pool_number(number, at).await
     }
     async fn remove_pool_number(&self, number: &E164) -> Result<(), StoreError> {
@@ -205,7 +230,12 @@ impl Store for DynamoStore {
     ) -> Result<Page<PoolNumber>, StoreError> {
         self.query_pool(status, page).await
     }
-    async fn assign_number(&self, user_id: &str, number: &E164, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn assign_number(
+        &self,
+        user_id: &str,
+        number: &E164,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.assign_number_tx(user_id, number, at).await
     }
     async fn release_number(&self, user_id: &str, number: &E164) -> Result<(), StoreError> {

@@ -1,18 +1,22 @@
 //! The number pool, and assigning a number to a user.
 
-use aws_sdk_dynamodb::types::{
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::items::NumberItem;
-use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError, GSI1_CURSOR_NAMES};
+use super::{
+    cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError, GSI1_CURSOR_NAMES,
+};
 use crate::domain::number::{NumberStatus, PoolNumber};
 use crate::domain::phone::E164;
 use crate::store::{Page, PageRequest, StoreError};
 
 impl DynamoStore {
-    pub(super) async fn put_pool_number(&self, number: &E164, at: DateTime<Utc>) -> Result<PoolNumber, StoreError> {
+    pub(super) async fn put_pool_number(
+        &self,
+        number: &E164,
+        at: DateTime<Utc>,
+    ) -> Result<PoolNumber, StoreError> {
         let item = NumberItem::free(number, at);
         self.client
             .put_item()
@@ -22,7 +26,9 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(err) if err.is_conditional_check_failed_exception() => StoreError::NumberInPool,
+                Some(err) if err.is_conditional_check_failed_exception() => {
+                    StoreError::NumberInPool
+                }
                 _ => StoreError::from(e),
             })?;
         Ok(item.into())
@@ -79,7 +85,12 @@ impl DynamoStore {
                 ),
         };
         if let Some(c) = &page.cursor {
-            query = query.set_exclusive_start_key(Some(cursor::decode(c, &GSI1_CURSOR_NAMES, keys::GSI1PK, keys::POOL_PK)?));
+            query = query.set_exclusive_start_key(Some(cursor::decode(
+                c,
+                &GSI1_CURSOR_NAMES,
+                keys::GSI1PK,
+                keys::POOL_PK,
+            )?));
         }
         let out = query.send().await?;
         let items = out
@@ -88,13 +99,21 @@ impl DynamoStore {
             .into_iter()
             .map(|item| from_item::<NumberItem>(item).map(PoolNumber::from))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+        Ok(Page {
+            items,
+            next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode),
+        })
     }
 
     /// One transaction of two conditional updates: the number must be in the pool and free,
     /// the user must exist, be active and have no number. The store, not the caller, decides
     /// who wins a race.
-    pub(super) async fn assign_number_tx(&self, user_id: &str, number: &E164, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(super) async fn assign_number_tx(
+        &self,
+        user_id: &str,
+        number: &E164,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let take_number = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::number_pk(number.as_str()), keys::NUMBER_SK)))
@@ -110,10 +129,15 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(keys::user_pk(user_id), keys::USER_SK)))
             .update_expression("SET virtualNumber = :n, updatedAt = :at")
-            .condition_expression("attribute_exists(PK) AND active = :true AND attribute_not_exists(virtualNumber)")
+            .condition_expression(
+                "attribute_exists(PK) AND active = :true AND attribute_not_exists(virtualNumber)",
+            )
             .expression_attribute_values(":n", s(number.as_str()))
             .expression_attribute_values(":at", s(at.to_rfc3339()))
-            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .expression_attribute_values(
+                ":true",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -126,7 +150,9 @@ impl DynamoStore {
             Err(TxError::Cancelled(reasons)) => {
                 if let Some(user) = reasons.get(1).filter(|r| r.failed()) {
                     return Err(match &user.item {
-                        Some(item) if item.contains_key("virtualNumber") => StoreError::UserHasNumber,
+                        Some(item) if item.contains_key("virtualNumber") => {
+                            StoreError::UserHasNumber
+                        }
                         _ => StoreError::UserNotFound,
                     });
                 }
@@ -140,7 +166,11 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn release_number_tx(&self, user_id: &str, number: &E164) -> Result<(), StoreError> {
+    pub(super) async fn release_number_tx(
+        &self,
+        user_id: &str,
+        number: &E164,
+    ) -> Result<(), StoreError> {
         let user_update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user_pk(user_id), keys::USER_SK)))
@@ -162,7 +192,11 @@ impl DynamoStore {
     }
 
     /// The transaction item that returns `number` from `user_id` to the free pool.
-    pub(super) fn free_number_update(&self, user_id: &str, number: &E164) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn free_number_update(
+        &self,
+        user_id: &str,
+        number: &E164,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::number_pk(number.as_str()), keys::NUMBER_SK)))

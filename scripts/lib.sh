@@ -1,0 +1,34 @@
+# Shared by scripts/dev.sh and scripts/test.sh.
+
+# Starts the serialised moto server on $1 (0 = any free port) and sets MOTO_PID and MOTO_PORT.
+start_moto() {
+  local port_file
+  port_file=$(mktemp)
+  rm -f "$port_file"
+  .venv/bin/python scripts/moto_server.py --host 127.0.0.1 --port "$1" --port-file "$port_file" \
+    >"${MOTO_LOG:-/dev/null}" 2>&1 &
+  MOTO_PID=$!
+  for _ in $(seq 1 150); do
+    if [ -s "$port_file" ]; then
+      MOTO_PORT=$(cat "$port_file")
+      rm -f "$port_file"
+      return 0
+    fi
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+      echo "moto failed to start (log: ${MOTO_LOG:-none})" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  echo "moto did not start within 30 s" >&2
+  return 1
+}
+
+# Dummy credentials: the local server accepts any, the SDK insists on some.
+use_local_aws() {
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$1"
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
+  export AWS_EC2_METADATA_DISABLED=true
+}

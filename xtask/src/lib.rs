@@ -1,0 +1,3 @@
+//! Developer tasks shared by the `xtask` binary and the test harness.
+
+pub mod table;
