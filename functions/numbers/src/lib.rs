@@ -53,8 +53,8 @@ async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> 
             api::json(201, &json!({ "number": added }))
         }
         (Method::DELETE, ["api", "numbers", number]) => {
-            numbers::remove(&state, number).await?;
-            api::json(200, &json!({ "deleted": number }))
+            let removed = numbers::remove(&state, number).await?;
+            api::json(200, &json!({ "deleted": removed }))
         }
         _ => Err(AppError::not_found("no such route")),
     }

@@ -61,11 +61,12 @@ pub async fn add(state: &AppState, request: AddNumberRequest) -> Result<NumberVi
     Ok(added.into())
 }
 
-pub async fn remove(state: &AppState, raw_number: &str) -> Result<(), AppError> {
+/// Returns the number removed, normalised.
+pub async fn remove(state: &AppState, raw_number: &str) -> Result<E164, AppError> {
     let number = parse_number(state, "phoneNumber", raw_number)?;
     state.store.remove_pool_number(&number).await?;
     tracing::info!(number = %number.masked(), "number removed from the pool");
-    Ok(())
+    Ok(number)
 }
 
 pub async fn list(

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# `make dev`: the whole local stack on one machine.
+#   1. moto's DynamoDB-compatible server (pinned, in .venv), data kept while it runs;
+#   2. the table, created from template.yaml's definition;
+#   3. every function under `cargo lambda watch` on one port, with the production paths.
+# Settings come from the environment or a git-ignored .env; Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+if [ -f .env ]; then
+  set -a
+  # shellcheck disable=SC1091
+  source .env
+  set +a
+fi
+
+export TABLE_NAME="${TABLE_NAME:-switchboard}"
+# A development-only secret; deployed stacks take JWT_SECRET from a NoEcho parameter.
+export JWT_SECRET="${JWT_SECRET:-local-development-only-jwt-secret-0123456789}"
+export ADMIN_EMAILS="${ADMIN_EMAILS:-admin@example.com}"
+export DEFAULT_REGION="${DEFAULT_REGION:-US}"
+export RUST_LOG="${RUST_LOG:-info}"
+DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
+API_PORT="${API_PORT:-9000}"
+# Passed through to the functions when set (used by the messaging issues).
+export TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_MESSAGING_SERVICE_SID TWILIO_API_BASE_URL PUBLIC_BASE_URL
+
+scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+mkdir -p target
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "==> stopping the local stack"
+  for pid in "${pids[@]}"; do
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+if [ -n "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
+  echo "==> using the DynamoDB endpoint from the environment: $AWS_ENDPOINT_URL_DYNAMODB"
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+else
+  MOTO_LOG=target/moto-dev.log start_moto "$DYNAMODB_PORT"
+  pids+=("$MOTO_PID")
+  use_local_aws "$MOTO_PORT"
+fi
+
+cargo run --quiet -p xtask -- create-table "$TABLE_NAME"
+
+cat <<BANNER
+
+  Switchboard local stack
+  ------------------------------------------------------------------
+  API (cargo lambda watch)   http://127.0.0.1:${API_PORT}/api/...
+  DynamoDB (moto)            ${AWS_ENDPOINT_URL_DYNAMODB}   table: ${TABLE_NAME}
+  Admin emails               ${ADMIN_EMAILS}
+  Functions compile on start; the first request may wait for them.
+  Ctrl-C stops everything.
+
+BANNER
+
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" &
+pids+=("$!")
+wait -n "${pids[@]}"
