@@ -1,13 +1,16 @@
 # The two commands a newcomer needs:
 #   make dev    start the whole local stack (DynamoDB-compatible server, table, functions)
 #   make test   install what is needed (pinned) and run every check and test
-.PHONY: dev test fmt lint
+.PHONY: dev test bench fmt lint
 
 dev:
 	@scripts/dev.sh
 
 test:
 	@scripts/test.sh
+
+bench:
+	@scripts/bench.sh
 
 fmt:
 	cargo fmt --all

@@ -24,5 +24,13 @@ trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
 use_local_aws "$MOTO_PORT"
 echo "==> moto on 127.0.0.1:$MOTO_PORT; cargo test"
 
-cargo test --workspace --no-fail-fast "$@"
+# --lib --bins --tests: unit and integration tests (benches run only under `make bench`).
+set +e
+cargo test --workspace --lib --bins --tests --no-fail-fast "$@" 2>&1 | tee target/test-output.log
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo '^test result: .* ([0-9]+) passed' target/test-output.log | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '; [0-9]+ failed' target/test-output.log | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
 echo "==> make test finished in $(( $(date +%s) - started )) s"
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"

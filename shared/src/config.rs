@@ -64,11 +64,7 @@ impl Config {
 
     /// Reads settings through `lookup`, so tests can configure without touching the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
 
         let jwt_secret = get("JWT_SECRET").ok_or(ConfigError::Missing("JWT_SECRET"))?;
         if jwt_secret.len() < MIN_JWT_SECRET_LEN {
@@ -79,23 +75,16 @@ impl Config {
         }
         let default_region = match get("DEFAULT_REGION") {
             None => country::Id::US,
-            Some(code) => code
-                .to_uppercase()
-                .parse()
-                .map_err(|_| ConfigError::Invalid {
-                    name: "DEFAULT_REGION",
-                    reason: format!("{code:?} is not an ISO 3166 region code"),
-                })?,
+            Some(code) => code.to_uppercase().parse().map_err(|_| ConfigError::Invalid {
+                name: "DEFAULT_REGION",
+                reason: format!("{code:?} is not an ISO 3166 region code"),
+            })?,
         };
         Ok(Self {
             table_name: get("TABLE_NAME").unwrap_or_else(|| "switchboard".into()),
             jwt_secret: Secret::new(jwt_secret),
             jwt_secret_previous: get("JWT_SECRET_PREVIOUS").map(Secret::new),
-            access_token_ttl: Duration::from_secs(parse_num(
-                &get,
-                "ACCESS_TOKEN_TTL_SECONDS",
-                900,
-            )?),
+            access_token_ttl: Duration::from_secs(parse_num(&get, "ACCESS_TOKEN_TTL_SECONDS", 900)?),
             refresh_token_ttl: Duration::from_secs(parse_num(
                 &get,
                 "REFRESH_TOKEN_TTL_SECONDS",
@@ -103,10 +92,7 @@ impl Config {
             )?),
             admin_emails: get("ADMIN_EMAILS")
                 .map(|list| {
-                    list.split(',')
-                        .map(|e| e.trim().to_lowercase())
-                        .filter(|e| !e.is_empty())
-                        .collect()
+                    list.split(',').map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()).collect()
                 })
                 .unwrap_or_default(),
             default_region,
@@ -132,15 +118,10 @@ fn parse_num(
 ) -> Result<u64, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(raw) => {
-            raw.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ConfigError::Invalid {
-                    name,
-                    reason: format!("{raw:?} is not a positive integer"),
-                })
-        }
+        Some(raw) => raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::Invalid {
+            name,
+            reason: format!("{raw:?} is not a positive integer"),
+        }),
     }
 }
 
@@ -150,10 +131,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -161,14 +140,8 @@ mod tests {
 
     #[test]
     fn requires_a_long_enough_jwt_secret() {
-        assert!(matches!(
-            config(&[]),
-            Err(ConfigError::Missing("JWT_SECRET"))
-        ));
-        assert!(matches!(
-            config(&[("JWT_SECRET", "short")]),
-            Err(ConfigError::Invalid { .. })
-        ));
+        assert!(matches!(config(&[]), Err(ConfigError::Missing("JWT_SECRET"))));
+        assert!(matches!(config(&[("JWT_SECRET", "short")]), Err(ConfigError::Invalid { .. })));
         assert!(config(&[("JWT_SECRET", SECRET)]).is_ok());
     }
 
@@ -191,11 +164,7 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {
-        let c = config(&[
-            ("JWT_SECRET", SECRET),
-            ("TWILIO_AUTH_TOKEN", "tok-very-secret"),
-        ])
-        .unwrap();
+        let c = config(&[("JWT_SECRET", SECRET), ("TWILIO_AUTH_TOKEN", "tok-very-secret")]).unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains(SECRET));
         assert!(!shown.contains("tok-very-secret"));

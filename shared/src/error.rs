@@ -7,10 +7,7 @@ use serde::Serialize;
 pub enum AppError {
     /// 400: the request is malformed (not JSON, wrong type, missing field).
     #[error("{message}")]
-    BadRequest {
-        field: Option<String>,
-        message: String,
-    },
+    BadRequest { field: Option<String>, message: String },
     /// 401: no token, or a bad or expired one; or wrong credentials.
     #[error("{0}")]
     Unauthorized(String),
@@ -45,22 +42,13 @@ pub enum AppError {
 
 impl AppError {
     pub fn bad_request(field: impl Into<Option<String>>, message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self::BadRequest { field: field.into(), message: message.into() }
     }
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Validation {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self::Validation { field: field.into(), message: message.into() }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            message: message.into(),
-        }
+        Self::Conflict { code, message: message.into() }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::NotFound(message.into())
@@ -114,13 +102,7 @@ impl AppError {
             Self::Validation { field, .. } => Some(field.clone()),
             _ => None,
         };
-        ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message,
-                field,
-            },
-        }
+        ErrorBody { error: ErrorDetail { code: self.code(), message, field } }
     }
 }
 
@@ -143,8 +125,7 @@ mod tests {
 
     #[test]
     fn internal_errors_hide_their_details() {
-        let body =
-            serde_json::to_value(AppError::internal("dynamo exploded at 10.0.0.1").body()).unwrap();
+        let body = serde_json::to_value(AppError::internal("dynamo exploded at 10.0.0.1").body()).unwrap();
         assert_eq!(body["error"]["code"], "internal_error");
         assert!(!body.to_string().contains("10.0.0.1"));
     }

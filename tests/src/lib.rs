@@ -65,11 +65,8 @@ impl TestApp {
         let sdk_config = aws_config::load_from_env().await;
         let (client, round_trips) = DynamoStore::client_from_config(&sdk_config);
         let table = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
-        let spec = xtask::table::spec_from_template(&xtask::table::template_path())
-            .expect("template.yaml");
-        xtask::table::ensure_table(&client, &table, &spec)
-            .await
-            .expect("create test table");
+        let spec = xtask::table::spec_from_template(&xtask::table::template_path()).expect("template.yaml");
+        xtask::table::ensure_table(&client, &table, &spec).await.expect("create test table");
 
         let mut values: HashMap<String, String> = HashMap::from([
             ("JWT_SECRET".into(), JWT_SECRET.into()),
@@ -81,11 +78,7 @@ impl TestApp {
         }
         let config = Config::from_lookup(|k| values.get(k).cloned()).expect("test config");
         let state = AppState::new(config, client.clone(), round_trips);
-        Self {
-            state,
-            client,
-            table,
-        }
+        Self { state, client, table }
     }
 
     /// DynamoDB requests sent so far by the functions' client.
@@ -93,24 +86,28 @@ impl TestApp {
         self.state.round_trips.get()
     }
 
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        token: Option<&str>,
-    ) -> Reply {
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send("GET", path, None, Some(token)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> Reply {
+        self.send("POST", path, Some(body), token).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value, token: &str) -> Reply {
+        self.send("PUT", path, Some(body), Some(token)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.send("DELETE", path, None, Some(token)).await
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>, token: Option<&str>) -> Reply {
         let raw = body.map(|b| b.to_string()).unwrap_or_default();
         self.send_raw(method, path, &raw, token).await
     }
 
-    pub async fn send_raw(
-        &self,
-        method: &str,
-        path: &str,
-        body: &str,
-        token: Option<&str>,
-    ) -> Reply {
+    pub async fn send_raw(&self, method: &str, path: &str, body: &str, token: Option<&str>) -> Reply {
         let mut builder = lambda_http::http::Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
             .uri(path)
@@ -118,11 +115,7 @@ impl TestApp {
         if let Some(token) = token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
-        let body = if body.is_empty() {
-            Body::Empty
-        } else {
-            Body::Text(body.to_string())
-        };
+        let body = if body.is_empty() { Body::Empty } else { Body::Text(body.to_string()) };
         self.dispatch(builder.body(body).unwrap()).await
     }
 
@@ -148,11 +141,7 @@ impl TestApp {
             serde_json::from_slice(bytes)
                 .unwrap_or_else(|e| panic!("{path} answered non-JSON ({e}): {bytes:?}"))
         };
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        Reply { status, body, headers }
     }
 
     pub async fn register_with(&self, username: &str, email: &str) -> Session {
@@ -160,9 +149,7 @@ impl TestApp {
             .send(
                 "POST",
                 "/api/auth/register",
-                Some(
-                    serde_json::json!({"username": username, "email": email, "password": PASSWORD}),
-                ),
+                Some(serde_json::json!({"username": username, "email": email, "password": PASSWORD})),
                 None,
             )
             .await;
@@ -171,8 +158,7 @@ impl TestApp {
     }
 
     pub async fn register(&self, username: &str) -> Session {
-        self.register_with(username, &format!("{username}@example.com"))
-            .await
+        self.register_with(username, &format!("{username}@example.com")).await
     }
 
     pub async fn admin(&self) -> Session {
@@ -198,10 +184,7 @@ impl TestApp {
 pub fn session_of(body: &Value) -> Session {
     Session {
         token: body["token"].as_str().expect("token").to_string(),
-        refresh_token: body["refreshToken"]
-            .as_str()
-            .expect("refreshToken")
-            .to_string(),
+        refresh_token: body["refreshToken"].as_str().expect("refreshToken").to_string(),
         user_id: body["user"]["id"].as_str().expect("user.id").to_string(),
         user: body["user"].clone(),
     }

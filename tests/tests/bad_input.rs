@@ -5,25 +5,14 @@ use serde_json::json;
 use switchboard_tests::{TestApp, PASSWORD};
 
 /// (method, path, raw body, token, expected status, code, field)
-type Case<'a> = (
-    &'a str,
-    &'a str,
-    String,
-    Option<&'a str>,
-    u16,
-    &'a str,
-    &'a str,
-);
+type Case<'a> = (&'a str, &'a str, String, Option<&'a str>, u16, &'a str, &'a str);
 
 #[tokio::test]
 async fn bad_requests_get_clear_json_errors() {
     let app = TestApp::new().await;
     let ada = app.register("ada").await;
     let token = Some(ada.token.as_str());
-    let big = format!(
-        r#"{{"username":"x","email":"x@example.com","password":"{}"}}"#,
-        "p".repeat(70_000)
-    );
+    let big = format!(r#"{{"username":"x","email":"x@example.com","password":"{}"}}"#, "p".repeat(70_000));
 
     let cases: Vec<Case> = vec![
         ("POST", "/api/auth/register", "{not json".into(), None, 400, "invalid_request", ""),
@@ -53,19 +42,11 @@ async fn bad_requests_get_clear_json_errors() {
     ];
     for (method, path, body, token, status, code, field) in cases {
         let reply = app.send_raw(method, path, &body, token).await;
-        let label = format!(
-            "{method} {path} {}",
-            body.chars().take(60).collect::<String>()
-        );
+        let label = format!("{method} {path} {}", body.chars().take(60).collect::<String>());
         assert_eq!(reply.status, status, "{label}: {:?}", reply.body);
         assert_eq!(reply.code(), code, "{label}: {:?}", reply.body);
         assert_eq!(reply.field(), field, "{label}: {:?}", reply.body);
-        assert!(
-            reply.body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "{label}"
-        );
+        assert!(reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{label}");
         assert_eq!(reply.headers["content-type"], "application/json", "{label}");
     }
 }
@@ -83,29 +64,10 @@ async fn admin_routes_reject_unknown_users_and_bad_numbers_without_500() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
     let token = Some(admin.token.as_str());
-    let unknown = app
-        .send(
-            "PUT",
-            "/api/users/nobody/status",
-            Some(json!({"active": false})),
-            token,
-        )
-        .await;
+    let unknown = app.send("PUT", "/api/users/nobody/status", Some(json!({"active": false})), token).await;
     assert_eq!(unknown.status, 404);
-    let wrong_type = app
-        .send(
-            "PUT",
-            "/api/users/nobody/status",
-            Some(json!({"active": "no"})),
-            token,
-        )
-        .await;
+    let wrong_type = app.send("PUT", "/api/users/nobody/status", Some(json!({"active": "no"})), token).await;
     assert_eq!((wrong_type.status, wrong_type.field()), (400, "active"));
-    let bad_number = app
-        .send("DELETE", "/api/numbers/not-a-number", None, token)
-        .await;
-    assert_eq!(
-        (bad_number.status, bad_number.field()),
-        (422, "phoneNumber")
-    );
+    let bad_number = app.send("DELETE", "/api/numbers/not-a-number", None, token).await;
+    assert_eq!((bad_number.status, bad_number.field()), (422, "phoneNumber"));
 }

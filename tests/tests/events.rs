@@ -11,53 +11,29 @@ use serde_json::Value;
 use switchboard_tests::{Reply, TestApp};
 
 fn events_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("events")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("events")
 }
 
 /// (file, expected status, a check on the reply)
 type Step = (&'static str, u16, fn(&Value) -> bool);
 
 const STORY: &[Step] = &[
-    ("auth-register.json", 201, |b| {
-        b["user"]["phoneNumber"] == "+442079460958"
-    }),
+    ("auth-register.json", 201, |b| b["user"]["phoneNumber"] == "+442079460958"),
     ("auth-login.json", 200, |b| b["user"]["username"] == "ada"),
     ("auth-refresh.json", 200, |b| b["token"].is_string()),
-    ("auth-profile.json", 200, |b| {
-        b["user"]["email"] == "ada@example.com"
-    }),
-    ("users-profile-get.json", 200, |b| {
-        b["user"]["lastName"] == "Lovelace"
-    }),
+    ("auth-profile.json", 200, |b| b["user"]["email"] == "ada@example.com"),
+    ("users-profile-get.json", 200, |b| b["user"]["lastName"] == "Lovelace"),
     ("users-profile-put.json", 200, |b| {
         b["user"]["firstName"] == "Augusta Ada" && b["user"]["phoneNumber"] == "+14155550142"
     }),
-    ("numbers-post.json", 201, |b| {
-        b["number"]["phoneNumber"] == "+14155550150"
-    }),
-    ("numbers-get.json", 200, |b| {
-        b["numbers"][0]["phoneNumber"] == "+14155550150"
-    }),
-    ("users-virtual-number-post.json", 200, |b| {
-        b["user"]["virtualPhoneNumber"] == "+14155550150"
-    }),
-    ("users-virtual-numbers-get.json", 200, |b| {
-        b["users"][0]["username"] == "ada"
-    }),
-    ("users-directory-get.json", 200, |b| {
-        b["users"].as_array().is_some_and(|u| u.len() == 2)
-    }),
-    ("users-virtual-number-delete.json", 200, |b| {
-        b["user"]["virtualPhoneNumber"].is_null()
-    }),
-    ("numbers-delete.json", 200, |b| {
-        b["deleted"] == "+14155550150"
-    }),
-    ("users-status-put.json", 200, |b| {
-        b["user"]["active"] == false
-    }),
+    ("numbers-post.json", 201, |b| b["number"]["phoneNumber"] == "+14155550150"),
+    ("numbers-get.json", 200, |b| b["numbers"][0]["phoneNumber"] == "+14155550150"),
+    ("users-virtual-number-post.json", 200, |b| b["user"]["virtualPhoneNumber"] == "+14155550150"),
+    ("users-virtual-numbers-get.json", 200, |b| b["users"][0]["username"] == "ada"),
+    ("users-directory-get.json", 200, |b| b["users"].as_array().is_some_and(|u| u.len() == 2)),
+    ("users-virtual-number-delete.json", 200, |b| b["user"]["virtualPhoneNumber"].is_null()),
+    ("numbers-delete.json", 200, |b| b["deleted"] == "+14155550150"),
+    ("users-status-put.json", 200, |b| b["user"]["active"] == false),
 ];
 
 #[tokio::test]
@@ -72,15 +48,10 @@ async fn every_sample_event_runs_through_its_handler() {
             raw = raw.replace(&format!("{{{{{name}}}}}"), value);
         }
         assert!(!raw.contains("{{"), "{file}: a placeholder was not filled");
-        let request =
-            lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let request = lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
         let reply: Reply = app.dispatch(request).await;
         assert_eq!(reply.status, *status, "{file}: {:?}", reply.body);
-        assert!(
-            check(&reply.body),
-            "{file}: unexpected body {:?}",
-            reply.body
-        );
+        assert!(check(&reply.body), "{file}: unexpected body {:?}", reply.body);
         if *file == "auth-register.json" {
             let session = switchboard_tests::session_of(&reply.body);
             values.insert("TOKEN", session.token);

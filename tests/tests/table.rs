@@ -10,7 +10,5 @@ async fn the_local_table_equals_the_template() {
     let live = table::describe(&app.client, &app.table).await.unwrap();
     assert_eq!(live, expected);
     // Creating it again is a no-op, as `make dev` relies on.
-    assert!(!table::ensure_table(&app.client, &app.table, &expected)
-        .await
-        .unwrap());
+    assert!(!table::ensure_table(&app.client, &app.table, &expected).await.unwrap());
 }

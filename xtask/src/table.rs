@@ -32,9 +32,7 @@ pub struct IndexSpec {
 }
 
 pub fn template_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("template.yaml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("template.yaml")
 }
 
 /// Reads `Resources.Table.Properties` of the SAM template.
@@ -46,9 +44,7 @@ pub fn spec_from_template(path: &Path) -> Result<TableSpec, String> {
         return Err("template.yaml has no Resources.Table.Properties".into());
     }
     let str_of = |v: &Value, what: &str| {
-        v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("{what} is not a string"))
+        v.as_str().map(str::to_string).ok_or_else(|| format!("{what} is not a string"))
     };
     let pairs = |v: &Value, a: &str, b: &str| -> Result<Vec<(String, String)>, String> {
         v.as_sequence()
@@ -57,11 +53,7 @@ pub fn spec_from_template(path: &Path) -> Result<TableSpec, String> {
             .map(|e| Ok((str_of(&e[a], a)?, str_of(&e[b], b)?)))
             .collect()
     };
-    let mut attributes = pairs(
-        &props["AttributeDefinitions"],
-        "AttributeName",
-        "AttributeType",
-    )?;
+    let mut attributes = pairs(&props["AttributeDefinitions"], "AttributeName", "AttributeType")?;
     attributes.sort();
     let key_schema = pairs(&props["KeySchema"], "AttributeName", "KeyType")?;
     let mut indexes = Vec::new();
@@ -77,10 +69,7 @@ pub fn spec_from_template(path: &Path) -> Result<TableSpec, String> {
     indexes.sort_by(|a, b| a.name.cmp(&b.name));
     let ttl = &props["TimeToLiveSpecification"];
     let ttl_attribute = match ttl["Enabled"].as_bool() {
-        Some(true) => Some(str_of(
-            &ttl["AttributeName"],
-            "TimeToLiveSpecification.AttributeName",
-        )?),
+        Some(true) => Some(str_of(&ttl["AttributeName"], "TimeToLiveSpecification.AttributeName")?),
         _ => None,
     };
     Ok(TableSpec {
@@ -102,19 +91,11 @@ fn key_element((name, kind): &(String, String)) -> Result<KeySchemaElement, Stri
 
 /// Creates `table` from `spec` unless it exists; returns whether it created it.
 pub async fn ensure_table(client: &Client, table: &str, spec: &TableSpec) -> Result<bool, String> {
-    if client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok()
-    {
+    if client.describe_table().table_name(table).send().await.is_ok() {
         return Ok(false);
     }
-    let mut create = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::from(spec.billing_mode.as_str()));
+    let mut create =
+        client.create_table().table_name(table).billing_mode(BillingMode::from(spec.billing_mode.as_str()));
     for (name, kind) in &spec.attributes {
         create = create.attribute_definitions(
             AttributeDefinition::builder()
@@ -128,24 +109,18 @@ pub async fn ensure_table(client: &Client, table: &str, spec: &TableSpec) -> Res
         create = create.key_schema(key_element(element)?);
     }
     for index in &spec.indexes {
-        let mut gsi = GlobalSecondaryIndex::builder()
-            .index_name(&index.name)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::from(index.projection.as_str()))
-                    .build(),
-            );
+        let mut gsi = GlobalSecondaryIndex::builder().index_name(&index.name).projection(
+            Projection::builder().projection_type(ProjectionType::from(index.projection.as_str())).build(),
+        );
         for element in &index.key_schema {
             gsi = gsi.key_schema(key_element(element)?);
         }
         create = create.global_secondary_indexes(gsi.build().map_err(|e| e.to_string())?);
     }
-    create.send().await.map_err(|e| {
-        format!(
-            "CreateTable {table}: {}",
-            aws_sdk_dynamodb::error::DisplayErrorContext(e)
-        )
-    })?;
+    create
+        .send()
+        .await
+        .map_err(|e| format!("CreateTable {table}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
     if let Some(attribute) = &spec.ttl_attribute {
         client
             .update_time_to_live()
@@ -160,10 +135,7 @@ pub async fn ensure_table(client: &Client, table: &str, spec: &TableSpec) -> Res
             .send()
             .await
             .map_err(|e| {
-                format!(
-                    "UpdateTimeToLive {table}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                )
+                format!("UpdateTimeToLive {table}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))
             })?;
     }
     Ok(true)
@@ -171,33 +143,15 @@ pub async fn ensure_table(client: &Client, table: &str, spec: &TableSpec) -> Res
 
 /// Describes a live table in [`TableSpec`] terms.
 pub async fn describe(client: &Client, table: &str) -> Result<TableSpec, String> {
-    let out = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let out = client.describe_table().table_name(table).send().await.map_err(|e| e.to_string())?;
     let t = out.table.ok_or("DescribeTable returned no table")?;
     let pairs_of = |schema: &[KeySchemaElement]| -> Vec<(String, String)> {
-        schema
-            .iter()
-            .map(|k| {
-                (
-                    k.attribute_name().to_string(),
-                    k.key_type().as_str().to_string(),
-                )
-            })
-            .collect()
+        schema.iter().map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string())).collect()
     };
     let mut attributes: Vec<(String, String)> = t
         .attribute_definitions()
         .iter()
-        .map(|a| {
-            (
-                a.attribute_name().to_string(),
-                a.attribute_type().as_str().to_string(),
-            )
-        })
+        .map(|a| (a.attribute_name().to_string(), a.attribute_type().as_str().to_string()))
         .collect();
     attributes.sort();
     let mut indexes: Vec<IndexSpec> = t
@@ -219,23 +173,12 @@ pub async fn describe(client: &Client, table: &str) -> Result<TableSpec, String>
         .and_then(|b| b.billing_mode())
         .map(|b| b.as_str().to_string())
         .unwrap_or_else(|| "PROVISIONED".into());
-    let ttl = client
-        .describe_time_to_live()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let ttl = client.describe_time_to_live().table_name(table).send().await.map_err(|e| e.to_string())?;
     let ttl_attribute = ttl
         .time_to_live_description()
         .filter(|d| d.time_to_live_status().map(|s| s.as_str()) == Some("ENABLED"))
         .and_then(|d| d.attribute_name().map(str::to_string));
-    Ok(TableSpec {
-        attributes,
-        key_schema: pairs_of(t.key_schema()),
-        indexes,
-        billing_mode,
-        ttl_attribute,
-    })
+    Ok(TableSpec { attributes, key_schema: pairs_of(t.key_schema()), indexes, billing_mode, ttl_attribute })
 }
 
 #[cfg(test)]
@@ -245,10 +188,7 @@ mod tests {
     #[test]
     fn reads_the_table_from_the_template() {
         let spec = spec_from_template(&template_path()).unwrap();
-        assert_eq!(
-            spec.key_schema,
-            [("PK".into(), "HASH".into()), ("SK".into(), "RANGE".into())]
-        );
+        assert_eq!(spec.key_schema, [("PK".into(), "HASH".into()), ("SK".into(), "RANGE".into())]);
         assert_eq!(spec.billing_mode, "PAY_PER_REQUEST");
         assert!(spec.indexes.iter().any(|i| i.name == "GSI1"));
         assert!(spec.ttl_attribute.is_some());

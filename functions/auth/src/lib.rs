@@ -17,10 +17,7 @@ async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> 
     let method = req.method().clone();
     match segments.as_slice() {
         ["api", "auth", "register"] => match method {
-            Method::POST => api::json(
-                201,
-                &accounts::register(&state, api::json_body(&req)?).await?,
-            ),
+            Method::POST => api::json(201, &accounts::register(&state, api::json_body(&req)?).await?),
             _ => Err(AppError::MethodNotAllowed { allowed: &["POST"] }),
         },
         ["api", "auth", "login"] => match method {
@@ -28,10 +25,7 @@ async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> 
             _ => Err(AppError::MethodNotAllowed { allowed: &["POST"] }),
         },
         ["api", "auth", "refresh"] => match method {
-            Method::POST => api::json(
-                200,
-                &accounts::refresh(&state, api::json_body(&req)?).await?,
-            ),
+            Method::POST => api::json(200, &accounts::refresh(&state, api::json_body(&req)?).await?),
             _ => Err(AppError::MethodNotAllowed { allowed: &["POST"] }),
         },
         ["api", "auth", "profile"] => match method {

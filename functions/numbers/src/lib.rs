@@ -43,10 +43,7 @@ async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> 
                 }
             };
             let page = numbers::list(&state, status, &api::page_request(&req)?).await?;
-            api::json(
-                200,
-                &json!({ "numbers": page.items, "nextCursor": page.next_cursor }),
-            )
+            api::json(200, &json!({ "numbers": page.items, "nextCursor": page.next_cursor }))
         }
         (Method::POST, ["api", "numbers"]) => {
             let added = numbers::add(&state, api::json_body(&req)?).await?;

@@ -43,13 +43,11 @@ async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> 
     match (method, segments.as_slice()) {
         (Method::GET, ["api", "users", "profile"]) => user_response(&caller.user),
         (Method::PUT, ["api", "users", "profile"]) => {
-            let updated =
-                accounts::update_profile(&state, &caller.user, api::json_body(&req)?).await?;
+            let updated = accounts::update_profile(&state, &caller.user, api::json_body(&req)?).await?;
             user_response(&updated)
         }
         (Method::POST, ["api", "users", "virtual-number"]) => {
-            let updated =
-                numbers::assign(&state, &caller.user, api::json_body_or_default(&req)?).await?;
+            let updated = numbers::assign(&state, &caller.user, api::json_body_or_default(&req)?).await?;
             user_response(&updated)
         }
         (Method::DELETE, ["api", "users", "virtual-number"]) => {
@@ -57,22 +55,13 @@ async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> 
         }
         (Method::GET, ["api", "users", "virtual-numbers"]) => {
             let page = numbers::users_with_numbers(&state, &api::page_request(&req)?).await?;
-            api::json(
-                200,
-                &json!({ "users": page.items, "nextCursor": page.next_cursor }),
-            )
+            api::json(200, &json!({ "users": page.items, "nextCursor": page.next_cursor }))
         }
         (Method::GET, ["api", "users"]) => {
             let prefix = api::query_param(&req, "q");
-            let page = state
-                .store
-                .list_active_users(prefix.as_deref(), &api::page_request(&req)?)
-                .await?;
+            let page = state.store.list_active_users(prefix.as_deref(), &api::page_request(&req)?).await?;
             let users: Vec<_> = page.items.iter().map(User::public_view).collect();
-            api::json(
-                200,
-                &json!({ "users": users, "nextCursor": page.next_cursor }),
-            )
+            api::json(200, &json!({ "users": users, "nextCursor": page.next_cursor }))
         }
         (Method::PUT, ["api", "users", user_id, "status"]) => {
             caller.require_admin()?;

@@ -20,9 +20,7 @@ impl AuthUser {
     pub fn require_admin(&self) -> Result<(), AppError> {
         match self.role {
             Role::Admin => Ok(()),
-            Role::User => Err(AppError::Forbidden(
-                "this action requires an administrator".into(),
-            )),
+            Role::User => Err(AppError::Forbidden("this action requires an administrator".into())),
         }
     }
 }
@@ -46,11 +44,7 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<AuthUser, A
 }
 
 /// The user a token names, if the token is still good for them.
-pub async fn load_session_user(
-    state: &AppState,
-    user_id: &str,
-    version: u32,
-) -> Result<User, AppError> {
+pub async fn load_session_user(state: &AppState, user_id: &str, version: u32) -> Result<User, AppError> {
     match state.store.get_user(user_id).await? {
         Some(user) if user.active && user.token_version == version => Ok(user),
         _ => Err(AppError::Unauthorized("invalid or expired token".into())),

@@ -19,12 +19,7 @@ use crate::error::AppError;
 
 /// Runs one request through `route` and writes one log line for it. Errors become JSON
 /// responses here and nowhere else.
-pub async fn serve<F, Fut>(
-    state: AppState,
-    function: &'static str,
-    req: Request,
-    route: F,
-) -> Response<Body>
+pub async fn serve<F, Fut>(state: AppState, function: &'static str, req: Request, route: F) -> Response<Body>
 where
     F: FnOnce(AppState, Request) -> Fut,
     Fut: Future<Output = Result<HttpResponse, AppError>>,
@@ -58,11 +53,7 @@ fn redact_path(path: &str) -> String {
     path.split('/')
         .map(|segment| {
             let digits = segment.chars().filter(char::is_ascii_digit).count();
-            if digits >= 7
-                && segment
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || "+%2Bb".contains(c))
-            {
+            if digits >= 7 && segment.chars().all(|c| c.is_ascii_digit() || "+%2Bb".contains(c)) {
                 crate::domain::phone::mask(segment)
             } else {
                 segment.to_string()
@@ -90,14 +81,8 @@ where
 mod tests {
     #[test]
     fn phone_numbers_in_paths_are_masked() {
-        assert_eq!(
-            super::redact_path("/api/numbers/+14155550100"),
-            "/api/numbers/***0100"
-        );
-        assert_eq!(
-            super::redact_path("/api/numbers/%2B14155550100"),
-            "/api/numbers/***0100"
-        );
+        assert_eq!(super::redact_path("/api/numbers/+14155550100"), "/api/numbers/***0100");
+        assert_eq!(super::redact_path("/api/numbers/%2B14155550100"), "/api/numbers/***0100");
         assert_eq!(super::redact_path("/api/users/01HZX"), "/api/users/01HZX");
     }
 }

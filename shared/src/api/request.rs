@@ -33,9 +33,7 @@ pub fn json_body_or_default<T: DeserializeOwned + Default>(req: &Request) -> Res
 fn body_bytes(req: &Request) -> Result<&[u8], AppError> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(AppError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+        return Err(AppError::PayloadTooLarge { limit: MAX_BODY_BYTES });
     }
     Ok(bytes)
 }
@@ -43,10 +41,7 @@ fn body_bytes(req: &Request) -> Result<&[u8], AppError> {
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     // serde would read `[..]` positionally into a struct; every body of this API is an object.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(AppError::bad_request(
-            None,
-            "the body must be a JSON object",
-        ));
+        return Err(AppError::bad_request(None, "the body must be a JSON object"));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
@@ -57,11 +52,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             return AppError::bad_request(None, format!("malformed JSON: {message}"));
         }
         // serde names a missing or unknown field only in its message: `missing field `x``.
-        let field = if path == "." {
-            backticked(&message)
-        } else {
-            Some(path)
-        };
+        let field = if path == "." { backticked(&message) } else { Some(path) };
         AppError::bad_request(field, strip_position(&message))
     })
 }
@@ -88,10 +79,7 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v)
     });
-    from_uri.or_else(|| {
-        req.query_string_parameters_ref()
-            .and_then(|q| q.first(name).map(str::to_string))
-    })
+    from_uri.or_else(|| req.query_string_parameters_ref().and_then(|q| q.first(name).map(str::to_string)))
 }
 
 /// `?limit&cursor`: limit defaults to 20 and is capped at 100.
@@ -104,10 +92,7 @@ pub fn page_request(req: &Request) -> Result<PageRequest, AppError> {
             .ok()
             .filter(|n| *n >= 1)
             .ok_or_else(|| {
-                AppError::bad_request(
-                    Some("limit".to_string()),
-                    "limit must be a positive integer",
-                )
+                AppError::bad_request(Some("limit".to_string()), "limit must be a positive integer")
             })?
             .min(MAX_PAGE_SIZE),
     };
@@ -121,11 +106,7 @@ pub fn path_segments(req: &Request) -> Vec<String> {
         .path()
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
         .collect()
 }
 
@@ -142,10 +123,7 @@ mod tests {
     }
 
     fn request(body: &str) -> Request {
-        http::Request::builder()
-            .uri("/x?limit=500&cursor=abc")
-            .body(body.into())
-            .unwrap()
+        http::Request::builder().uri("/x?limit=500&cursor=abc").body(body.into()).unwrap()
     }
 
     fn field_of(err: AppError) -> Option<String> {
@@ -157,19 +135,12 @@ mod tests {
 
     #[test]
     fn json_errors_name_the_field() {
+        assert_eq!(field_of(json_body::<Body>(&request("{}")).unwrap_err()).as_deref(), Some("name"));
         assert_eq!(
-            field_of(json_body::<Body>(&request("{}")).unwrap_err()).as_deref(),
-            Some("name")
-        );
-        assert_eq!(
-            field_of(json_body::<Body>(&request(r#"{"name":"a","count":"x"}"#)).unwrap_err())
-                .as_deref(),
+            field_of(json_body::<Body>(&request(r#"{"name":"a","count":"x"}"#)).unwrap_err()).as_deref(),
             Some("count")
         );
-        assert_eq!(
-            field_of(json_body::<Body>(&request("{not json")).unwrap_err()),
-            None
-        );
+        assert_eq!(field_of(json_body::<Body>(&request("{not json")).unwrap_err()), None);
         assert_eq!(field_of(json_body::<Body>(&request("")).unwrap_err()), None);
         assert!(json_body::<Body>(&request(r#"{"name":"a"}"#)).is_ok());
     }
@@ -183,26 +154,15 @@ mod tests {
     #[test]
     fn page_limits_are_capped_and_validated() {
         let page = page_request(&request("")).unwrap();
-        assert_eq!(
-            (page.limit, page.cursor.as_deref()),
-            (MAX_PAGE_SIZE, Some("abc"))
-        );
-        let bad = http::Request::builder()
-            .uri("/x?limit=-1")
-            .body("".into())
-            .unwrap();
-        assert_eq!(
-            field_of(page_request(&bad).unwrap_err()).as_deref(),
-            Some("limit")
-        );
+        assert_eq!((page.limit, page.cursor.as_deref()), (MAX_PAGE_SIZE, Some("abc")));
+        let bad = http::Request::builder().uri("/x?limit=-1").body("".into()).unwrap();
+        assert_eq!(field_of(page_request(&bad).unwrap_err()).as_deref(), Some("limit"));
     }
 
     #[test]
     fn path_segments_are_decoded() {
-        let req: Request = http::Request::builder()
-            .uri("/api/numbers/%2B14155550100/")
-            .body("".into())
-            .unwrap();
+        let req: Request =
+            http::Request::builder().uri("/api/numbers/%2B14155550100/").body("".into()).unwrap();
         assert_eq!(path_segments(&req), ["api", "numbers", "+14155550100"]);
     }
 }

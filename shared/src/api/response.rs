@@ -32,7 +32,5 @@ pub fn error(err: &AppError) -> HttpResponse {
     if matches!(err, AppError::Unauthorized(_)) {
         builder = builder.header("WWW-Authenticate", "Bearer");
     }
-    builder
-        .body(Body::Text(body))
-        .unwrap_or_else(|_| Response::new(Body::Empty))
+    builder.body(Body::Text(body)).unwrap_or_else(|_| Response::new(Body::Empty))
 }

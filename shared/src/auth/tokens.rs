@@ -50,9 +50,7 @@ pub struct TokenPair {
 
 impl TokenService {
     pub fn new(config: &Config) -> Self {
-        let mut decoding = vec![DecodingKey::from_secret(
-            config.jwt_secret.expose().as_bytes(),
-        )];
+        let mut decoding = vec![DecodingKey::from_secret(config.jwt_secret.expose().as_bytes())];
         if let Some(previous) = &config.jwt_secret_previous {
             decoding.push(DecodingKey::from_secret(previous.expose().as_bytes()));
         }
@@ -72,13 +70,7 @@ impl TokenService {
         })
     }
 
-    fn issue(
-        &self,
-        user_id: &str,
-        version: u32,
-        typ: TokenKind,
-        ttl: Duration,
-    ) -> Result<String, AppError> {
+    fn issue(&self, user_id: &str, version: u32, typ: TokenKind, ttl: Duration) -> Result<String, AppError> {
         let now = now_secs();
         let claims = Claims {
             sub: user_id.to_string(),
@@ -111,10 +103,7 @@ impl TokenService {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -123,10 +112,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn service(pairs: &[(&str, &str)]) -> TokenService {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         TokenService::new(&Config::from_lookup(|k| map.get(k).cloned()).unwrap())
     }
 
@@ -140,12 +127,8 @@ mod tests {
         let claims = tokens.verify(&pair.token, TokenKind::Access).unwrap();
         assert_eq!((claims.sub.as_str(), claims.ver), ("user-1", 3));
         assert!(tokens.verify(&pair.token, TokenKind::Refresh).is_err());
-        assert!(tokens
-            .verify(&pair.refresh_token, TokenKind::Access)
-            .is_err());
-        assert!(tokens
-            .verify(&pair.refresh_token, TokenKind::Refresh)
-            .is_ok());
+        assert!(tokens.verify(&pair.refresh_token, TokenKind::Access).is_err());
+        assert!(tokens.verify(&pair.refresh_token, TokenKind::Refresh).is_ok());
     }
 
     #[test]

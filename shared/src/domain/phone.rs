@@ -27,8 +27,8 @@ impl E164 {
         if trimmed.is_empty() || trimmed.len() > 32 {
             return Err(PhoneError::Unparseable);
         }
-        let number = phonenumber::parse(Some(default_region), trimmed)
-            .map_err(|_| PhoneError::Unparseable)?;
+        let number =
+            phonenumber::parse(Some(default_region), trimmed).map_err(|_| PhoneError::Unparseable)?;
         if !phonenumber::is_valid(&number) {
             return Err(PhoneError::Invalid);
         }
@@ -78,30 +78,14 @@ mod tests {
 
     #[test]
     fn national_numbers_use_the_default_region() {
-        assert_eq!(
-            E164::parse("(415) 555-2671", country::Id::US)
-                .unwrap()
-                .as_str(),
-            "+14155552671"
-        );
-        assert_eq!(
-            E164::parse("020 7946 0958", country::Id::GB)
-                .unwrap()
-                .as_str(),
-            "+442079460958"
-        );
+        assert_eq!(E164::parse("(415) 555-2671", country::Id::US).unwrap().as_str(), "+14155552671");
+        assert_eq!(E164::parse("020 7946 0958", country::Id::GB).unwrap().as_str(), "+442079460958");
     }
 
     #[test]
     fn rejects_garbage_and_impossible_numbers() {
-        assert_eq!(
-            E164::parse("", country::Id::US),
-            Err(PhoneError::Unparseable)
-        );
-        assert_eq!(
-            E164::parse("not a number", country::Id::US),
-            Err(PhoneError::Unparseable)
-        );
+        assert_eq!(E164::parse("", country::Id::US), Err(PhoneError::Unparseable));
+        assert_eq!(E164::parse("not a number", country::Id::US), Err(PhoneError::Unparseable));
         assert!(E164::parse("+1 123", country::Id::US).is_err());
         assert!(E164::parse("+999 1234567", country::Id::US).is_err());
         assert!(E164::parse(&"9".repeat(40), country::Id::US).is_err());

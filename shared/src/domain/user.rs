@@ -152,9 +152,7 @@ pub fn normalize_username(username: &str) -> String {
 
 pub fn validate_username(raw: &str) -> Result<String, AppError> {
     let username = raw.trim();
-    let ok_chars = username
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let ok_chars = username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if username.len() < 3 || username.len() > USERNAME_MAX || !ok_chars {
         return Err(AppError::validation(
             "username",
@@ -166,14 +164,8 @@ pub fn validate_username(raw: &str) -> Result<String, AppError> {
 
 pub fn validate_email(raw: &str) -> Result<String, AppError> {
     let email = raw.trim().to_lowercase();
-    if email.len() > EMAIL_MAX
-        || !email_address::EmailAddress::is_valid(&email)
-        || !email.contains('.')
-    {
-        return Err(AppError::validation(
-            "email",
-            "is not a valid email address",
-        ));
+    if email.len() > EMAIL_MAX || !email_address::EmailAddress::is_valid(&email) || !email.contains('.') {
+        return Err(AppError::validation("email", "is not a valid email address"));
     }
     Ok(email)
 }
@@ -195,10 +187,7 @@ pub fn validate_name(field: &str, raw: Option<String>) -> Result<Option<String>,
         return Ok(None);
     };
     if name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
-        return Err(AppError::validation(
-            field,
-            format!("must be at most {NAME_MAX} printable characters"),
-        ));
+        return Err(AppError::validation(field, format!("must be at most {NAME_MAX} printable characters")));
     }
     Ok(Some(name))
 }
@@ -249,55 +238,13 @@ mod tests {
             Err(AppError::Validation { field, .. }) => field,
             other => panic!("expected a validation error, got {other:?}"),
         };
-        assert_eq!(
-            field_of(RegisterRequest {
-                username: "a b".into(),
-                ..request()
-            }),
-            "username"
-        );
-        assert_eq!(
-            field_of(RegisterRequest {
-                username: "ab".into(),
-                ..request()
-            }),
-            "username"
-        );
-        assert_eq!(
-            field_of(RegisterRequest {
-                email: "nope".into(),
-                ..request()
-            }),
-            "email"
-        );
-        assert_eq!(
-            field_of(RegisterRequest {
-                email: "a@b".into(),
-                ..request()
-            }),
-            "email"
-        );
-        assert_eq!(
-            field_of(RegisterRequest {
-                password: "short".into(),
-                ..request()
-            }),
-            "password"
-        );
-        assert_eq!(
-            field_of(RegisterRequest {
-                phone_number: Some("12".into()),
-                ..request()
-            }),
-            "phoneNumber"
-        );
-        assert_eq!(
-            field_of(RegisterRequest {
-                first_name: Some("x".repeat(65)),
-                ..request()
-            }),
-            "firstName"
-        );
+        assert_eq!(field_of(RegisterRequest { username: "a b".into(), ..request() }), "username");
+        assert_eq!(field_of(RegisterRequest { username: "ab".into(), ..request() }), "username");
+        assert_eq!(field_of(RegisterRequest { email: "nope".into(), ..request() }), "email");
+        assert_eq!(field_of(RegisterRequest { email: "a@b".into(), ..request() }), "email");
+        assert_eq!(field_of(RegisterRequest { password: "short".into(), ..request() }), "password");
+        assert_eq!(field_of(RegisterRequest { phone_number: Some("12".into()), ..request() }), "phoneNumber");
+        assert_eq!(field_of(RegisterRequest { first_name: Some("x".repeat(65)), ..request() }), "firstName");
     }
 
     #[test]
@@ -317,14 +264,6 @@ mod tests {
             updated_at: Utc::now(),
         };
         assert_eq!(user.display_name(), "Ada Lovelace");
-        assert_eq!(
-            User {
-                first_name: None,
-                last_name: None,
-                ..user
-            }
-            .display_name(),
-            "ada"
-        );
+        assert_eq!(User { first_name: None, last_name: None, ..user }.display_name(), "ada");
     }
 }

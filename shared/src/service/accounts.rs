@@ -7,9 +7,7 @@ use crate::api::auth::{load_session_user, role_of};
 use crate::app::AppState;
 use crate::auth::password;
 use crate::auth::tokens::TokenKind;
-use crate::domain::user::{
-    validate_email, validate_name, validate_phone, RegisterRequest, User, UserView,
-};
+use crate::domain::user::{validate_email, validate_name, validate_phone, RegisterRequest, User, UserView};
 use crate::error::AppError;
 use crate::store::{LoginKey, ProfileChanges};
 
@@ -94,28 +92,16 @@ pub async fn register(state: &AppState, request: RegisterRequest) -> Result<Sess
 /// Two consistent reads (uniqueness item, user) plus the password check. Unknown login and
 /// wrong password answer alike, in the same time.
 pub async fn login(state: &AppState, request: LoginRequest) -> Result<Session, AppError> {
-    let login = match (
-        request.email.as_deref().map(str::trim),
-        request.username.as_deref().map(str::trim),
-    ) {
+    let login = match (request.email.as_deref().map(str::trim), request.username.as_deref().map(str::trim)) {
         (Some(email), _) if !email.is_empty() => LoginKey::Email(email.to_lowercase()),
         (_, Some(username)) if !username.is_empty() => LoginKey::Username(username.to_string()),
-        _ => {
-            return Err(AppError::bad_request(
-                Some("email".to_string()),
-                "email or username is required",
-            ))
-        }
+        _ => return Err(AppError::bad_request(Some("email".to_string()), "email or username is required")),
     };
     let user = match state.store.find_user_id(&login).await? {
         Some(id) => state.store.get_user(&id).await?,
         None => None,
     };
-    let matches = password::verify(
-        request.password,
-        user.as_ref().map(|u| u.password_hash.clone()),
-    )
-    .await?;
+    let matches = password::verify(request.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     let user = match user {
         Some(user) if matches => user,
         _ => return Err(AppError::Unauthorized("invalid credentials".into())),
@@ -128,36 +114,20 @@ pub async fn login(state: &AppState, request: LoginRequest) -> Result<Session, A
 
 /// One read: the refresh token must still match an active user's token version.
 pub async fn refresh(state: &AppState, request: RefreshRequest) -> Result<Session, AppError> {
-    let claims = state
-        .tokens
-        .verify(request.refresh_token.trim(), TokenKind::Refresh)?;
+    let claims = state.tokens.verify(request.refresh_token.trim(), TokenKind::Refresh)?;
     let user = load_session_user(state, &claims.sub, claims.ver).await?;
     session(state, &user)
 }
 
-pub async fn update_profile(
-    state: &AppState,
-    user: &User,
-    update: ProfileUpdate,
-) -> Result<User, AppError> {
+pub async fn update_profile(state: &AppState, user: &User, update: ProfileUpdate) -> Result<User, AppError> {
     let region = state.config.default_region;
     let blank_is_none = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let changes = ProfileChanges {
-        first_name: update
-            .first_name
-            .map(|v| validate_name("firstName", blank_is_none(v)))
-            .transpose()?,
-        last_name: update
-            .last_name
-            .map(|v| validate_name("lastName", blank_is_none(v)))
-            .transpose()?,
+        first_name: update.first_name.map(|v| validate_name("firstName", blank_is_none(v))).transpose()?,
+        last_name: update.last_name.map(|v| validate_name("lastName", blank_is_none(v))).transpose()?,
         phone_number: update
             .phone_number
-            .map(|v| {
-                blank_is_none(v)
-                    .map(|raw| validate_phone("phoneNumber", &raw, region))
-                    .transpose()
-            })
+            .map(|v| blank_is_none(v).map(|raw| validate_phone("phoneNumber", &raw, region)).transpose())
             .transpose()?,
         email: update.email.map(|e| validate_email(&e)).transpose()?,
     };
@@ -166,17 +136,9 @@ pub async fn update_profile(
 
 /// Admin: deactivate (ends sessions, leaves the directory, frees the number) or reactivate.
 pub async fn set_active(state: &AppState, user_id: &str, active: bool) -> Result<User, AppError> {
-    let user = state
-        .store
-        .get_user(user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user not found"))?;
+    let user = state.store.get_user(user_id).await?.ok_or_else(|| AppError::not_found("user not found"))?;
     if user.active != active {
         state.store.set_active(&user, active).await?;
     }
-    state
-        .store
-        .get_user(user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user not found"))
+    state.store.get_user(user_id).await?.ok_or_else(|| AppError::not_found("user not found"))
 }

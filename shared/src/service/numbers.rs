@@ -75,76 +75,44 @@ pub async fn list(
     page: &PageRequest,
 ) -> Result<Page<NumberView>, AppError> {
     let page = state.store.list_pool_numbers(status, page).await?;
-    Ok(Page {
-        items: page.items.into_iter().map(NumberView::from).collect(),
-        next_cursor: page.next_cursor,
-    })
+    Ok(Page { items: page.items.into_iter().map(NumberView::from).collect(), next_cursor: page.next_cursor })
 }
 
 /// Gives `user` the number they asked for, or any free one. A chosen number costs one
 /// transaction; "any" adds one pool query per round of candidates. The transaction's conditions
 /// decide races: losers move on to the next candidate, and get 409 when none is left.
-pub async fn assign(
-    state: &AppState,
-    user: &User,
-    request: AssignRequest,
-) -> Result<User, AppError> {
+pub async fn assign(state: &AppState, user: &User, request: AssignRequest) -> Result<User, AppError> {
     if user.virtual_number.is_some() {
         return Err(StoreError::UserHasNumber.into());
     }
-    let number = match request
-        .phone_number
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    let number = match request.phone_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(raw) => {
             let number = parse_number(state, "phoneNumber", raw)?;
-            state
-                .store
-                .assign_number(&user.id, &number, Utc::now())
-                .await?;
+            state.store.assign_number(&user.id, &number, Utc::now()).await?;
             number
         }
         None => assign_any_free(state, user).await?,
     };
     tracing::info!(user_id = %user.id, number = %number.masked(), "virtual number assigned");
-    Ok(User {
-        virtual_number: Some(number),
-        ..user.clone()
-    })
+    Ok(User { virtual_number: Some(number), ..user.clone() })
 }
 
 async fn assign_any_free(state: &AppState, user: &User) -> Result<E164, AppError> {
     let mut tried = std::collections::HashSet::new();
     for _ in 0..CANDIDATE_QUERIES {
-        let page = PageRequest {
-            limit: CANDIDATES_PER_QUERY,
-            cursor: None,
-        };
-        let candidates = state
-            .store
-            .list_pool_numbers(Some(NumberStatus::Free), &page)
-            .await?
-            .items;
-        let fresh: Vec<_> = candidates
-            .into_iter()
-            .filter(|n| tried.insert(n.phone_number.clone()))
-            .collect();
+        let page = PageRequest { limit: CANDIDATES_PER_QUERY, cursor: None };
+        let candidates = state.store.list_pool_numbers(Some(NumberStatus::Free), &page).await?.items;
+        let fresh: Vec<_> = candidates.into_iter().filter(|n| tried.insert(n.phone_number.clone())).collect();
         if fresh.is_empty() {
             break;
         }
         for candidate in fresh {
-            match state
-                .store
-                .assign_number(&user.id, &candidate.phone_number, Utc::now())
-                .await
-            {
+            match state.store.assign_number(&user.id, &candidate.phone_number, Utc::now()).await {
                 Ok(()) => return Ok(candidate.phone_number),
                 // Someone else got it (or an admin removed it) since the query: try the next.
-                Err(
-                    StoreError::NumberTaken | StoreError::NumberNotInPool | StoreError::Contention,
-                ) => continue,
+                Err(StoreError::NumberTaken | StoreError::NumberNotInPool | StoreError::Contention) => {
+                    continue
+                }
                 Err(other) => return Err(other.into()),
             }
         }
@@ -156,16 +124,10 @@ async fn assign_any_free(state: &AppState, user: &User) -> Result<E164, AppError
 }
 
 pub async fn release(state: &AppState, user: &User) -> Result<User, AppError> {
-    let number = user
-        .virtual_number
-        .as_ref()
-        .ok_or_else(|| AppError::from(StoreError::UserHasNoNumber))?;
+    let number = user.virtual_number.as_ref().ok_or_else(|| AppError::from(StoreError::UserHasNoNumber))?;
     state.store.release_number(&user.id, number).await?;
     tracing::info!(user_id = %user.id, number = %number.masked(), "virtual number released");
-    Ok(User {
-        virtual_number: None,
-        ..user.clone()
-    })
+    Ok(User { virtual_number: None, ..user.clone() })
 }
 
 /// Users who hold a number: one pool query plus one batched read of their profiles.
@@ -173,26 +135,11 @@ pub async fn users_with_numbers(
     state: &AppState,
     page: &PageRequest,
 ) -> Result<Page<PublicUserView>, AppError> {
-    let numbers = state
-        .store
-        .list_pool_numbers(Some(NumberStatus::Assigned), page)
-        .await?;
-    let owner_ids: Vec<String> = numbers
-        .items
-        .iter()
-        .filter_map(|n| n.owner_id.clone())
-        .collect();
-    let users = if owner_ids.is_empty() {
-        Vec::new()
-    } else {
-        state.store.get_users(&owner_ids).await?
-    };
+    let numbers = state.store.list_pool_numbers(Some(NumberStatus::Assigned), page).await?;
+    let owner_ids: Vec<String> = numbers.items.iter().filter_map(|n| n.owner_id.clone()).collect();
+    let users = if owner_ids.is_empty() { Vec::new() } else { state.store.get_users(&owner_ids).await? };
     Ok(Page {
-        items: users
-            .iter()
-            .filter(|u| u.active)
-            .map(User::public_view)
-            .collect(),
+        items: users.iter().filter(|u| u.active).map(User::public_view).collect(),
         next_cursor: numbers.next_cursor,
     })
 }

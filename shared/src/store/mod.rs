@@ -88,11 +88,7 @@ pub trait Store: Send + Sync + 'static {
     async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError>;
     async fn find_user_id(&self, login: &LoginKey) -> Result<Option<String>, StoreError>;
     /// Applies profile changes; returns the user as stored afterwards.
-    async fn update_profile(
-        &self,
-        user: &User,
-        changes: &ProfileChanges,
-    ) -> Result<User, StoreError>;
+    async fn update_profile(&self, user: &User, changes: &ProfileChanges) -> Result<User, StoreError>;
     /// Deactivating also releases the user's virtual number and invalidates their tokens.
     async fn set_active(&self, user: &User, active: bool) -> Result<(), StoreError>;
     /// Active users ordered by username, optionally those whose username starts with `prefix`.
@@ -103,11 +99,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<User>, StoreError>;
 
     // --- the number pool ---------------------------------------------------------------------
-    async fn add_pool_number(
-        &self,
-        number: &E164,
-        at: DateTime<Utc>,
-    ) -> Result<PoolNumber, StoreError>;
+    async fn add_pool_number(&self, number: &E164, at: DateTime<Utc>) -> Result<PoolNumber, StoreError>;
     /// Removes a free number; fails with `NumberAssigned` while a user holds it.
     async fn remove_pool_number(&self, number: &E164) -> Result<(), StoreError>;
     async fn list_pool_numbers(
@@ -116,12 +108,7 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<PoolNumber>, StoreError>;
     /// One transaction: the number gets its owner, the user gets the number; both conditional.
-    async fn assign_number(
-        &self,
-        user_id: &str,
-        number: &E164,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    async fn assign_number(&self, user_id: &str, number: &E164, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// One transaction: the reverse of [`Store::assign_number`].
     async fn release_number(&self, user_id: &str, number: &E164) -> Result<(), StoreError>;
 }
@@ -159,12 +146,8 @@ impl From<StoreError> for crate::error::AppError {
                 "concurrent_update",
                 "the resource changed concurrently; retry the request",
             ),
-            StoreError::InvalidCursor => {
-                AppError::bad_request(Some("cursor".to_string()), "invalid cursor")
-            }
-            StoreError::Throttled => {
-                AppError::Throttled("the database is busy; retry shortly".into())
-            }
+            StoreError::InvalidCursor => AppError::bad_request(Some("cursor".to_string()), "invalid cursor"),
+            StoreError::Throttled => AppError::Throttled("the database is busy; retry shortly".into()),
             StoreError::Backend(detail) => AppError::Internal(detail),
         }
     }

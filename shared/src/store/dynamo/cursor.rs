@@ -27,20 +27,15 @@ pub fn decode(
     partition_attr: &str,
     partition_value: &str,
 ) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor.trim())
-        .map_err(|_| StoreError::InvalidCursor)?;
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| StoreError::InvalidCursor)?;
     let map: BTreeMap<String, String> =
         serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
-    let names_match = map.len() == expected_names.len()
-        && expected_names.iter().all(|name| map.contains_key(*name));
+    let names_match =
+        map.len() == expected_names.len() && expected_names.iter().all(|name| map.contains_key(*name));
     if !names_match || map.get(partition_attr).map(String::as_str) != Some(partition_value) {
         return Err(StoreError::InvalidCursor);
     }
-    Ok(map
-        .into_iter()
-        .map(|(k, v)| (k, AttributeValue::S(v)))
-        .collect())
+    Ok(map.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
 }
 
 #[cfg(test)]
@@ -49,11 +44,10 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_forgeries() {
-        let key: HashMap<String, AttributeValue> =
-            [("PK", "USER#1"), ("SK", "A"), ("GSI1PK", "USERS")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
-                .collect();
+        let key: HashMap<String, AttributeValue> = [("PK", "USER#1"), ("SK", "A"), ("GSI1PK", "USERS")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
+            .collect();
         let cursor = encode(&key).unwrap();
         let names = ["PK", "SK", "GSI1PK"];
         assert_eq!(decode(&cursor, &names, "GSI1PK", "USERS").unwrap(), key);

@@ -96,12 +96,7 @@ pub struct UniqueItem {
 
 impl UniqueItem {
     pub fn new(pk: String, user_id: &str) -> Self {
-        Self {
-            pk,
-            sk: keys::UNIQUE_SK.into(),
-            entity: "unique".into(),
-            user_id: user_id.into(),
-        }
+        Self { pk, sk: keys::UNIQUE_SK.into(), entity: "unique".into(), user_id: user_id.into() }
     }
 }
 

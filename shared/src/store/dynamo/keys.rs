@@ -36,12 +36,5 @@ pub const POOL_PK: &str = "POOL";
 pub const FREE_PREFIX: &str = "FREE#";
 pub const ASSIGNED_PREFIX: &str = "ASSIGNED#";
 pub fn pool_sk(number: &str, assigned: bool) -> String {
-    format!(
-        "{}{number}",
-        if assigned {
-            ASSIGNED_PREFIX
-        } else {
-            FREE_PREFIX
-        }
-    )
+    format!("{}{number}", if assigned { ASSIGNED_PREFIX } else { FREE_PREFIX })
 }

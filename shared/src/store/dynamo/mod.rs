@@ -45,10 +45,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     /// Builds a client from the standard AWS configuration (AWS_REGION,
@@ -60,9 +57,8 @@ impl DynamoStore {
 
     pub fn client_from_config(sdk_config: &aws_config::SdkConfig) -> (Client, RoundTrips) {
         let round_trips = RoundTrips::default();
-        let config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
-            .interceptor(round_trips.clone())
-            .build();
+        let config =
+            aws_sdk_dynamodb::config::Builder::from(sdk_config).interceptor(round_trips.clone()).build();
         (Client::from_conf(config), round_trips)
     }
 
@@ -81,12 +77,8 @@ impl DynamoStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
+            let result =
+                self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
             let err = match result {
                 Ok(_) => return Ok(()),
                 Err(err) => err,
@@ -150,9 +142,7 @@ where
     fn from(err: SdkError<E, R>) -> Self {
         match err.code() {
             Some(
-                "ProvisionedThroughputExceededException"
-                | "ThrottlingException"
-                | "RequestLimitExceeded",
+                "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded",
             ) => StoreError::Throttled,
             _ => StoreError::Backend(DisplayErrorContext(&err).to_string()),
         }
@@ -196,11 +186,7 @@ impl Store for DynamoStore {
     async fn find_user_id(&self, login: &LoginKey) -> Result<Option<String>, StoreError> {
         self.find_user_id_by_unique(login).await
     }
-    async fn update_profile(
-        &self,
-        user: &User,
-        changes: &ProfileChanges,
-    ) -> Result<User, StoreError> {
+    async fn update_profile(&self, user: &User, changes: &ProfileChanges) -> Result<User, StoreError> {
         self.update_profile_item(user, changes).await
     }
     async fn set_active(&self, user: &User, active: bool) -> Result<(), StoreError> {
@@ -213,11 +199,7 @@ impl Store for DynamoStore {
     ) -> Result<Page<User>, StoreError> {
         self.query_directory(prefix, page).await
     }
-    async fn add_pool_number(
-        &self,
-        number: &E164,
-        at: DateTime<Utc>,
-    ) -> Result<PoolNumber, StoreError> {
+    async fn add_pool_number(&self, number: &E164, at: DateTime<Utc>) -> Result<PoolNumber, StoreError> {
         self.put_pool_number(number, at).await
     }
     async fn remove_pool_number(&self, number: &E164) -> Result<(), StoreError> {
@@ -230,12 +212,7 @@ impl Store for DynamoStore {
     ) -> Result<Page<PoolNumber>, StoreError> {
         self.query_pool(status, page).await
     }
-    async fn assign_number(
-        &self,
-        user_id: &str,
-        number: &E164,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn assign_number(&self, user_id: &str, number: &E164, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.assign_number_tx(user_id, number, at).await
     }
     async fn release_number(&self, user_id: &str, number: &E164) -> Result<(), StoreError> {

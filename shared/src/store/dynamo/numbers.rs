@@ -4,9 +4,7 @@ use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWrite
 use chrono::{DateTime, Utc};
 
 use super::items::NumberItem;
-use super::{
-    cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError, GSI1_CURSOR_NAMES,
-};
+use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError, GSI1_CURSOR_NAMES};
 use crate::domain::number::{NumberStatus, PoolNumber};
 use crate::domain::phone::E164;
 use crate::store::{Page, PageRequest, StoreError};
@@ -26,9 +24,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(err) if err.is_conditional_check_failed_exception() => {
-                    StoreError::NumberInPool
-                }
+                Some(err) if err.is_conditional_check_failed_exception() => StoreError::NumberInPool,
                 _ => StoreError::from(e),
             })?;
         Ok(item.into())
@@ -99,10 +95,7 @@ impl DynamoStore {
             .into_iter()
             .map(|item| from_item::<NumberItem>(item).map(PoolNumber::from))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page {
-            items,
-            next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode),
-        })
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
     }
 
     /// One transaction of two conditional updates: the number must be in the pool and free,
@@ -134,10 +127,7 @@ impl DynamoStore {
             )
             .expression_attribute_values(":n", s(number.as_str()))
             .expression_attribute_values(":at", s(at.to_rfc3339()))
-            .expression_attribute_values(
-                ":true",
-                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-            )
+            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -150,9 +140,7 @@ impl DynamoStore {
             Err(TxError::Cancelled(reasons)) => {
                 if let Some(user) = reasons.get(1).filter(|r| r.failed()) {
                     return Err(match &user.item {
-                        Some(item) if item.contains_key("virtualNumber") => {
-                            StoreError::UserHasNumber
-                        }
+                        Some(item) if item.contains_key("virtualNumber") => StoreError::UserHasNumber,
                         _ => StoreError::UserNotFound,
                     });
                 }
@@ -166,11 +154,7 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn release_number_tx(
-        &self,
-        user_id: &str,
-        number: &E164,
-    ) -> Result<(), StoreError> {
+    pub(super) async fn release_number_tx(&self, user_id: &str, number: &E164) -> Result<(), StoreError> {
         let user_update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user_pk(user_id), keys::USER_SK)))

@@ -8,8 +8,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::items::{UniqueItem, UserItem};
 use super::{
-    cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, Item, TxError,
-    GSI1_CURSOR_NAMES,
+    cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, Item, TxError, GSI1_CURSOR_NAMES,
 };
 use crate::domain::user::{normalize_username, User};
 use crate::store::{LoginKey, Page, PageRequest, ProfileChanges, StoreError, UniqueField};
@@ -31,10 +30,7 @@ impl DynamoStore {
         };
         let items = vec![
             put_new(to_item(&UserItem::from(user))?)?,
-            put_new(to_item(&UniqueItem::new(
-                keys::email_pk(&user.email),
-                &user.id,
-            ))?)?,
+            put_new(to_item(&UniqueItem::new(keys::email_pk(&user.email), &user.id))?)?,
             put_new(to_item(&UniqueItem::new(
                 keys::username_pk(&normalize_username(&user.username)),
                 &user.id,
@@ -42,15 +38,13 @@ impl DynamoStore {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err(TxError::Cancelled(reasons)) => {
-                Err(if reasons.get(1).is_some_and(|r| r.failed()) {
-                    StoreError::Taken(UniqueField::Email)
-                } else if reasons.get(2).is_some_and(|r| r.failed()) {
-                    StoreError::Taken(UniqueField::Username)
-                } else {
-                    StoreError::Contention
-                })
-            }
+            Err(TxError::Cancelled(reasons)) => Err(if reasons.get(1).is_some_and(|r| r.failed()) {
+                StoreError::Taken(UniqueField::Email)
+            } else if reasons.get(2).is_some_and(|r| r.failed()) {
+                StoreError::Taken(UniqueField::Username)
+            } else {
+                StoreError::Contention
+            }),
             Err(TxError::Store(e)) => Err(e),
         }
     }
@@ -64,9 +58,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await?;
-        out.item
-            .map(|item| from_item::<UserItem>(item).map(User::from))
-            .transpose()
+        out.item.map(|item| from_item::<UserItem>(item).map(User::from)).transpose()
     }
 
     /// BatchGetItem in chunks of 100 keys, re-requesting unprocessed keys with backoff.
@@ -76,10 +68,8 @@ impl DynamoStore {
         unique_ids.dedup();
         let mut found: HashMap<String, User> = HashMap::new();
         for chunk in unique_ids.chunks(super::BATCH_GET_LIMIT) {
-            let mut pending: Vec<Item> = chunk
-                .iter()
-                .map(|id| key(keys::user_pk(id), keys::USER_SK))
-                .collect();
+            let mut pending: Vec<Item> =
+                chunk.iter().map(|id| key(keys::user_pk(id), keys::USER_SK)).collect();
             let mut attempt = 0;
             while !pending.is_empty() {
                 attempt += 1;
@@ -93,17 +83,8 @@ impl DynamoStore {
                     .set_keys(Some(std::mem::take(&mut pending)))
                     .build()
                     .map_err(|e| StoreError::Backend(e.to_string()))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
+                let out = self.client.batch_get_item().request_items(&self.table, request).send().await?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
                     let user = User::from(from_item::<UserItem>(item)?);
                     found.insert(user.id.clone(), user);
                 }
@@ -133,11 +114,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await?;
-        Ok(out
-            .item
-            .map(from_item::<UniqueItem>)
-            .transpose()?
-            .map(|u| u.user_id))
+        Ok(out.item.map(from_item::<UniqueItem>).transpose()?.map(|u| u.user_id))
     }
 
     /// A plain conditional update; when the email changes, a transaction that also moves the
@@ -150,8 +127,7 @@ impl DynamoStore {
         let mut set = vec!["#updatedAt = :updatedAt".to_string()];
         let mut remove = Vec::new();
         let mut names = HashMap::from([("#updatedAt".to_string(), "updatedAt".to_string())]);
-        let mut values =
-            HashMap::from([(":updatedAt".to_string(), s(chrono::Utc::now().to_rfc3339()))]);
+        let mut values = HashMap::from([(":updatedAt".to_string(), s(chrono::Utc::now().to_rfc3339()))]);
         let mut field = |attr: &str, value: &Option<Option<String>>| match value {
             None => {}
             Some(Some(v)) => {
@@ -166,13 +142,7 @@ impl DynamoStore {
         };
         field("firstName", &changes.first_name);
         field("lastName", &changes.last_name);
-        field(
-            "phoneNumber",
-            &changes
-                .phone_number
-                .as_ref()
-                .map(|p| p.as_ref().map(|n| n.to_string())),
-        );
+        field("phoneNumber", &changes.phone_number.as_ref().map(|p| p.as_ref().map(|n| n.to_string())));
         let new_email = changes.email.as_ref().filter(|e| **e != user.email);
         field("email", &new_email.map(|e| Some(e.clone())));
         let mut expression = format!("SET {}", set.join(", "));
@@ -197,14 +167,10 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| match e.as_service_error() {
-                    Some(err) if err.is_conditional_check_failed_exception() => {
-                        StoreError::UserNotFound
-                    }
+                    Some(err) if err.is_conditional_check_failed_exception() => StoreError::UserNotFound,
                     _ => StoreError::from(e),
                 })?;
-            let item = out
-                .attributes
-                .ok_or_else(|| StoreError::Backend("update returned no item".into()))?;
+            let item = out.attributes.ok_or_else(|| StoreError::Backend("update returned no item".into()))?;
             return Ok(from_item::<UserItem>(item)?.into());
         };
 
@@ -226,10 +192,7 @@ impl DynamoStore {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let claim_new = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(to_item(&UniqueItem::new(
-                keys::email_pk(new_email),
-                &user.id,
-            ))?))
+            .set_item(Some(to_item(&UniqueItem::new(keys::email_pk(new_email), &user.id))?))
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -246,18 +209,12 @@ impl DynamoStore {
             Err(TxError::Cancelled(_)) => return Err(StoreError::Contention),
             Err(TxError::Store(e)) => return Err(e),
         }
-        self.get_user_item(&user.id)
-            .await?
-            .ok_or(StoreError::UserNotFound)
+        self.get_user_item(&user.id).await?.ok_or(StoreError::UserNotFound)
     }
 
     /// Deactivation leaves the directory, bumps the token version (ending every session) and
     /// returns the user's number to the pool, all in one transaction.
-    pub(super) async fn set_user_active(
-        &self,
-        user: &User,
-        active: bool,
-    ) -> Result<(), StoreError> {
+    pub(super) async fn set_user_active(&self, user: &User, active: bool) -> Result<(), StoreError> {
         let user_key = key(keys::user_pk(&user.id), keys::USER_SK);
         let mut names = HashMap::from([("#active".to_string(), "active".to_string())]);
         let mut values = HashMap::from([(":active".to_string(), AttributeValue::Bool(active))]);
@@ -265,10 +222,7 @@ impl DynamoStore {
             names.insert("#gpk".into(), keys::GSI1PK.into());
             names.insert("#gsk".into(), keys::GSI1SK.into());
             values.insert(":gpk".into(), s(keys::DIRECTORY_PK));
-            values.insert(
-                ":gsk".into(),
-                s(keys::directory_sk(&normalize_username(&user.username))),
-            );
+            values.insert(":gsk".into(), s(keys::directory_sk(&normalize_username(&user.username))));
             (
                 "SET #active = :active, #gpk = :gpk, #gsk = :gsk".to_string(),
                 "attribute_exists(PK)".to_string(),
@@ -346,9 +300,6 @@ impl DynamoStore {
             .into_iter()
             .map(|item| from_item::<UserItem>(item).map(User::from))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page {
-            items,
-            next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode),
-        })
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
     }
 }
