@@ -53,6 +53,10 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
+/// Largest group: creating one is a single transaction of the conversation, its participants and
+/// one route per phone (1 + 50 + 49 = 100 items, DynamoDB's transaction limit).
+pub const MAX_GROUP_SIZE_LIMIT: u64 = 50;
+
 /// Shortest JWT secret accepted: HS256 keys shorter than the hash output weaken it.
 const MIN_JWT_SECRET_LEN: usize = 32;
 
@@ -96,7 +100,15 @@ impl Config {
                 })
                 .unwrap_or_default(),
             default_region,
-            max_group_size: parse_num(&get, "MAX_GROUP_SIZE", 50)? as usize,
+            max_group_size: match parse_num(&get, "MAX_GROUP_SIZE", MAX_GROUP_SIZE_LIMIT)? {
+                n if (2..=MAX_GROUP_SIZE_LIMIT).contains(&n) => n as usize,
+                n => {
+                    return Err(ConfigError::Invalid {
+                        name: "MAX_GROUP_SIZE",
+                        reason: format!("{n} is outside 2..={MAX_GROUP_SIZE_LIMIT}"),
+                    })
+                }
+            },
             twilio_account_sid: get("TWILIO_ACCOUNT_SID"),
             twilio_auth_token: get("TWILIO_AUTH_TOKEN").map(Secret::new),
             twilio_messaging_service_sid: get("TWILIO_MESSAGING_SERVICE_SID"),
@@ -160,6 +172,7 @@ mod tests {
         assert_eq!(c.max_group_size, 50);
         assert!(config(&[("JWT_SECRET", SECRET), ("DEFAULT_REGION", "XX")]).is_err());
         assert!(config(&[("JWT_SECRET", SECRET), ("MAX_GROUP_SIZE", "0")]).is_err());
+        assert!(config(&[("JWT_SECRET", SECRET), ("MAX_GROUP_SIZE", "51")]).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! DynamoDB-compatible server that `make test` starts (AWS_ENDPOINT_URL_DYNAMODB), and calls the
 //! real function handlers with lambda_http requests, routed by path as API Gateway would.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request};
@@ -86,31 +86,66 @@ impl TestApp {
         self.state.round_trips.get()
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> Reply {
+    /// DynamoDB requests per operation made while `f` runs, e.g. `{"GetItem": 1, "Query": 1}`.
+    pub async fn count_operations<F, Fut, T>(&self, f: F) -> (T, BTreeMap<String, u64>)
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let before = self.state.round_trips.by_operation();
+        let result = f().await;
+        let mut delta = self.state.round_trips.by_operation();
+        for (op, count) in delta.iter_mut() {
+            *count -= before.get(op).copied().unwrap_or(0);
+        }
+        delta.retain(|_, count| *count > 0);
+        (result, delta)
+    }
+
+    /// Gives `user` a virtual number (any free one) and returns it.
+    pub async fn give_number(&self, user: &Session) -> String {
+        let reply = self.post("/api/users/virtual-number", serde_json::json!({}), Some(&user.token)).await;
+        assert_eq!(reply.status, 200, "virtual number: {:?}", reply.body);
+        reply.body["user"]["virtualPhoneNumber"].as_str().unwrap().to_string()
+    }
+
+    pub async fn get(&self, path: impl AsRef<str>, token: &str) -> Reply {
         self.send("GET", path, None, Some(token)).await
     }
 
-    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> Reply {
+    pub async fn post(&self, path: impl AsRef<str>, body: Value, token: Option<&str>) -> Reply {
         self.send("POST", path, Some(body), token).await
     }
 
-    pub async fn put(&self, path: &str, body: Value, token: &str) -> Reply {
+    pub async fn put(&self, path: impl AsRef<str>, body: Value, token: &str) -> Reply {
         self.send("PUT", path, Some(body), Some(token)).await
     }
 
-    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+    pub async fn delete(&self, path: impl AsRef<str>, token: &str) -> Reply {
         self.send("DELETE", path, None, Some(token)).await
     }
 
-    pub async fn send(&self, method: &str, path: &str, body: Option<Value>, token: Option<&str>) -> Reply {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: impl AsRef<str>,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> Reply {
         let raw = body.map(|b| b.to_string()).unwrap_or_default();
-        self.send_raw(method, path, &raw, token).await
+        self.send_raw(method, path.as_ref(), &raw, token).await
     }
 
-    pub async fn send_raw(&self, method: &str, path: &str, body: &str, token: Option<&str>) -> Reply {
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: impl AsRef<str>,
+        body: &str,
+        token: Option<&str>,
+    ) -> Reply {
         let mut builder = lambda_http::http::Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(path)
+            .uri(path.as_ref())
             .header("content-type", "application/json");
         if let Some(token) = token {
             builder = builder.header("authorization", format!("Bearer {token}"));
@@ -129,6 +164,8 @@ impl TestApp {
             switchboard_users::handle(state, req).await
         } else if path == "/api/numbers" || path.starts_with("/api/numbers/") {
             switchboard_numbers::handle(state, req).await
+        } else if path == "/api/conversations" || path.starts_with("/api/conversations/") {
+            switchboard_conversations::handle(state, req).await
         } else {
             panic!("no function serves {path}");
         };

@@ -136,8 +136,12 @@ pub async fn update_profile(state: &AppState, user: &User, update: ProfileUpdate
 
 /// Admin: deactivate (ends sessions, leaves the directory, frees the number) or reactivate.
 pub async fn set_active(state: &AppState, user_id: &str, active: bool) -> Result<User, AppError> {
+    let user_id = &super::conversations::require_id(user_id, "user")?;
     let user = state.store.get_user(user_id).await?.ok_or_else(|| AppError::not_found("user not found"))?;
     if user.active != active {
+        if let (false, Some(number)) = (active, &user.virtual_number) {
+            super::conversations::close_sms_conversations_on(state, &user, number).await?;
+        }
         state.store.set_active(&user, active).await?;
     }
     state.store.get_user(user_id).await?.ok_or_else(|| AppError::not_found("user not found"))

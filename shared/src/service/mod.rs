@@ -2,4 +2,5 @@
 //! an [`crate::error::AppError`]; the function crates turn those into HTTP.
 
 pub mod accounts;
+pub mod conversations;
 pub mod numbers;

@@ -64,6 +64,12 @@ pub async fn add(state: &AppState, request: AddNumberRequest) -> Result<NumberVi
 /// Returns the number removed, normalised.
 pub async fn remove(state: &AppState, raw_number: &str) -> Result<E164, AppError> {
     let number = parse_number(state, "phoneNumber", raw_number)?;
+    if state.store.number_has_routes(&number).await? {
+        return Err(AppError::conflict(
+            "number_in_use",
+            "that number still carries conversations; close them before removing it",
+        ));
+    }
     state.store.remove_pool_number(&number).await?;
     tracing::info!(number = %number.masked(), "number removed from the pool");
     Ok(number)
@@ -125,6 +131,8 @@ async fn assign_any_free(state: &AppState, user: &User) -> Result<E164, AppError
 
 pub async fn release(state: &AppState, user: &User) -> Result<User, AppError> {
     let number = user.virtual_number.as_ref().ok_or_else(|| AppError::from(StoreError::UserHasNoNumber))?;
+    // Close the SMS conversations this number carries first: their routes must not outlive it.
+    super::conversations::close_sms_conversations_on(state, user, number).await?;
     state.store.release_number(&user.id, number).await?;
     tracing::info!(user_id = %user.id, number = %number.masked(), "virtual number released");
     Ok(User { virtual_number: None, ..user.clone() })

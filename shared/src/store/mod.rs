@@ -6,8 +6,10 @@ pub mod dynamo;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole};
 use crate::domain::number::{NumberStatus, PoolNumber};
 use crate::domain::phone::E164;
+use crate::domain::routing::Pair;
 use crate::domain::user::User;
 
 /// The largest page any listing returns, whatever the caller asks for.
@@ -68,6 +70,20 @@ pub enum StoreError {
     UserHasNumber,
     #[error("the user has no virtual number")]
     UserHasNoNumber,
+    #[error("a route for these pairs is in use: {0:?}")]
+    RouteTaken(Vec<Pair>),
+    #[error("already a participant")]
+    ParticipantExists,
+    #[error("the conversation for this pair exists")]
+    DirectExists,
+    #[error("the conversation is closed or gone")]
+    ConversationInactive,
+    #[error("the group is full")]
+    GroupFull,
+    #[error("the conversation would have no admin")]
+    LastAdmin,
+    #[error("the user no longer holds that number")]
+    NumberChanged,
     #[error("the item changed concurrently")]
     Contention,
     #[error("invalid pagination cursor")]
@@ -111,6 +127,57 @@ pub trait Store: Send + Sync + 'static {
     async fn assign_number(&self, user_id: &str, number: &E164, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// One transaction: the reverse of [`Store::assign_number`].
     async fn release_number(&self, user_id: &str, number: &E164) -> Result<(), StoreError>;
+    /// Which of `numbers` are in the pool (batched reads).
+    async fn pool_numbers_among(
+        &self,
+        numbers: &[E164],
+    ) -> Result<std::collections::HashSet<E164>, StoreError>;
+    /// Whether any route still uses `number` (one Query, limit 1).
+    async fn number_has_routes(&self, number: &E164) -> Result<bool, StoreError>;
+
+    // --- conversations -----------------------------------------------------------------------
+    /// The conversation and every participant: one Query of its partition.
+    async fn get_conversation(&self, id: &str) -> Result<Option<ConversationDetail>, StoreError>;
+    /// One transaction: the conversation, its participants, a route per SMS participant (each
+    /// only if the pair is free), for direct conversations the pair's uniqueness item, and for
+    /// SMS conversations a check that `owner` still holds the number.
+    async fn create_conversation(
+        &self,
+        detail: &ConversationDetail,
+        direct_pair: Option<(&str, &str)>,
+        owner: Option<(&str, &E164)>,
+    ) -> Result<(), StoreError>;
+    /// The direct conversation of two users, if any.
+    async fn find_direct(&self, a: &str, b: &str) -> Result<Option<String>, StoreError>;
+    /// The conversation a route points to.
+    async fn route_conversation(&self, number: &E164, phone: &E164) -> Result<Option<String>, StoreError>;
+    /// Which of `pairs` are in use (batched reads).
+    async fn taken_routes(&self, pairs: &[Pair]) -> Result<std::collections::HashSet<Pair>, StoreError>;
+    /// One transaction: the participant, its route if SMS, and the conversation's count, with
+    /// the conditions that the conversation is active and below `max_size`.
+    async fn add_participant(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        max_size: usize,
+    ) -> Result<(), StoreError>;
+    /// One transaction: removes the participant and its route; `promote` becomes admin.
+    async fn remove_participant(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        promote: Option<&Participant>,
+    ) -> Result<(), StoreError>;
+    async fn set_role(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        role: ParticipantRole,
+    ) -> Result<(), StoreError>;
+    /// One transaction: status closed, every route freed, the direct pair freed.
+    async fn close_conversation(&self, detail: &ConversationDetail) -> Result<(), StoreError>;
+    /// The user's conversations, latest activity first.
+    async fn list_inbox(&self, user_id: &str, page: &PageRequest) -> Result<Page<InboxEntry>, StoreError>;
 }
 
 /// The default meaning of each store failure for a caller. Services map the failures whose
@@ -142,6 +209,26 @@ impl From<StoreError> for crate::error::AppError {
                 "you already have a virtual number; release it first",
             ),
             StoreError::UserHasNoNumber => AppError::not_found("you have no virtual number"),
+            StoreError::RouteTaken(_) => AppError::conflict(
+                "route_taken",
+                "that phone already talks to that number in another conversation",
+            ),
+            StoreError::ParticipantExists => {
+                AppError::conflict("already_participant", "already a participant of this conversation")
+            }
+            StoreError::DirectExists => AppError::conflict("conversation_exists", "that conversation exists"),
+            StoreError::ConversationInactive => {
+                AppError::conflict("conversation_closed", "the conversation is closed")
+            }
+            StoreError::GroupFull => {
+                AppError::conflict("group_full", "the group has reached its maximum size")
+            }
+            StoreError::LastAdmin => {
+                AppError::conflict("last_admin", "a conversation needs an admin; promote someone first")
+            }
+            StoreError::NumberChanged => {
+                AppError::conflict("no_virtual_number", "your virtual number changed; retry the request")
+            }
             StoreError::Contention => AppError::conflict(
                 "concurrent_update",
                 "the resource changed concurrently; retry the request",

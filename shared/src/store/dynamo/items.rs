@@ -4,6 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::keys;
+use crate::domain::conversation::{
+    Conversation, ConversationDetail, ConversationKind, ConversationStatus, InboxEntry, Member, Participant,
+    ParticipantRole,
+};
 use crate::domain::number::PoolNumber;
 use crate::domain::phone::E164;
 use crate::domain::user::{normalize_username, User};
@@ -145,4 +149,219 @@ impl From<NumberItem> for PoolNumber {
             assigned_at: item.assigned_at,
         }
     }
+}
+
+/// Sortable timestamps (fixed width, UTC, milliseconds) for sort keys.
+pub fn sortable(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub id: String,
+    pub kind: ConversationKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub status: ConversationStatus,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub last_message_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_preview: Option<String>,
+    /// Kept in step by every membership transaction, so limits hold under concurrency.
+    pub participant_count: u32,
+    pub admin_count: u32,
+}
+
+impl ConversationItem {
+    pub fn new(detail: &ConversationDetail) -> Self {
+        let c = &detail.conversation;
+        Self {
+            pk: keys::conversation_pk(&c.id),
+            sk: keys::CONVERSATION_SK.into(),
+            entity: "conversation".into(),
+            id: c.id.clone(),
+            kind: c.kind,
+            name: c.name.clone(),
+            description: c.description.clone(),
+            status: c.status,
+            created_by: c.created_by.clone(),
+            created_at: c.created_at,
+            last_message_at: c.last_message_at,
+            last_message_preview: c.last_message_preview.clone(),
+            participant_count: detail.participants.len() as u32,
+            admin_count: detail.participants.iter().filter(|p| p.role == ParticipantRole::Admin).count()
+                as u32,
+        }
+    }
+}
+
+impl From<ConversationItem> for Conversation {
+    fn from(item: ConversationItem) -> Self {
+        Self {
+            id: item.id,
+            kind: item.kind,
+            name: item.name,
+            description: item.description,
+            status: item.status,
+            created_by: item.created_by,
+            created_at: item.created_at,
+            last_message_at: item.last_message_at,
+            last_message_preview: item.last_message_preview,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+    pub entity: String,
+    pub id: String,
+    pub conversation_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_number: Option<String>,
+    pub display_name: String,
+    pub role: ParticipantRole,
+    pub joined_at: DateTime<Utc>,
+    // The inbox line of a user participant: what "my conversations" shows without a second read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub conversation_kind: ConversationKind,
+    pub status: ConversationStatus,
+    pub last_message_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_preview: Option<String>,
+}
+
+pub fn participant_sk(participant: &Participant) -> String {
+    match &participant.member {
+        Member::User { user_id } => keys::user_participant_sk(user_id),
+        Member::Sms { phone, .. } => keys::sms_participant_sk(phone.as_str()),
+    }
+}
+
+impl ParticipantItem {
+    pub fn new(detail: &ConversationDetail, participant: &Participant) -> Self {
+        let c = &detail.conversation;
+        let (user_id, phone, proxy_number) = match &participant.member {
+            Member::User { user_id } => (Some(user_id.clone()), None, None),
+            Member::Sms { phone, proxy_number } => {
+                (None, Some(phone.to_string()), Some(proxy_number.to_string()))
+            }
+        };
+        let inbox = user_id.as_ref().map(|uid| {
+            (keys::inbox_pk(uid), keys::inbox_sk(&sortable(&c.last_message_at), &c.id), detail.title_for(uid))
+        });
+        Self {
+            pk: keys::conversation_pk(&c.id),
+            sk: participant_sk(participant),
+            gsi1pk: inbox.as_ref().map(|i| i.0.clone()),
+            gsi1sk: inbox.as_ref().map(|i| i.1.clone()),
+            entity: "participant".into(),
+            id: participant.id.clone(),
+            conversation_id: c.id.clone(),
+            user_id,
+            phone,
+            proxy_number,
+            display_name: participant.display_name.clone(),
+            role: participant.role,
+            joined_at: participant.joined_at,
+            title: inbox.map(|i| i.2),
+            conversation_kind: c.kind,
+            status: c.status,
+            last_message_at: c.last_message_at,
+            last_message_preview: c.last_message_preview.clone(),
+        }
+    }
+
+    pub fn participant(&self) -> Participant {
+        let member = match (&self.user_id, &self.phone, &self.proxy_number) {
+            (Some(user_id), _, _) => Member::User { user_id: user_id.clone() },
+            (None, Some(phone), Some(proxy)) => Member::Sms {
+                phone: E164::from_stored(phone.clone()),
+                proxy_number: E164::from_stored(proxy.clone()),
+            },
+            _ => Member::User { user_id: String::new() },
+        };
+        Participant {
+            id: self.id.clone(),
+            member,
+            display_name: self.display_name.clone(),
+            role: self.role,
+            joined_at: self.joined_at,
+        }
+    }
+
+    pub fn inbox_entry(&self) -> InboxEntry {
+        InboxEntry {
+            id: self.conversation_id.clone(),
+            kind: self.conversation_kind,
+            name: self.title.clone().unwrap_or_default(),
+            status: self.status,
+            role: self.role,
+            last_message_at: self.last_message_at,
+            last_message_preview: self.last_message_preview.clone(),
+        }
+    }
+}
+
+/// (our number, their phone) → the one conversation replies go to.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub number: String,
+    pub phone: String,
+    pub conversation_id: String,
+    pub participant_id: String,
+}
+
+impl RouteItem {
+    pub fn new(conversation_id: &str, participant: &Participant) -> Option<Self> {
+        let (number, phone) = participant.route()?;
+        Some(Self {
+            pk: keys::route_pk(number.as_str()),
+            sk: keys::route_sk(phone.as_str()),
+            entity: "route".into(),
+            number: number.to_string(),
+            phone: phone.to_string(),
+            conversation_id: conversation_id.into(),
+            participant_id: participant.id.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub conversation_id: String,
 }

@@ -38,3 +38,40 @@ pub const ASSIGNED_PREFIX: &str = "ASSIGNED#";
 pub fn pool_sk(number: &str, assigned: bool) -> String {
     format!("{}{number}", if assigned { ASSIGNED_PREFIX } else { FREE_PREFIX })
 }
+
+// Conversation: PK=CONV#<id>; SK=#META for the conversation ('#' sorts before 'P'), and
+// PART#USER#<userId> | PART#SMS#<phone> per participant (deterministic, so a member cannot be
+// added twice). User participants are also in the inbox: GSI1PK=INBOX#<userId>,
+// GSI1SK=<lastMessageAt>#<conversationId>.
+pub fn conversation_pk(id: &str) -> String {
+    format!("CONV#{id}")
+}
+pub const CONVERSATION_SK: &str = "#META";
+pub const PARTICIPANT_PREFIX: &str = "PART#";
+pub fn user_participant_sk(user_id: &str) -> String {
+    format!("PART#USER#{user_id}")
+}
+pub fn sms_participant_sk(phone: &str) -> String {
+    format!("PART#SMS#{phone}")
+}
+pub fn inbox_pk(user_id: &str) -> String {
+    format!("INBOX#{user_id}")
+}
+pub fn inbox_sk(last_activity: &str, conversation_id: &str) -> String {
+    format!("{last_activity}#{conversation_id}")
+}
+
+// Route: PK=ROUTE#<our number>, SK=PHONE#<their phone>. Partitioned by number so "does any
+// route use this number" is a one-item Query.
+pub fn route_pk(number: &str) -> String {
+    format!("ROUTE#{number}")
+}
+pub fn route_sk(phone: &str) -> String {
+    format!("PHONE#{phone}")
+}
+
+// Direct pair: one per unordered pair of users.
+pub fn direct_pk(a: &str, b: &str) -> String {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    format!("DIRECT#{low}#{high}")
+}

@@ -4,6 +4,7 @@
 //! at most 25 items per BatchWriteItem, 100 keys per BatchGetItem and 100 items per
 //! transaction; every listing is a paginated Query (never a Scan).
 
+mod conversations;
 pub mod cursor;
 pub mod items;
 pub mod keys;
@@ -24,8 +25,10 @@ use chrono::{DateTime, Utc};
 pub use round_trips::RoundTrips;
 
 use super::{LoginKey, Page, PageRequest, ProfileChanges, Store, StoreError};
+use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole};
 use crate::domain::number::{NumberStatus, PoolNumber};
 use crate::domain::phone::E164;
+use crate::domain::routing::Pair;
 use crate::domain::user::User;
 
 /// DynamoDB's limit on keys per BatchGetItem.
@@ -149,6 +152,41 @@ where
     }
 }
 
+impl DynamoStore {
+    /// BatchGetItem of `keys` (any number: 100 per call), consistent, re-requesting unprocessed
+    /// keys with backoff. Returns the items found, in no particular order.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(BATCH_GET_LIMIT) {
+            let mut pending: Vec<Item> = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                attempt += 1;
+                if attempt > BATCH_ATTEMPTS {
+                    return Err(StoreError::Throttled);
+                }
+                if attempt > 1 {
+                    tokio::time::sleep(backoff(attempt - 1)).await;
+                }
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                let out = self.client.batch_get_item().request_items(&self.table, request).send().await?;
+                found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+                if let Some(rest) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    pending = rest.keys;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Attempts to collect a batch's unprocessed keys before reporting throttling.
+const BATCH_ATTEMPTS: u32 = 5;
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -217,5 +255,64 @@ impl Store for DynamoStore {
     }
     async fn release_number(&self, user_id: &str, number: &E164) -> Result<(), StoreError> {
         self.release_number_tx(user_id, number).await
+    }
+    async fn pool_numbers_among(
+        &self,
+        numbers: &[E164],
+    ) -> Result<std::collections::HashSet<E164>, StoreError> {
+        self.batch_pool_numbers(numbers).await
+    }
+    async fn number_has_routes(&self, number: &E164) -> Result<bool, StoreError> {
+        self.any_route_on(number).await
+    }
+    async fn get_conversation(&self, id: &str) -> Result<Option<ConversationDetail>, StoreError> {
+        self.query_conversation(id).await
+    }
+    async fn create_conversation(
+        &self,
+        detail: &ConversationDetail,
+        direct_pair: Option<(&str, &str)>,
+        owner: Option<(&str, &E164)>,
+    ) -> Result<(), StoreError> {
+        self.create_conversation_tx(detail, direct_pair, owner).await
+    }
+    async fn find_direct(&self, a: &str, b: &str) -> Result<Option<String>, StoreError> {
+        self.get_direct(a, b).await
+    }
+    async fn route_conversation(&self, number: &E164, phone: &E164) -> Result<Option<String>, StoreError> {
+        self.get_route(number, phone).await
+    }
+    async fn taken_routes(&self, pairs: &[Pair]) -> Result<std::collections::HashSet<Pair>, StoreError> {
+        self.batch_taken_routes(pairs).await
+    }
+    async fn add_participant(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        max_size: usize,
+    ) -> Result<(), StoreError> {
+        self.add_participant_tx(detail, participant, max_size).await
+    }
+    async fn remove_participant(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        promote: Option<&Participant>,
+    ) -> Result<(), StoreError> {
+        self.remove_participant_tx(detail, participant, promote).await
+    }
+    async fn set_role(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        role: ParticipantRole,
+    ) -> Result<(), StoreError> {
+        self.set_role_tx(detail, participant, role).await
+    }
+    async fn close_conversation(&self, detail: &ConversationDetail) -> Result<(), StoreError> {
+        self.close_conversation_tx(detail).await
+    }
+    async fn list_inbox(&self, user_id: &str, page: &PageRequest) -> Result<Page<InboxEntry>, StoreError> {
+        self.query_inbox(user_id, page).await
     }
 }

@@ -1,19 +1,28 @@
-//! Counts every HTTP request the DynamoDB client sends (retries included), so tests and
-//! benchmarks can state how many round trips an operation costs.
+//! Counts every HTTP request the DynamoDB client sends (retries included), in total and per
+//! operation, so tests and benchmarks can state what an operation costs.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 
 #[derive(Clone, Debug, Default)]
-pub struct RoundTrips(Arc<AtomicU64>);
+pub struct RoundTrips {
+    total: Arc<AtomicU64>,
+    by_operation: Arc<Mutex<BTreeMap<String, u64>>>,
+}
 
 impl RoundTrips {
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Requests per operation name (`Query`, `TransactWriteItems`, …) so far.
+    pub fn by_operation(&self) -> BTreeMap<String, u64> {
+        self.by_operation.lock().map(|m| m.clone()).unwrap_or_default()
     }
 }
 
@@ -24,11 +33,22 @@ impl Intercept for RoundTrips {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        // DynamoDB's JSON protocol names the operation in X-Amz-Target: "DynamoDB_20120810.Query".
+        let operation = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("unknown")
+            .to_string();
+        if let Ok(mut map) = self.by_operation.lock() {
+            *map.entry(operation).or_default() += 1;
+        }
         Ok(())
     }
 }

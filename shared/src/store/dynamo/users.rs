@@ -2,9 +2,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::items::{UniqueItem, UserItem};
 use super::{
@@ -12,9 +10,6 @@ use super::{
 };
 use crate::domain::user::{normalize_username, User};
 use crate::store::{LoginKey, Page, PageRequest, ProfileChanges, StoreError, UniqueField};
-
-/// Attempts to collect a batch's unprocessed keys before reporting throttling.
-const BATCH_ATTEMPTS: u32 = 5;
 
 impl DynamoStore {
     /// One transaction: the user, its email item and its username item, each only if absent.
@@ -61,39 +56,16 @@ impl DynamoStore {
         out.item.map(|item| from_item::<UserItem>(item).map(User::from)).transpose()
     }
 
-    /// BatchGetItem in chunks of 100 keys, re-requesting unprocessed keys with backoff.
+    /// Batched reads (see [`DynamoStore::batch_get`]), returned in the order of `ids`.
     pub(super) async fn batch_get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
-        let mut unique_ids: Vec<&String> = ids.iter().collect();
-        unique_ids.sort();
-        unique_ids.dedup();
+        let mut unique: Vec<&String> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let keys = unique.iter().map(|id| key(keys::user_pk(id), keys::USER_SK)).collect();
         let mut found: HashMap<String, User> = HashMap::new();
-        for chunk in unique_ids.chunks(super::BATCH_GET_LIMIT) {
-            let mut pending: Vec<Item> =
-                chunk.iter().map(|id| key(keys::user_pk(id), keys::USER_SK)).collect();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                attempt += 1;
-                if attempt > BATCH_ATTEMPTS {
-                    return Err(StoreError::Throttled);
-                }
-                if attempt > 1 {
-                    tokio::time::sleep(super::backoff(attempt - 1)).await;
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .build()
-                    .map_err(|e| StoreError::Backend(e.to_string()))?;
-                let out = self.client.batch_get_item().request_items(&self.table, request).send().await?;
-                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    let user = User::from(from_item::<UserItem>(item)?);
-                    found.insert(user.id.clone(), user);
-                }
-                if let Some(mut unprocessed) = out.unprocessed_keys {
-                    if let Some(rest) = unprocessed.remove(&self.table) {
-                        pending = rest.keys;
-                    }
-                }
-            }
+        for item in self.batch_get(keys).await? {
+            let user = User::from(from_item::<UserItem>(item)?);
+            found.insert(user.id.clone(), user);
         }
         Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }

@@ -1,0 +1,515 @@
+//! Conversations and their participants: starting them, managing who is in them, closing them.
+//! The routing invariant (each (our number, phone) pair names at most one conversation) is kept
+//! by the store's conditional writes; this module chooses proxy numbers and retries when a race
+//! takes a pair first. See docs/routing.md.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+
+use crate::app::AppState;
+use crate::domain::conversation::{
+    validate_conversation_name, validate_description, Conversation, ConversationDetail, ConversationKind,
+    ConversationStatus, DirectRequest, GroupRequest, InboxEntry, Member, NewMember, Participant,
+    ParticipantRequest, ParticipantRole, RoleRequest, SmsRequest,
+};
+use crate::domain::number::NumberStatus;
+use crate::domain::phone::E164;
+use crate::domain::routing::{candidate_order, choose_proxies, Choice, Pair};
+use crate::domain::user::{validate_phone, User};
+use crate::error::AppError;
+use crate::store::{Page, PageRequest, StoreError};
+
+/// Free pool numbers considered as proxies (one page of the pool index).
+const PROXY_CANDIDATES: u32 = 100;
+/// Transactions attempted when concurrent requests keep taking the chosen pairs first.
+const ROUTE_ATTEMPTS: usize = 4;
+
+/// The outcome of a "start" request: the conversation, and whether this request created it.
+pub struct Started {
+    pub detail: ConversationDetail,
+    pub created: bool,
+}
+
+fn new_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+/// Ids in paths and bodies are ULIDs; anything else cannot name a record (and could exceed
+/// DynamoDB's key size), so it is "not found" without a read.
+pub fn require_id(raw: &str, what: &str) -> Result<String, AppError> {
+    ulid::Ulid::from_string(raw.trim())
+        .map(|u| u.to_string())
+        .map_err(|_| AppError::not_found(format!("{what} not found")))
+}
+
+fn new_conversation(
+    kind: ConversationKind,
+    creator: &User,
+    name: Option<String>,
+    description: Option<String>,
+) -> Conversation {
+    let now = Utc::now();
+    Conversation {
+        id: new_id(),
+        kind,
+        name,
+        description,
+        status: ConversationStatus::Active,
+        created_by: creator.id.clone(),
+        created_at: now,
+        last_message_at: now,
+        last_message_preview: None,
+    }
+}
+
+fn user_participant(user: &User, role: ParticipantRole) -> Participant {
+    Participant {
+        id: new_id(),
+        member: Member::User { user_id: user.id.clone() },
+        display_name: user.display_name(),
+        role,
+        joined_at: Utc::now(),
+    }
+}
+
+fn sms_participant(phone: &E164, proxy: &E164, display_name: Option<String>) -> Participant {
+    Participant {
+        id: new_id(),
+        member: Member::Sms { phone: phone.clone(), proxy_number: proxy.clone() },
+        display_name: display_name.unwrap_or_else(|| phone.to_string()),
+        role: ParticipantRole::Member,
+        joined_at: Utc::now(),
+    }
+}
+
+/// The conversation if `user` is one of its participants; otherwise "not found", so outsiders
+/// cannot even learn that it exists.
+pub async fn load_visible(
+    state: &AppState,
+    user: &User,
+    conversation_id: &str,
+) -> Result<ConversationDetail, AppError> {
+    let id = require_id(conversation_id, "conversation")?;
+    match state.store.get_conversation(&id).await? {
+        Some(detail) if detail.participant_for_user(&user.id).is_some() => Ok(detail),
+        _ => Err(AppError::not_found("conversation not found")),
+    }
+}
+
+fn require_admin(detail: &ConversationDetail, user: &User) -> Result<(), AppError> {
+    match detail.participant_for_user(&user.id) {
+        Some(p) if p.role == ParticipantRole::Admin => Ok(()),
+        _ => Err(AppError::Forbidden("only the conversation's admins can do that".into())),
+    }
+}
+
+fn require_active_group(detail: &ConversationDetail) -> Result<(), AppError> {
+    if detail.conversation.status == ConversationStatus::Closed {
+        return Err(StoreError::ConversationInactive.into());
+    }
+    if detail.conversation.kind != ConversationKind::Group {
+        return Err(AppError::conflict(
+            "not_a_group",
+            "only group conversations change membership; start a group instead",
+        ));
+    }
+    Ok(())
+}
+
+async fn reject_pool_numbers(state: &AppState, phones: &[(String, E164)]) -> Result<(), AppError> {
+    if phones.is_empty() {
+        return Ok(());
+    }
+    let numbers: Vec<E164> = phones.iter().map(|(_, p)| p.clone()).collect();
+    let ours = state.store.pool_numbers_among(&numbers).await?;
+    match phones.iter().find(|(_, p)| ours.contains(p)) {
+        Some((field, _)) => Err(AppError::validation(field.clone(), "is one of Switchboard's own numbers")),
+        None => Ok(()),
+    }
+}
+
+// --- direct --------------------------------------------------------------------------------
+
+pub async fn start_direct(
+    state: &AppState,
+    caller: &User,
+    request: DirectRequest,
+) -> Result<Started, AppError> {
+    let other_id = require_id(&request.user_id, "user")?;
+    if other_id == caller.id {
+        return Err(AppError::validation("userId", "you cannot start a conversation with yourself"));
+    }
+    let (existing, other) =
+        futures::try_join!(state.store.find_direct(&caller.id, &other_id), state.store.get_user(&other_id))?;
+    if let Some(detail) = existing_direct(state, existing).await? {
+        return Ok(Started { detail, created: false });
+    }
+    let other = other.filter(|u| u.active).ok_or_else(|| AppError::not_found("user not found"))?;
+    let detail = ConversationDetail {
+        conversation: new_conversation(ConversationKind::Direct, caller, None, None),
+        participants: vec![
+            user_participant(caller, ParticipantRole::Admin),
+            user_participant(&other, ParticipantRole::Admin),
+        ],
+    };
+    match state.store.create_conversation(&detail, Some((&caller.id, &other.id)), None).await {
+        Ok(()) => Ok(Started { detail, created: true }),
+        // Both users started it at once: the other request won; answer with its conversation.
+        Err(StoreError::DirectExists) => {
+            let existing = state.store.find_direct(&caller.id, &other.id).await?;
+            let detail = existing_direct(state, existing).await?.ok_or(StoreError::Contention)?;
+            Ok(Started { detail, created: false })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn existing_direct(
+    state: &AppState,
+    id: Option<String>,
+) -> Result<Option<ConversationDetail>, AppError> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(state
+        .store
+        .get_conversation(&id)
+        .await?
+        .filter(|d| d.conversation.status == ConversationStatus::Active))
+}
+
+// --- sms -----------------------------------------------------------------------------------
+
+/// A conversation between the caller's virtual number and one phone: route (number, phone).
+pub async fn start_sms(state: &AppState, caller: &User, request: SmsRequest) -> Result<Started, AppError> {
+    let number = caller.virtual_number.clone().ok_or_else(|| {
+        AppError::conflict(
+            "no_virtual_number",
+            "you need a virtual number first: POST /api/users/virtual-number",
+        )
+    })?;
+    let phone = validate_phone("phoneNumber", &request.phone_number, state.config.default_region)?;
+    let name = request.name.as_deref().map(validate_conversation_name).transpose()?;
+    if phone == number {
+        return Err(AppError::validation("phoneNumber", "is your own virtual number"));
+    }
+    reject_pool_numbers(state, &[("phoneNumber".into(), phone.clone())]).await?;
+
+    if let Some(detail) = existing_sms(state, caller, &number, &phone).await? {
+        return Ok(Started { detail, created: false });
+    }
+    let detail = ConversationDetail {
+        conversation: new_conversation(ConversationKind::Sms, caller, name.clone(), None),
+        participants: vec![
+            user_participant(caller, ParticipantRole::Admin),
+            sms_participant(&phone, &number, name),
+        ],
+    };
+    match state.store.create_conversation(&detail, None, Some((&caller.id, &number))).await {
+        Ok(()) => Ok(Started { detail, created: true }),
+        Err(StoreError::RouteTaken(_)) => match existing_sms(state, caller, &number, &phone).await? {
+            Some(detail) => Ok(Started { detail, created: false }),
+            None => Err(StoreError::RouteTaken(vec![(number, phone)]).into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The active conversation the route (number, phone) names, if the caller is in it. A route
+/// held by a conversation the caller is not in is a conflict, never a way in.
+async fn existing_sms(
+    state: &AppState,
+    caller: &User,
+    number: &E164,
+    phone: &E164,
+) -> Result<Option<ConversationDetail>, AppError> {
+    let Some(id) = state.store.route_conversation(number, phone).await? else {
+        return Ok(None);
+    };
+    match state.store.get_conversation(&id).await? {
+        Some(detail) if detail.participant_for_user(&caller.id).is_some() => Ok(Some(detail)),
+        _ => Err(StoreError::RouteTaken(vec![(number.clone(), phone.clone())]).into()),
+    }
+}
+
+// --- groups --------------------------------------------------------------------------------
+
+pub async fn create_group(
+    state: &AppState,
+    caller: &User,
+    request: GroupRequest,
+) -> Result<ConversationDetail, AppError> {
+    let name = validate_conversation_name(&request.name)?;
+    let description = validate_description(request.description)?;
+    let max = state.config.max_group_size;
+    if request.participants.len() + 1 > max {
+        return Err(AppError::validation(
+            "participants",
+            format!("a group has at most {max} participants, you included"),
+        ));
+    }
+    let region = state.config.default_region;
+    let mut user_ids: Vec<(String, String)> = Vec::new();
+    let mut phones: Vec<(String, E164, Option<String>)> = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, entry) in request.participants.iter().enumerate() {
+        let prefix = format!("participants[{i}].");
+        match entry.validate(&prefix, region)? {
+            NewMember::User { user_id } => {
+                let id = require_id(&user_id, "user")?;
+                if id == caller.id {
+                    continue; // the creator is always in, as admin
+                }
+                if !seen.insert(format!("user:{id}")) {
+                    return Err(AppError::validation(format!("{prefix}userId"), "appears twice"));
+                }
+                user_ids.push((format!("{prefix}userId"), id));
+            }
+            NewMember::Sms { phone, display_name } => {
+                if !seen.insert(format!("sms:{phone}")) {
+                    return Err(AppError::validation(format!("{prefix}phoneNumber"), "appears twice"));
+                }
+                phones.push((format!("{prefix}phoneNumber"), phone, display_name));
+            }
+        }
+    }
+    let ids: Vec<String> = user_ids.iter().map(|(_, id)| id.clone()).collect();
+    let phone_fields: Vec<(String, E164)> = phones.iter().map(|(f, p, _)| (f.clone(), p.clone())).collect();
+    let (users, ()) = futures::try_join!(
+        async {
+            if ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                state.store.get_users(&ids).await.map_err(AppError::from)
+            }
+        },
+        reject_pool_numbers(state, &phone_fields),
+    )?;
+    for (field, id) in &user_ids {
+        if !users.iter().any(|u| &u.id == id && u.active) {
+            return Err(AppError::NotFound(format!("{field}: user not found")));
+        }
+    }
+
+    let conversation = new_conversation(ConversationKind::Group, caller, Some(name), description);
+    let mut participants = vec![user_participant(caller, ParticipantRole::Admin)];
+    participants.extend(users.iter().map(|u| user_participant(u, ParticipantRole::Member)));
+    let wanted: Vec<E164> = phones.iter().map(|(_, p, _)| p.clone()).collect();
+    let mut taken: HashSet<Pair> = HashSet::new();
+    for _ in 0..ROUTE_ATTEMPTS {
+        let proxies = choose_routes(state, &[], &wanted, &mut taken).await?;
+        let mut all = participants.clone();
+        for ((_, phone, display_name), (_, proxy)) in phones.iter().zip(&proxies) {
+            all.push(sms_participant(phone, proxy, display_name.clone()));
+        }
+        let detail = ConversationDetail { conversation: conversation.clone(), participants: all };
+        match state.store.create_conversation(&detail, None, None).await {
+            Ok(()) => return Ok(detail),
+            // Another request took a chosen pair between our check and our write: choose again.
+            Err(StoreError::RouteTaken(pairs)) => taken.extend(pairs),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Contention.into())
+}
+
+/// Chooses a proxy for each phone: the group's own proxies first, then free pool numbers; the
+/// pairs in use are read in batches. `taken` carries pairs known to be in use between attempts.
+async fn choose_routes(
+    state: &AppState,
+    group_proxies: &[E164],
+    phones: &[E164],
+    taken: &mut HashSet<Pair>,
+) -> Result<Vec<(E164, E164)>, AppError> {
+    if phones.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pool = state
+        .store
+        .list_pool_numbers(Some(NumberStatus::Free), &PageRequest { limit: PROXY_CANDIDATES, cursor: None })
+        .await?;
+    let pool: Vec<E164> = pool.items.into_iter().map(|n| n.phone_number).collect();
+    let candidates = candidate_order(group_proxies, &pool);
+    let mut checked: HashSet<Pair> = taken.clone();
+    loop {
+        match choose_proxies(phones, &candidates, &checked, taken) {
+            Choice::Done(chosen) => return Ok(chosen),
+            Choice::Exhausted(phone) => {
+                return Err(AppError::conflict(
+                    "no_proxy_number",
+                    format!(
+                        "no pool number is free to reach {}: it already talks to every one of them; ask an administrator to add numbers",
+                        phone.masked()
+                    ),
+                ))
+            }
+            Choice::Check(pairs) => {
+                let in_use = state.store.taken_routes(&pairs).await?;
+                taken.extend(in_use);
+                checked.extend(pairs);
+            }
+        }
+    }
+}
+
+// --- membership ----------------------------------------------------------------------------
+
+pub async fn add_participant(
+    state: &AppState,
+    caller: &User,
+    conversation_id: &str,
+    request: ParticipantRequest,
+) -> Result<Participant, AppError> {
+    let detail = load_visible(state, caller, conversation_id).await?;
+    require_admin(&detail, caller)?;
+    require_active_group(&detail)?;
+    let max = state.config.max_group_size;
+    if detail.participants.len() >= max {
+        return Err(StoreError::GroupFull.into());
+    }
+    match request.validate("", state.config.default_region)? {
+        NewMember::User { user_id } => {
+            let user_id = require_id(&user_id, "user")?;
+            if detail.participant_for_user(&user_id).is_some() {
+                return Err(StoreError::ParticipantExists.into());
+            }
+            let user = state
+                .store
+                .get_user(&user_id)
+                .await?
+                .filter(|u| u.active)
+                .ok_or_else(|| AppError::not_found("user not found"))?;
+            let participant = user_participant(&user, ParticipantRole::Member);
+            state.store.add_participant(&detail, &participant, max).await?;
+            Ok(participant)
+        }
+        NewMember::Sms { phone, display_name } => {
+            if detail
+                .participants
+                .iter()
+                .any(|p| matches!(&p.member, Member::Sms { phone: q, .. } if *q == phone))
+            {
+                return Err(StoreError::ParticipantExists.into());
+            }
+            reject_pool_numbers(state, &[("phoneNumber".into(), phone.clone())]).await?;
+            let mut taken = HashSet::new();
+            for _ in 0..ROUTE_ATTEMPTS {
+                let proxies =
+                    choose_routes(state, &detail.proxies(), std::slice::from_ref(&phone), &mut taken).await?;
+                let participant = sms_participant(&phone, &proxies[0].1, display_name.clone());
+                match state.store.add_participant(&detail, &participant, max).await {
+                    Ok(()) => return Ok(participant),
+                    Err(StoreError::RouteTaken(pairs)) => taken.extend(pairs),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(StoreError::Contention.into())
+        }
+    }
+}
+
+/// Admins remove anyone; anyone removes themselves (leaving). The last admin leaving hands the
+/// role to the longest-standing web member; the last web user leaving closes the group.
+pub async fn remove_participant(
+    state: &AppState,
+    caller: &User,
+    conversation_id: &str,
+    participant_id: &str,
+) -> Result<Option<Participant>, AppError> {
+    let detail = load_visible(state, caller, conversation_id).await?;
+    let target = detail
+        .participant(participant_id)
+        .cloned()
+        .ok_or_else(|| AppError::not_found("participant not found"))?;
+    let leaving = target.user_id() == Some(caller.id.as_str());
+    if !leaving {
+        require_admin(&detail, caller)?;
+    }
+    require_active_group(&detail)?;
+    let other_users: Vec<&Participant> = detail.user_participants().filter(|p| p.id != target.id).collect();
+    if target.user_id().is_some() && other_users.is_empty() {
+        state.store.close_conversation(&detail).await?;
+        return Ok(None);
+    }
+    let promote = if target.role == ParticipantRole::Admin
+        && !other_users.iter().any(|p| p.role == ParticipantRole::Admin)
+    {
+        other_users.iter().min_by_key(|p| (p.joined_at, p.id.clone())).map(|p| (*p).clone())
+    } else {
+        None
+    };
+    state.store.remove_participant(&detail, &target, promote.as_ref()).await?;
+    Ok(promote)
+}
+
+pub async fn set_role(
+    state: &AppState,
+    caller: &User,
+    conversation_id: &str,
+    participant_id: &str,
+    request: RoleRequest,
+) -> Result<Participant, AppError> {
+    let detail = load_visible(state, caller, conversation_id).await?;
+    require_admin(&detail, caller)?;
+    require_active_group(&detail)?;
+    let target = detail
+        .participant(participant_id)
+        .cloned()
+        .ok_or_else(|| AppError::not_found("participant not found"))?;
+    if target.user_id().is_none() && request.role == ParticipantRole::Admin {
+        return Err(AppError::validation("role", "SMS participants cannot be admins"));
+    }
+    state.store.set_role(&detail, &target, request.role).await?;
+    Ok(Participant { role: request.role, ..target })
+}
+
+/// Admins close a conversation: its routes are freed, its history stays readable.
+pub async fn close(
+    state: &AppState,
+    caller: &User,
+    conversation_id: &str,
+) -> Result<ConversationDetail, AppError> {
+    let mut detail = load_visible(state, caller, conversation_id).await?;
+    require_admin(&detail, caller)?;
+    if detail.conversation.status == ConversationStatus::Active {
+        state.store.close_conversation(&detail).await?;
+        detail.conversation.status = ConversationStatus::Closed;
+    }
+    Ok(detail)
+}
+
+pub async fn list(state: &AppState, caller: &User, page: &PageRequest) -> Result<Page<InboxEntry>, AppError> {
+    Ok(state.store.list_inbox(&caller.id, page).await?)
+}
+
+/// Closes the user's active SMS conversations carried by `number` (before the number is
+/// released, so no route keeps pointing a phone at a conversation nobody can answer).
+pub async fn close_sms_conversations_on(
+    state: &AppState,
+    user: &User,
+    number: &E164,
+) -> Result<usize, AppError> {
+    let mut closed = 0;
+    let mut page = PageRequest { limit: crate::store::MAX_PAGE_SIZE, cursor: None };
+    loop {
+        let inbox = state.store.list_inbox(&user.id, &page).await?;
+        for entry in inbox
+            .items
+            .iter()
+            .filter(|e| e.kind == ConversationKind::Sms && e.status == ConversationStatus::Active)
+        {
+            let Some(detail) = state.store.get_conversation(&entry.id).await? else { continue };
+            let uses_number =
+                detail.participants.iter().any(|p| p.route().is_some_and(|(n, _)| n == *number));
+            if uses_number && detail.conversation.status == ConversationStatus::Active {
+                match state.store.close_conversation(&detail).await {
+                    Ok(()) | Err(StoreError::ConversationInactive) => closed += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        match inbox.next_cursor {
+            Some(cursor) => page.cursor = Some(cursor),
+            None => return Ok(closed),
+        }
+    }
+}

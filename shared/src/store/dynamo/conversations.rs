@@ -1,0 +1,495 @@
+//! Conversations, participants, routes and the inbox.
+
+use std::collections::{HashMap, HashSet};
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+
+use super::items::{participant_sk, ConversationItem, DirectItem, ParticipantItem, RouteItem};
+use super::{
+    cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, Item, TxError, GSI1_CURSOR_NAMES,
+};
+use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole};
+use crate::domain::phone::E164;
+use crate::domain::routing::Pair;
+use crate::store::{Page, PageRequest, StoreError};
+
+fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// What each item of a transaction is for, so a cancellation can be explained.
+#[derive(Clone, Debug)]
+enum Slot {
+    Meta,
+    Participant,
+    Route(Pair),
+    Direct,
+    Owner,
+    Other,
+}
+
+fn n(value: u32) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+impl DynamoStore {
+    fn put_if_absent(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn route_put(
+        &self,
+        conversation_id: &str,
+        participant: &Participant,
+    ) -> Result<Option<(TransactWriteItem, Pair)>, StoreError> {
+        let Some(route) = RouteItem::new(conversation_id, participant) else {
+            return Ok(None);
+        };
+        let pair = participant.route().expect("an SMS participant has a route");
+        Ok(Some((self.put_if_absent(to_item(&route)?)?, pair)))
+    }
+
+    fn route_delete(
+        &self,
+        conversation_id: &str,
+        participant: &Participant,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        let Some((number, phone)) = participant.route() else {
+            return Ok(None);
+        };
+        // Only the route this conversation owns: never free a pair another conversation holds.
+        let delete = built(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::route_pk(number.as_str()), &keys::route_sk(phone.as_str()))))
+                .condition_expression("conversationId = :cid")
+                .expression_attribute_values(":cid", s(conversation_id))
+                .build(),
+        )?;
+        Ok(Some(TransactWriteItem::builder().delete(delete).build()))
+    }
+
+    /// Runs `items` and turns a cancellation into the error of the first failed slot.
+    async fn transact_slots(&self, items: Vec<(TransactWriteItem, Slot)>) -> Result<(), StoreError> {
+        let (writes, slots): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        match self.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Store(e)) => Err(e),
+            Err(TxError::Cancelled(reasons)) => {
+                let failed: Vec<&Slot> =
+                    reasons.iter().zip(&slots).filter(|(r, _)| r.failed()).map(|(_, slot)| slot).collect();
+                let routes: Vec<Pair> = failed
+                    .iter()
+                    .filter_map(|s| if let Slot::Route(p) = s { Some(p.clone()) } else { None })
+                    .collect();
+                if !routes.is_empty() {
+                    return Err(StoreError::RouteTaken(routes));
+                }
+                Err(match failed.first() {
+                    Some(Slot::Participant) => StoreError::ParticipantExists,
+                    Some(Slot::Direct) => StoreError::DirectExists,
+                    Some(Slot::Owner) => StoreError::NumberChanged,
+                    Some(Slot::Meta) => StoreError::ConversationInactive,
+                    _ => StoreError::Contention,
+                })
+            }
+        }
+    }
+
+    pub(super) async fn query_conversation(
+        &self,
+        id: &str,
+    ) -> Result<Option<ConversationDetail>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        // A conversation is at most ~51 small items, one page; loop anyway to respect 1 MB pages.
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(keys::conversation_pk(id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        let mut conversation = None;
+        let mut participants = Vec::new();
+        for item in items {
+            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if sk == keys::CONVERSATION_SK {
+                conversation = Some(from_item::<ConversationItem>(item)?.into());
+            } else if sk.starts_with(keys::PARTICIPANT_PREFIX) {
+                participants.push(from_item::<ParticipantItem>(item)?.participant());
+            }
+        }
+        participants.sort_by(|a, b| a.joined_at.cmp(&b.joined_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(conversation.map(|conversation| ConversationDetail { conversation, participants }))
+    }
+
+    pub(super) async fn create_conversation_tx(
+        &self,
+        detail: &ConversationDetail,
+        direct_pair: Option<(&str, &str)>,
+        owner: Option<(&str, &E164)>,
+    ) -> Result<(), StoreError> {
+        let cid = &detail.conversation.id;
+        let mut items = vec![(self.put_if_absent(to_item(&ConversationItem::new(detail))?)?, Slot::Meta)];
+        for participant in &detail.participants {
+            items.push((
+                self.put_if_absent(to_item(&ParticipantItem::new(detail, participant))?)?,
+                Slot::Participant,
+            ));
+            if let Some((put, pair)) = self.route_put(cid, participant)? {
+                items.push((put, Slot::Route(pair)));
+            }
+        }
+        if let Some((a, b)) = direct_pair {
+            let item = DirectItem {
+                pk: keys::direct_pk(a, b),
+                sk: keys::UNIQUE_SK.into(),
+                entity: "direct".into(),
+                conversation_id: cid.clone(),
+            };
+            items.push((self.put_if_absent(to_item(&item)?)?, Slot::Direct));
+        }
+        if let Some((user_id, number)) = owner {
+            let check = built(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(keys::user_pk(user_id), keys::USER_SK)))
+                    .condition_expression("virtualNumber = :n AND active = :true")
+                    .expression_attribute_values(":n", s(number.as_str()))
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .build(),
+            )?;
+            items.push((TransactWriteItem::builder().condition_check(check).build(), Slot::Owner));
+        }
+        debug_assert!(items.len() <= super::TRANSACTION_LIMIT, "{} items", items.len());
+        self.transact_slots(items).await
+    }
+
+    pub(super) async fn get_direct(&self, a: &str, b: &str) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::direct_pk(a, b), keys::UNIQUE_SK)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.map(from_item::<DirectItem>).transpose()?.map(|d| d.conversation_id))
+    }
+
+    pub(super) async fn get_route(&self, number: &E164, phone: &E164) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::route_pk(number.as_str()), &keys::route_sk(phone.as_str()))))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.map(from_item::<RouteItem>).transpose()?.map(|r| r.conversation_id))
+    }
+
+    pub(super) async fn batch_taken_routes(&self, pairs: &[Pair]) -> Result<HashSet<Pair>, StoreError> {
+        let unique: HashSet<&Pair> = pairs.iter().collect();
+        let keys = unique
+            .into_iter()
+            .map(|(number, phone)| key(keys::route_pk(number.as_str()), &keys::route_sk(phone.as_str())))
+            .collect();
+        let mut taken = HashSet::new();
+        for item in self.batch_get(keys).await? {
+            let route: RouteItem = from_item(item)?;
+            taken.insert((E164::from_stored(route.number), E164::from_stored(route.phone)));
+        }
+        Ok(taken)
+    }
+
+    pub(super) async fn batch_pool_numbers(&self, numbers: &[E164]) -> Result<HashSet<E164>, StoreError> {
+        let unique: HashSet<&E164> = numbers.iter().collect();
+        let keys = unique.into_iter().map(|n| key(keys::number_pk(n.as_str()), keys::NUMBER_SK)).collect();
+        let mut found = HashSet::new();
+        for item in self.batch_get(keys).await? {
+            let number: super::items::NumberItem = from_item(item)?;
+            found.insert(E164::from_stored(number.number));
+        }
+        Ok(found)
+    }
+
+    /// The meta update every membership change makes: keeps the counts, and fails (cancelling
+    /// the transaction) when the conversation is not active or the change breaks a limit.
+    fn meta_update(
+        &self,
+        conversation_id: &str,
+        participants_delta: i64,
+        admins_delta: i64,
+        max_size: Option<usize>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut condition = "#status = :active".to_string();
+        let mut update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::conversation_pk(conversation_id), keys::CONVERSATION_SK)))
+                .update_expression("ADD participantCount :dp, adminCount :da")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":dp", AttributeValue::N(participants_delta.to_string()))
+                .expression_attribute_values(":da", AttributeValue::N(admins_delta.to_string()))
+                .build(),
+        )?;
+        if let Some(max) = max_size {
+            condition.push_str(" AND participantCount < :max");
+            update
+                .expression_attribute_values
+                .get_or_insert_with(HashMap::new)
+                .insert(":max".into(), n(max as u32));
+        }
+        if admins_delta < 0 {
+            // Never leave a conversation without an admin.
+            condition.push_str(" AND adminCount > :one");
+            update.expression_attribute_values.get_or_insert_with(HashMap::new).insert(":one".into(), n(1));
+        }
+        update.condition_expression = Some(condition);
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn participant_key(&self, conversation_id: &str, participant: &Participant) -> Item {
+        key(keys::conversation_pk(conversation_id), &participant_sk(participant))
+    }
+
+    pub(super) async fn add_participant_tx(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        max_size: usize,
+    ) -> Result<(), StoreError> {
+        let cid = &detail.conversation.id;
+        let admins = i64::from(participant.role == ParticipantRole::Admin);
+        let mut items = vec![
+            (self.meta_update(cid, 1, admins, Some(max_size))?, Slot::Meta),
+            (self.put_if_absent_sk(to_item(&ParticipantItem::new(detail, participant))?)?, Slot::Participant),
+        ];
+        if let Some((put, pair)) = self.route_put(cid, participant)? {
+            items.push((put, Slot::Route(pair)));
+        }
+        match self.transact_slots(items).await {
+            // The meta condition covers both "closed" and "full": tell them apart.
+            Err(StoreError::ConversationInactive) if detail.participants.len() + 1 > max_size => {
+                Err(StoreError::GroupFull)
+            }
+            other => other,
+        }
+    }
+
+    /// Participant items share their partition with the conversation, so "absent" is on SK.
+    fn put_if_absent_sk(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(SK)")
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn role_update(
+        &self,
+        conversation_id: &str,
+        participant: &Participant,
+        role: ParticipantRole,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(self.participant_key(conversation_id, participant)))
+                .update_expression("SET #role = :role")
+                .condition_expression("attribute_exists(SK)")
+                .expression_attribute_names("#role", "role")
+                .expression_attribute_values(":role", s(role_str(role)))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    pub(super) async fn remove_participant_tx(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        promote: Option<&Participant>,
+    ) -> Result<(), StoreError> {
+        let cid = &detail.conversation.id;
+        let admins_delta = match (participant.role, promote) {
+            (ParticipantRole::Admin, None) => -1,
+            _ => 0,
+        };
+        let delete = built(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(self.participant_key(cid, participant)))
+                .condition_expression("attribute_exists(SK)")
+                .build(),
+        )?;
+        let mut items = vec![
+            (self.meta_update(cid, -1, admins_delta, None)?, Slot::Meta),
+            (TransactWriteItem::builder().delete(delete).build(), Slot::Other),
+        ];
+        if let Some(delete_route) = self.route_delete(cid, participant)? {
+            items.push((delete_route, Slot::Other));
+        }
+        if let Some(promoted) = promote {
+            items.push((self.role_update(cid, promoted, ParticipantRole::Admin)?, Slot::Other));
+        }
+        self.transact_slots(items).await.map_err(|e| match e {
+            StoreError::ConversationInactive if admins_delta < 0 => StoreError::LastAdmin,
+            StoreError::Contention => StoreError::ConversationInactive,
+            other => other,
+        })
+    }
+
+    pub(super) async fn set_role_tx(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        role: ParticipantRole,
+    ) -> Result<(), StoreError> {
+        let cid = &detail.conversation.id;
+        let admins_delta = match (participant.role, role) {
+            (ParticipantRole::Admin, ParticipantRole::Member) => -1,
+            (ParticipantRole::Member, ParticipantRole::Admin) => 1,
+            _ => return Ok(()),
+        };
+        let items = vec![
+            (self.meta_update(cid, 0, admins_delta, None)?, Slot::Meta),
+            (self.role_update(cid, participant, role)?, Slot::Other),
+        ];
+        self.transact_slots(items).await.map_err(|e| match e {
+            StoreError::ConversationInactive if admins_delta < 0 => StoreError::LastAdmin,
+            other => other,
+        })
+    }
+
+    pub(super) async fn close_conversation_tx(&self, detail: &ConversationDetail) -> Result<(), StoreError> {
+        let cid = &detail.conversation.id;
+        let close = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::conversation_pk(cid), keys::CONVERSATION_SK)))
+                .update_expression("SET #status = :closed")
+                .condition_expression("#status = :active")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":closed", s("closed"))
+                .expression_attribute_values(":active", s("active"))
+                .build(),
+        )?;
+        let mut items = vec![(TransactWriteItem::builder().update(close).build(), Slot::Meta)];
+        for participant in &detail.participants {
+            if let Some(delete_route) = self.route_delete(cid, participant)? {
+                items.push((delete_route, Slot::Other));
+            }
+            if participant.user_id().is_some() {
+                // The inbox line shows the conversation as closed.
+                let update = built(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(self.participant_key(cid, participant)))
+                        .update_expression("SET #status = :closed")
+                        .condition_expression("attribute_exists(SK)")
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":closed", s("closed"))
+                        .build(),
+                )?;
+                items.push((TransactWriteItem::builder().update(update).build(), Slot::Other));
+            }
+        }
+        let users: Vec<&str> = detail.user_participants().filter_map(Participant::user_id).collect();
+        if let (crate::domain::conversation::ConversationKind::Direct, [a, b]) =
+            (detail.conversation.kind, users.as_slice())
+        {
+            let delete = built(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(keys::direct_pk(a, b), keys::UNIQUE_SK)))
+                    .condition_expression("conversationId = :cid")
+                    .expression_attribute_values(":cid", s(cid.clone()))
+                    .build(),
+            )?;
+            items.push((TransactWriteItem::builder().delete(delete).build(), Slot::Other));
+        }
+        debug_assert!(items.len() <= super::TRANSACTION_LIMIT);
+        self.transact_slots(items).await.map_err(|e| match e {
+            StoreError::Contention => StoreError::ConversationInactive,
+            other => other,
+        })
+    }
+
+    pub(super) async fn query_inbox(
+        &self,
+        user_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<InboxEntry>, StoreError> {
+        let pk = keys::inbox_pk(user_id);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::GSI1PK)
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .scan_index_forward(false)
+            .limit(page_limit(page));
+        if let Some(c) = &page.cursor {
+            query = query.set_exclusive_start_key(Some(cursor::decode(
+                c,
+                &GSI1_CURSOR_NAMES,
+                keys::GSI1PK,
+                &pk,
+            )?));
+        }
+        let out = query.send().await?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<ParticipantItem>(item).map(|p| p.inbox_entry()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+    }
+
+    pub(super) async fn any_route_on(&self, number: &E164) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(keys::route_pk(number.as_str())))
+            .limit(1)
+            .send()
+            .await?;
+        Ok(out.count > 0)
+    }
+}
+
+fn role_str(role: ParticipantRole) -> &'static str {
+    match role {
+        ParticipantRole::Admin => "admin",
+        ParticipantRole::Member => "member",
+    }
+}

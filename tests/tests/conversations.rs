@@ -1,0 +1,211 @@
+//! Direct, SMS and group conversations against the local DynamoDB server.
+
+use serde_json::{json, Value};
+use switchboard_tests::{us_number, TestApp};
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_direct_conversation_is_one_per_pair() {
+    let app = TestApp::new().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+
+    let created =
+        app.post("/api/conversations/direct", json!({"userId": bob.user_id}), Some(&ada.token)).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let conversation = &created.body["conversation"];
+    assert_eq!(conversation["type"], "direct");
+    assert_eq!(conversation["name"], "bob", "a direct conversation is named after the other side");
+    assert_eq!(conversation["participants"].as_array().unwrap().len(), 2);
+    assert!(conversation["participants"].as_array().unwrap().iter().all(|p| p["kind"] == "user"));
+
+    // Either side asking again gets the same conversation, with 200.
+    let again = app.post("/api/conversations/direct", json!({"userId": ada.user_id}), Some(&bob.token)).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["conversation"]["id"], conversation["id"]);
+    assert_eq!(again.body["conversation"]["name"], "ada");
+
+    let to_self =
+        app.post("/api/conversations/direct", json!({"userId": ada.user_id}), Some(&ada.token)).await;
+    assert_eq!((to_self.status, to_self.field()), (422, "userId"));
+    let unknown = app
+        .post("/api/conversations/direct", json!({"userId": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}), Some(&ada.token))
+        .await;
+    assert_eq!(unknown.status, 404);
+    let malformed =
+        app.post("/api/conversations/direct", json!({"userId": "x".repeat(3000)}), Some(&ada.token)).await;
+    assert_eq!(malformed.status, 404);
+}
+
+#[tokio::test]
+async fn concurrent_direct_starts_make_one_conversation() {
+    let app = TestApp::new().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let (a, b) = futures::join!(
+        app.post("/api/conversations/direct", json!({"userId": bob.user_id}), Some(&ada.token)),
+        app.post("/api/conversations/direct", json!({"userId": ada.user_id}), Some(&bob.token)),
+    );
+    assert_eq!(a.body["conversation"]["id"], b.body["conversation"]["id"]);
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 201]);
+}
+
+#[tokio::test]
+async fn an_sms_conversation_binds_the_phone_to_the_users_number() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1), us_number(2)]).await;
+    let ada = app.register("ada").await;
+
+    let no_number =
+        app.post("/api/conversations/sms", json!({"phoneNumber": "+14155550199"}), Some(&ada.token)).await;
+    assert_eq!((no_number.status, no_number.code()), (409, "no_virtual_number"));
+
+    let number = app.give_number(&ada).await;
+    let body = json!({"phoneNumber": "+44 20 7946 0958", "name": "Grace"});
+    let created = app.post("/api/conversations/sms", body.clone(), Some(&ada.token)).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let conversation = &created.body["conversation"];
+    assert_eq!((conversation["type"].clone(), conversation["name"].clone()), (json!("sms"), json!("Grace")));
+    let phone =
+        conversation["participants"].as_array().unwrap().iter().find(|p| p["kind"] == "sms").unwrap().clone();
+    assert_eq!(phone["phoneNumber"], "+442079460958", "a British number stays British");
+    assert_eq!(phone["proxyNumber"], json!(number), "the phone texts the user's own number");
+    assert_eq!(phone["role"], "member");
+
+    let again =
+        app.post("/api/conversations/sms", json!({"phoneNumber": "not a phone"}), Some(&ada.token)).await;
+    assert_eq!((again.status, again.field()), (422, "phoneNumber"));
+    let again =
+        app.post("/api/conversations/sms", json!({"phoneNumber": "+442079460958"}), Some(&ada.token)).await;
+    assert_eq!(again.status, 200, "the existing conversation between that number and phone");
+    assert_eq!(again.body["conversation"]["id"], conversation["id"]);
+
+    let own = app.post("/api/conversations/sms", json!({"phoneNumber": number}), Some(&ada.token)).await;
+    assert_eq!((own.status, own.field()), (422, "phoneNumber"));
+    let ours =
+        app.post("/api/conversations/sms", json!({"phoneNumber": us_number(2)}), Some(&ada.token)).await;
+    assert_eq!((ours.status, ours.field()), (422, "phoneNumber"), "our own pool numbers are not phones");
+}
+
+#[tokio::test]
+async fn my_conversations_come_latest_first_in_pages() {
+    let app = TestApp::new().await;
+    let ada = app.register("ada").await;
+    let mut created = Vec::new();
+    for name in ["one", "two", "three", "four", "five"] {
+        let reply = app.post("/api/conversations/group", json!({"name": name}), Some(&ada.token)).await;
+        assert_eq!(reply.status, 201);
+        created.push(reply.body["conversation"]["id"].as_str().unwrap().to_string());
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let bob = app.register("bob").await;
+    assert_eq!(
+        ids(&app.get("/api/conversations", &bob.token).await.body["conversations"]),
+        Vec::<String>::new()
+    );
+
+    let mut listed = Vec::new();
+    let mut path = "/api/conversations?limit=2".to_string();
+    loop {
+        let page = app.get(&path, &ada.token).await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        let entries = page.body["conversations"].as_array().unwrap().clone();
+        assert!(entries.len() <= 2);
+        for entry in &entries {
+            assert_eq!(entry["type"], "group");
+            assert_eq!(entry["role"], "admin");
+        }
+        listed.extend(ids(&page.body["conversations"]));
+        match page.body["nextCursor"].as_str() {
+            Some(cursor) => path = format!("/api/conversations?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    created.reverse();
+    assert_eq!(listed, created, "newest activity first, each once");
+    let first = app.get("/api/conversations?limit=1", &ada.token).await;
+    assert_eq!(first.body["conversations"][0]["name"], "five");
+}
+
+#[tokio::test]
+async fn closing_frees_routes_and_keeps_history_readable() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1)]).await;
+    let ada = app.register("ada").await;
+    app.give_number(&ada).await;
+    let created =
+        app.post("/api/conversations/sms", json!({"phoneNumber": "+14155550188"}), Some(&ada.token)).await;
+    let id = created.body["conversation"]["id"].as_str().unwrap().to_string();
+
+    let closed = app.delete(&format!("/api/conversations/{id}"), &ada.token).await;
+    assert_eq!((closed.status, closed.body["conversation"]["status"].clone()), (200, json!("closed")));
+    let read = app.get(&format!("/api/conversations/{id}"), &ada.token).await;
+    assert_eq!((read.status, read.body["conversation"]["status"].clone()), (200, json!("closed")));
+    let inbox = app.get("/api/conversations", &ada.token).await;
+    assert_eq!(inbox.body["conversations"][0]["status"], "closed");
+
+    // The pair is free again: a new SMS conversation with that phone is a new conversation.
+    let fresh =
+        app.post("/api/conversations/sms", json!({"phoneNumber": "+14155550188"}), Some(&ada.token)).await;
+    assert_eq!(fresh.status, 201);
+    assert_ne!(fresh.body["conversation"]["id"], json!(id));
+}
+
+#[tokio::test]
+async fn releasing_a_number_closes_the_sms_conversations_it_carries() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1)]).await;
+    let ada = app.register("ada").await;
+    let number = app.give_number(&ada).await;
+    let created =
+        app.post("/api/conversations/sms", json!({"phoneNumber": "+14155550188"}), Some(&ada.token)).await;
+    let id = created.body["conversation"]["id"].as_str().unwrap().to_string();
+
+    // A number that still carries a conversation cannot leave the pool.
+    let blocked = app.delete(&format!("/api/numbers/{number}"), &admin.token).await;
+    assert_eq!(blocked.status, 409);
+
+    assert_eq!(app.delete("/api/users/virtual-number", &ada.token).await.status, 200);
+    let read = app.get(&format!("/api/conversations/{id}"), &ada.token).await;
+    assert_eq!(read.body["conversation"]["status"], "closed");
+    let removed = app.delete(&format!("/api/numbers/{number}"), &admin.token).await;
+    assert_eq!(removed.status, 200, "no route is left on the number: {:?}", removed.body);
+}
+
+#[tokio::test]
+async fn reading_a_conversation_is_one_query_and_creating_a_group_one_transaction() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1), us_number(2)]).await;
+    let ada = app.register("ada").await;
+    let mut participants = Vec::new();
+    for i in 0..10 {
+        participants.push(json!({"userId": app.register(&format!("member{i}")).await.user_id}));
+        participants.push(json!({"phoneNumber": format!("+1415555{:04}", 2000 + i)}));
+    }
+    let body = json!({"name": "Twenty", "participants": participants});
+    let (created, ops) =
+        app.count_operations(|| app.post("/api/conversations/group", body, Some(&ada.token))).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["conversation"]["participants"].as_array().unwrap().len(), 21);
+    assert_eq!(ops.get("TransactWriteItems"), Some(&1), "{ops:?}");
+    // Auth, the users, pool-number check and route check are batched reads; one pool query.
+    assert_eq!(ops.values().sum::<u64>(), 6, "{ops:?}");
+
+    let id = created.body["conversation"]["id"].as_str().unwrap();
+    let (read, ops) = app.count_operations(|| app.get(format!("/api/conversations/{id}"), &ada.token)).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(ops, [("GetItem".to_string(), 1), ("Query".to_string(), 1)].into(), "auth + one Query");
+
+    let (listed, ops) = app.count_operations(|| app.get("/api/conversations", &ada.token)).await;
+    assert_eq!(listed.body["conversations"].as_array().unwrap().len(), 1);
+    assert_eq!(ops, [("GetItem".to_string(), 1), ("Query".to_string(), 1)].into(), "auth + one inbox Query");
+}
