@@ -1,8 +1,9 @@
 //! Every sample event in events/ goes through its function's handler, as Lambda would deliver
 //! it (API Gateway HTTP API payload v2), and must do what its name says.
 //!
-//! Events that need a caller carry `{{TOKEN}}`, `{{ADMIN_TOKEN}}`, `{{REFRESH_TOKEN}}` or
-//! `{{USER_ID}}`; the test fills them from the responses to the earlier events.
+//! Events that need a caller or an id carry placeholders (`{{TOKEN}}`, `{{ADMIN_TOKEN}}`,
+//! `{{REFRESH_TOKEN}}`, `{{USER_ID}}`, `{{ADMIN_ID}}`, `{{CONVERSATION_ID}}`, …); the test fills
+//! them from the responses to the earlier events.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,35 +15,113 @@ fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("events")
 }
 
-/// (file, expected status, a check on the reply)
-type Step = (&'static str, u16, fn(&Value) -> bool);
+type Check = fn(&Value) -> bool;
+/// Values a response provides to later events: (placeholder, value).
+type Capture = fn(&Value) -> Vec<(&'static str, String)>;
 
-const STORY: &[Step] = &[
-    ("auth-register.json", 201, |b| b["user"]["phoneNumber"] == "+442079460958"),
-    ("auth-login.json", 200, |b| b["user"]["username"] == "ada"),
-    ("auth-refresh.json", 200, |b| b["token"].is_string()),
-    ("auth-profile.json", 200, |b| b["user"]["email"] == "ada@example.com"),
-    ("users-profile-get.json", 200, |b| b["user"]["lastName"] == "Lovelace"),
-    ("users-profile-put.json", 200, |b| {
-        b["user"]["firstName"] == "Augusta Ada" && b["user"]["phoneNumber"] == "+14155550142"
-    }),
-    ("numbers-post.json", 201, |b| b["number"]["phoneNumber"] == "+14155550150"),
-    ("numbers-get.json", 200, |b| b["numbers"][0]["phoneNumber"] == "+14155550150"),
-    ("users-virtual-number-post.json", 200, |b| b["user"]["virtualPhoneNumber"] == "+14155550150"),
-    ("users-virtual-numbers-get.json", 200, |b| b["users"][0]["username"] == "ada"),
-    ("users-directory-get.json", 200, |b| b["users"].as_array().is_some_and(|u| u.len() == 2)),
-    ("users-virtual-number-delete.json", 200, |b| b["user"]["virtualPhoneNumber"].is_null()),
-    ("numbers-delete.json", 200, |b| b["deleted"] == "+14155550150"),
-    ("users-status-put.json", 200, |b| b["user"]["active"] == false),
+fn no_capture(_: &Value) -> Vec<(&'static str, String)> {
+    Vec::new()
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+fn participant_where(body: &Value, key: &str, value: &Value) -> String {
+    let list = body["conversation"]["participants"].as_array().cloned().unwrap_or_default();
+    list.iter().find(|p| &p[key] == value).map(|p| text(&p["id"])).unwrap_or_default()
+}
+
+/// (file, expected status, a check on the body, what it provides to later events)
+const STORY: &[(&str, u16, Check, Capture)] = &[
+    (
+        "auth-register.json",
+        201,
+        |b| b["user"]["phoneNumber"] == "+442079460958",
+        |b| {
+            vec![
+                ("TOKEN", text(&b["token"])),
+                ("REFRESH_TOKEN", text(&b["refreshToken"])),
+                ("USER_ID", text(&b["user"]["id"])),
+            ]
+        },
+    ),
+    ("auth-login.json", 200, |b| b["user"]["username"] == "ada", no_capture),
+    ("auth-refresh.json", 200, |b| b["token"].is_string(), no_capture),
+    ("auth-profile.json", 200, |b| b["user"]["email"] == "ada@example.com", no_capture),
+    ("users-profile-get.json", 200, |b| b["user"]["lastName"] == "Lovelace", no_capture),
+    (
+        "users-profile-put.json",
+        200,
+        |b| b["user"]["firstName"] == "Augusta Ada" && b["user"]["phoneNumber"] == "+14155550142",
+        no_capture,
+    ),
+    ("numbers-post.json", 201, |b| b["number"]["phoneNumber"] == "+14155550150", no_capture),
+    ("numbers-get.json", 200, |b| b["numbers"][0]["phoneNumber"] == "+14155550150", no_capture),
+    (
+        "users-virtual-number-post.json",
+        200,
+        |b| b["user"]["virtualPhoneNumber"] == "+14155550150",
+        no_capture,
+    ),
+    ("users-virtual-numbers-get.json", 200, |b| b["users"][0]["username"] == "ada", no_capture),
+    ("users-directory-get.json", 200, |b| b["users"].as_array().is_some_and(|u| u.len() == 2), no_capture),
+    ("conversations-direct-post.json", 201, |b| b["conversation"]["type"] == "direct", no_capture),
+    (
+        "conversations-sms-post.json",
+        201,
+        |b| b["conversation"]["participants"][1]["proxyNumber"] == "+14155550150",
+        no_capture,
+    ),
+    (
+        "conversations-group-post.json",
+        201,
+        |b| b["conversation"]["participants"].as_array().is_some_and(|p| p.len() == 3),
+        |b| {
+            let admin = b["conversation"]["participants"][1]["userId"].clone();
+            vec![
+                ("CONVERSATION_ID", text(&b["conversation"]["id"])),
+                ("ADMIN_PARTICIPANT_ID", participant_where(b, "userId", &admin)),
+            ]
+        },
+    ),
+    (
+        "conversations-get.json",
+        200,
+        |b| b["conversations"].as_array().is_some_and(|c| c.len() == 3),
+        no_capture,
+    ),
+    ("conversation-get.json", 200, |b| b["conversation"]["name"] == "Book club", no_capture),
+    (
+        "conversation-participants-get.json",
+        200,
+        |b| b["participants"].as_array().is_some_and(|p| p.len() == 3),
+        no_capture,
+    ),
+    (
+        "conversation-participants-post.json",
+        201,
+        |b| b["participant"]["displayName"] == "Kim",
+        |b| vec![("PARTICIPANT_ID", text(&b["participant"]["id"]))],
+    ),
+    ("conversation-participant-patch.json", 200, |b| b["participant"]["role"] == "admin", no_capture),
+    ("conversation-participant-delete.json", 200, |b| b["removed"].is_string(), no_capture),
+    ("conversation-delete.json", 200, |b| b["conversation"]["status"] == "closed", no_capture),
+    ("users-virtual-number-delete.json", 200, |b| b["user"]["virtualPhoneNumber"].is_null(), no_capture),
+    ("numbers-delete.json", 200, |b| b["deleted"] == "+14155550150", no_capture),
+    ("users-status-put.json", 200, |b| b["user"]["active"] == false, no_capture),
 ];
 
 #[tokio::test]
 async fn every_sample_event_runs_through_its_handler() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
-    let mut values: HashMap<&str, String> = HashMap::from([("ADMIN_TOKEN", admin.token.clone())]);
+    // A second pool number, free, for the group's phones to use as their proxy.
+    app.add_numbers(&admin, &["+14155550160".to_string()]).await;
+    let mut values: HashMap<&str, String> =
+        HashMap::from([("ADMIN_TOKEN", admin.token.clone()), ("ADMIN_ID", admin.user_id.clone())]);
 
-    for (file, status, check) in STORY {
+    for (file, status, check, capture) in STORY {
         let mut raw = std::fs::read_to_string(events_dir().join(file)).unwrap();
         for (name, value) in &values {
             raw = raw.replace(&format!("{{{{{name}}}}}"), value);
@@ -52,12 +131,7 @@ async fn every_sample_event_runs_through_its_handler() {
         let reply: Reply = app.dispatch(request).await;
         assert_eq!(reply.status, *status, "{file}: {:?}", reply.body);
         assert!(check(&reply.body), "{file}: unexpected body {:?}", reply.body);
-        if *file == "auth-register.json" {
-            let session = switchboard_tests::session_of(&reply.body);
-            values.insert("TOKEN", session.token);
-            values.insert("REFRESH_TOKEN", session.refresh_token);
-            values.insert("USER_ID", session.user_id);
-        }
+        values.extend(capture(&reply.body));
     }
 
     // Every file in events/ is part of the story, so none goes stale untested.
@@ -67,7 +141,7 @@ async fn every_sample_event_runs_through_its_handler() {
         .filter(|name| name.ends_with(".json"))
         .collect();
     on_disk.sort();
-    let mut covered: Vec<String> = STORY.iter().map(|(f, _, _)| f.to_string()).collect();
+    let mut covered: Vec<String> = STORY.iter().map(|(f, ..)| f.to_string()).collect();
     covered.sort();
     assert_eq!(on_disk, covered);
 }

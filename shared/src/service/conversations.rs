@@ -363,15 +363,24 @@ pub async fn add_participant(
     require_admin(&detail, caller)?;
     require_active_group(&detail)?;
     let max = state.config.max_group_size;
+    // "Already in" says more than "full", so it is checked first.
+    let member = request.validate("", state.config.default_region)?;
+    let already = match &member {
+        NewMember::User { user_id } => detail.participant_for_user(user_id).is_some(),
+        NewMember::Sms { phone, .. } => detail
+            .participants
+            .iter()
+            .any(|p| matches!(&p.member, Member::Sms { phone: q, .. } if q == phone)),
+    };
+    if already {
+        return Err(StoreError::ParticipantExists.into());
+    }
     if detail.participants.len() >= max {
         return Err(StoreError::GroupFull.into());
     }
-    match request.validate("", state.config.default_region)? {
+    match member {
         NewMember::User { user_id } => {
             let user_id = require_id(&user_id, "user")?;
-            if detail.participant_for_user(&user_id).is_some() {
-                return Err(StoreError::ParticipantExists.into());
-            }
             let user = state
                 .store
                 .get_user(&user_id)
@@ -383,13 +392,6 @@ pub async fn add_participant(
             Ok(participant)
         }
         NewMember::Sms { phone, display_name } => {
-            if detail
-                .participants
-                .iter()
-                .any(|p| matches!(&p.member, Member::Sms { phone: q, .. } if *q == phone))
-            {
-                return Err(StoreError::ParticipantExists.into());
-            }
             reject_pool_numbers(state, &[("phoneNumber".into(), phone.clone())]).await?;
             let mut taken = HashSet::new();
             for _ in 0..ROUTE_ATTEMPTS {
