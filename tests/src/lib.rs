@@ -2,6 +2,8 @@
 //! DynamoDB-compatible server that `make test` starts (AWS_ENDPOINT_URL_DYNAMODB), and calls the
 //! real function handlers with lambda_http requests, routed by path as API Gateway would.
 
+pub mod bench;
+
 use std::collections::{BTreeMap, HashMap};
 
 use lambda_http::http::{HeaderMap, Method};

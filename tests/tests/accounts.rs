@@ -221,3 +221,24 @@ async fn login_costs_two_reads_and_register_one_transaction() {
     assert_eq!(reply.status, 200);
     assert_eq!(app.round_trips() - before, 2, "login: uniqueness item + user");
 }
+
+#[tokio::test]
+async fn an_admin_email_cannot_be_taken_through_the_profile() {
+    let app = TestApp::new().await;
+    let eve = app.register("eve").await;
+    let reply = app.put("/api/users/profile", json!({"email": ADMIN_EMAIL}), &eve.token).await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(app.get("/api/auth/profile", &eve.token).await.body["user"]["role"], "user");
+    // Over-long login values cannot match anyone and never reach the table.
+    let long = app
+        .post(
+            "/api/auth/login",
+            json!({"email": format!("{}@example.com", "a".repeat(3000)), "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(long.status, 401);
+    let long =
+        app.post("/api/auth/login", json!({"username": "u".repeat(3000), "password": PASSWORD}), None).await;
+    assert_eq!(long.status, 401);
+}

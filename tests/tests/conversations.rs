@@ -197,8 +197,9 @@ async fn reading_a_conversation_is_one_query_and_creating_a_group_one_transactio
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert_eq!(created.body["conversation"]["participants"].as_array().unwrap().len(), 21);
     assert_eq!(ops.get("TransactWriteItems"), Some(&1), "{ops:?}");
-    // Auth, the users, pool-number check and route check are batched reads; one pool query.
-    assert_eq!(ops.values().sum::<u64>(), 6, "{ops:?}");
+    // Auth; the users and the pool-number check (batched, concurrent); the proxy and free parts
+    // of the pool (two queries, concurrent); the route check (batched); the transaction.
+    assert_eq!(ops.values().sum::<u64>(), 7, "{ops:?}");
 
     let id = created.body["conversation"]["id"].as_str().unwrap();
     let (read, ops) = app.count_operations(|| app.get(format!("/api/conversations/{id}"), &ada.token)).await;
@@ -208,4 +209,25 @@ async fn reading_a_conversation_is_one_query_and_creating_a_group_one_transactio
     let (listed, ops) = app.count_operations(|| app.get("/api/conversations", &ada.token)).await;
     assert_eq!(listed.body["conversations"].as_array().unwrap().len(), 1);
     assert_eq!(ops, [("GetItem".to_string(), 1), ("Query".to_string(), 1)].into(), "auth + one inbox Query");
+}
+
+#[tokio::test]
+async fn no_sms_conversation_starts_on_a_number_being_released() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1)]).await;
+    let ada = app.register("ada").await;
+    let number = app.give_number(&ada).await;
+    let e164 = switchboard::domain::phone::E164::from_stored(number.clone());
+    // A release that stopped after its first step...
+    app.state.store.mark_number_releasing(&ada.user_id, &e164).await.unwrap();
+    let refused =
+        app.post("/api/conversations/sms", json!({"phoneNumber": "+14155550188"}), Some(&ada.token)).await;
+    assert_eq!((refused.status, refused.code()), (409, "no_virtual_number"));
+    // ...is finished by asking again.
+    assert_eq!(app.delete("/api/users/virtual-number", &ada.token).await.status, 200);
+    assert_eq!(
+        app.get("/api/users/profile", &ada.token).await.body["user"]["virtualPhoneNumber"],
+        Value::Null
+    );
 }

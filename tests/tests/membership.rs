@@ -317,3 +317,30 @@ async fn bad_conversation_input_never_gives_a_500() {
         assert_eq!(reply.field(), field, "{label}: {:?}", reply.body);
     }
 }
+
+#[tokio::test]
+async fn concurrent_role_changes_keep_an_admin() {
+    let app = TestApp::new().await;
+    let owner = app.register("owner").await;
+    let mia = app.register("mia").await;
+    let g = create_group(&app, &owner, json!([{"userId": mia.user_id}])).await;
+    let mia_path =
+        format!("/api/conversations/{}/participants/{}", g.id, g.participant_id("userId", &mia.user_id));
+    let replies = futures::future::join_all(
+        (0..5).map(|_| app.send("PATCH", &mia_path, Some(json!({"role": "admin"})), Some(&owner.token))),
+    )
+    .await;
+    assert!(replies.iter().any(|r| r.status == 200));
+    assert!(
+        replies.iter().all(|r| r.status == 200 || r.status == 409),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+
+    // Two admins now, whatever the race: the owner leaves, and mia cannot demote herself.
+    let owner_path =
+        format!("/api/conversations/{}/participants/{}", g.id, g.participant_id("userId", &owner.user_id));
+    assert_eq!(app.delete(&owner_path, &owner.token).await.status, 200);
+    let demote = app.send("PATCH", &mia_path, Some(json!({"role": "member"})), Some(&mia.token)).await;
+    assert_eq!((demote.status, demote.code()), (409, "last_admin"));
+}

@@ -200,3 +200,29 @@ async fn listings_page_with_cursors_and_reject_forged_ones() {
     let bad_limit = app.get("/api/users?limit=abc", &admin.token).await;
     assert_eq!((bad_limit.status, bad_limit.field()), (400, "limit"));
 }
+
+#[tokio::test]
+async fn a_cursor_only_resumes_the_listing_that_made_it() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1), us_number(2), us_number(3)]).await;
+    for name in ["amy", "ann", "bea", "ben"] {
+        let user = app.register(name).await;
+        if name.starts_with('a') {
+            app.give_number(&user).await;
+        }
+    }
+    let assigned = app.get("/api/numbers?status=assigned&limit=1", &admin.token).await;
+    let cursor = assigned.body["nextCursor"].as_str().expect("a next page").to_string();
+    let reused = app.get(format!("/api/numbers?status=free&cursor={cursor}"), &admin.token).await;
+    assert_eq!((reused.status, reused.field()), (400, "cursor"));
+
+    let a_page = app.get("/api/users?q=a&limit=1", &admin.token).await;
+    let cursor = a_page.body["nextCursor"].as_str().expect("a next page").to_string();
+    let other_prefix = app.get(format!("/api/users?q=b&cursor={cursor}"), &admin.token).await;
+    assert_eq!((other_prefix.status, other_prefix.field()), (400, "cursor"));
+    let same_prefix = app.get(format!("/api/users?q=a&cursor={cursor}"), &admin.token).await;
+    assert_eq!(same_prefix.status, 200);
+    let long_q = app.get(format!("/api/users?q={}", "a".repeat(5000)), &admin.token).await;
+    assert_eq!((long_q.status, long_q.body["users"].clone()), (200, json!([])));
+}

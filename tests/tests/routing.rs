@@ -251,3 +251,55 @@ async fn removing_a_participant_frees_its_pair() {
     let g2 = group(&app, &owner, "g2", &[P1]).await;
     assert_eq!(proxies(&g2), [(P1.into(), us_number(1))]);
 }
+
+#[tokio::test]
+async fn a_number_carrying_a_group_is_never_given_to_a_user_nor_removed() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1), us_number(2)]).await;
+    let owner = app.register("owner").await;
+    let g = group(&app, &owner, "g", &[P1]).await;
+    let proxy = proxies(&g)[0].1.clone();
+    assert_eq!(proxy, us_number(1));
+
+    // The next user asking for "any number" gets the other one, not the group's proxy.
+    let ada = app.register("ada").await;
+    assert_eq!(app.give_number(&ada).await, us_number(2));
+    let bob = app.register("bob").await;
+    let chosen = app.post("/api/users/virtual-number", json!({"phoneNumber": proxy}), Some(&bob.token)).await;
+    assert_eq!((chosen.status, chosen.code()), (409, "number_in_use"));
+    let none = app.post("/api/users/virtual-number", json!({}), Some(&bob.token)).await;
+    assert_eq!((none.status, none.code()), (409, "no_free_number"));
+    let removed = app.delete(format!("/api/numbers/{proxy}"), &admin.token).await;
+    assert_eq!((removed.status, removed.code()), (409, "number_in_use"));
+    let listed = app.get("/api/numbers?status=proxy", &admin.token).await;
+    assert_eq!(listed.body["numbers"][0]["status"], "proxy");
+
+    // Once the group is closed the number carries nothing and can be given out again.
+    assert_eq!(
+        app.delete(format!("/api/conversations/{}", g["id"].as_str().unwrap()), &owner.token).await.status,
+        200
+    );
+    assert_eq!(app.give_number(&bob).await, proxy);
+}
+
+#[tokio::test]
+async fn a_close_that_read_a_stale_participant_list_frees_every_route() {
+    let app = TestApp::new().await;
+    let owner = pool_of(&app, 2).await;
+    let g = group(&app, &owner, "g", &[P1]).await;
+    let id = g["id"].as_str().unwrap().to_string();
+    let stale = app.state.store.get_conversation(&id).await.unwrap().unwrap();
+    let added = app
+        .post(format!("/api/conversations/{id}/participants"), json!({"phoneNumber": P2}), Some(&owner.token))
+        .await;
+    assert_eq!(added.status, 201);
+
+    // Closing from the stale read would leave P2's route behind: the store refuses it.
+    let refused = app.state.store.close_conversation(&stale).await;
+    assert!(matches!(refused, Err(switchboard::store::StoreError::Contention)), "{refused:?}");
+    // Through the API the close re-reads and frees both routes.
+    assert_eq!(app.delete(format!("/api/conversations/{id}"), &owner.token).await.status, 200);
+    let pairs = [(e164(&us_number(1)), e164(P1)), (e164(&us_number(1)), e164(P2))];
+    assert!(app.state.store.taken_routes(&pairs).await.unwrap().is_empty());
+}

@@ -1,6 +1,6 @@
 //! `numbers` function (admins only): the pool of Twilio numbers.
 //!
-//! GET /api/numbers?status=free|assigned&limit&cursor, POST /api/numbers {phoneNumber},
+//! GET /api/numbers?status=free|assigned|proxy&limit&cursor, POST /api/numbers {phoneNumber},
 //! DELETE /api/numbers/{phoneNumber}.
 
 use lambda_http::http::Method;
@@ -35,10 +35,11 @@ async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> 
                 None | Some("") | Some("all") => None,
                 Some("free") => Some(NumberStatus::Free),
                 Some("assigned") => Some(NumberStatus::Assigned),
+                Some("proxy") => Some(NumberStatus::Proxy),
                 Some(_) => {
                     return Err(AppError::bad_request(
                         Some("status".to_string()),
-                        "status must be free, assigned or all",
+                        "status must be free, assigned, proxy or all",
                     ))
                 }
             };

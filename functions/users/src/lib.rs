@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use switchboard::api::{self, HttpResponse};
-use switchboard::domain::user::User;
+use switchboard::domain::user::{User, USERNAME_MAX};
 use switchboard::service::{accounts, numbers};
 use switchboard::{AppError, AppState};
 
@@ -58,7 +58,9 @@ async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> 
             api::json(200, &json!({ "users": page.items, "nextCursor": page.next_cursor }))
         }
         (Method::GET, ["api", "users"]) => {
-            let prefix = api::query_param(&req, "q");
+            // No username is longer than USERNAME_MAX; a longer prefix matches nobody.
+            let prefix =
+                api::query_param(&req, "q").map(|q| q.chars().take(USERNAME_MAX + 1).collect::<String>());
             let page = state.store.list_active_users(prefix.as_deref(), &api::page_request(&req)?).await?;
             let users: Vec<_> = page.items.iter().map(User::public_view).collect();
             api::json(200, &json!({ "users": users, "nextCursor": page.next_cursor }))

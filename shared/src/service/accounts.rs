@@ -7,7 +7,9 @@ use crate::api::auth::{load_session_user, role_of};
 use crate::app::AppState;
 use crate::auth::password;
 use crate::auth::tokens::TokenKind;
-use crate::domain::user::{validate_email, validate_name, validate_phone, RegisterRequest, User, UserView};
+use crate::domain::user::{
+    validate_email, validate_name, validate_phone, RegisterRequest, User, UserView, EMAIL_MAX, USERNAME_MAX,
+};
 use crate::error::AppError;
 use crate::store::{LoginKey, ProfileChanges};
 
@@ -97,9 +99,17 @@ pub async fn login(state: &AppState, request: LoginRequest) -> Result<Session, A
         (_, Some(username)) if !username.is_empty() => LoginKey::Username(username.to_string()),
         _ => return Err(AppError::bad_request(Some("email".to_string()), "email or username is required")),
     };
-    let user = match state.store.find_user_id(&login).await? {
-        Some(id) => state.store.get_user(&id).await?,
-        None => None,
+    // Longer than any stored value: cannot match, and would exceed DynamoDB's key size.
+    let plausible = match &login {
+        LoginKey::Email(email) => email.len() <= EMAIL_MAX,
+        LoginKey::Username(username) => username.len() <= USERNAME_MAX,
+    };
+    let user = match plausible {
+        true => match state.store.find_user_id(&login).await? {
+            Some(id) => state.store.get_user(&id).await?,
+            None => None,
+        },
+        false => None,
     };
     let matches = password::verify(request.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     let user = match user {
@@ -131,6 +141,12 @@ pub async fn update_profile(state: &AppState, user: &User, update: ProfileUpdate
             .transpose()?,
         email: update.email.map(|e| validate_email(&e)).transpose()?,
     };
+    // Admin rights follow ADMIN_EMAILS: taking a listed address must not be a way to get them.
+    if let Some(email) = changes.email.as_ref().filter(|e| **e != user.email) {
+        if state.config.is_admin_email(email) {
+            return Err(AppError::Forbidden("that email address is reserved".into()));
+        }
+    }
     Ok(state.store.update_profile(user, &changes).await?)
 }
 
@@ -140,6 +156,7 @@ pub async fn set_active(state: &AppState, user_id: &str, active: bool) -> Result
     let user = state.store.get_user(user_id).await?.ok_or_else(|| AppError::not_found("user not found"))?;
     if user.active != active {
         if let (false, Some(number)) = (active, &user.virtual_number) {
+            state.store.mark_number_releasing(&user.id, number).await?;
             super::conversations::close_sms_conversations_on(state, &user, number).await?;
         }
         state.store.set_active(&user, active).await?;

@@ -295,8 +295,9 @@ pub async fn create_group(
     participants.extend(users.iter().map(|u| user_participant(u, ParticipantRole::Member)));
     let wanted: Vec<E164> = phones.iter().map(|(_, p, _)| p.clone()).collect();
     let mut taken: HashSet<Pair> = HashSet::new();
+    let mut unavailable: HashSet<E164> = HashSet::new();
     for _ in 0..ROUTE_ATTEMPTS {
-        let proxies = choose_routes(state, &[], &wanted, &mut taken).await?;
+        let proxies = choose_routes(state, &[], &wanted, &mut taken, &unavailable).await?;
         let mut all = participants.clone();
         for ((_, phone, display_name), (_, proxy)) in phones.iter().zip(&proxies) {
             all.push(sms_participant(phone, proxy, display_name.clone()));
@@ -304,31 +305,46 @@ pub async fn create_group(
         let detail = ConversationDetail { conversation: conversation.clone(), participants: all };
         match state.store.create_conversation(&detail, None, None).await {
             Ok(()) => return Ok(detail),
-            // Another request took a chosen pair between our check and our write: choose again.
+            // Another request took a chosen pair, or a chosen number went to a user, between our
+            // reads and our write: choose again without it.
             Err(StoreError::RouteTaken(pairs)) => taken.extend(pairs),
+            Err(StoreError::ProxyUnavailable(number)) => {
+                unavailable.insert(number);
+            }
             Err(e) => return Err(e.into()),
         }
     }
     Err(StoreError::Contention.into())
 }
 
-/// Chooses a proxy for each phone: the group's own proxies first, then free pool numbers; the
-/// pairs in use are read in batches. `taken` carries pairs known to be in use between attempts.
+/// Chooses a proxy for each phone: the group's own proxies first, then the numbers already
+/// serving as proxies, then free ones; the pairs in use are read in batches. `taken` carries pairs
+/// known to be in use between attempts, `unavailable` numbers that went to a user meanwhile.
 async fn choose_routes(
     state: &AppState,
     group_proxies: &[E164],
     phones: &[E164],
     taken: &mut HashSet<Pair>,
+    unavailable: &HashSet<E164>,
 ) -> Result<Vec<(E164, E164)>, AppError> {
     if phones.is_empty() {
         return Ok(Vec::new());
     }
-    let pool = state
-        .store
-        .list_pool_numbers(Some(NumberStatus::Free), &PageRequest { limit: PROXY_CANDIDATES, cursor: None })
-        .await?;
-    let pool: Vec<E164> = pool.items.into_iter().map(|n| n.phone_number).collect();
-    let candidates = candidate_order(group_proxies, &pool);
+    let page = PageRequest { limit: PROXY_CANDIDATES, cursor: None };
+    let (proxies, free) = futures::try_join!(
+        state.store.list_pool_numbers(Some(NumberStatus::Proxy), &page),
+        state.store.list_pool_numbers(Some(NumberStatus::Free), &page),
+    )?;
+    // Owned numbers never carry groups (a user may have taken a former proxy number).
+    let pool: Vec<E164> = proxies
+        .items
+        .into_iter()
+        .chain(free.items)
+        .filter(|n| n.owner_id.is_none())
+        .map(|n| n.phone_number)
+        .collect();
+    let mut candidates = candidate_order(group_proxies, &pool);
+    candidates.retain(|n| !unavailable.contains(n));
     let mut checked: HashSet<Pair> = taken.clone();
     loop {
         match choose_proxies(phones, &candidates, &checked, taken) {
@@ -394,13 +410,18 @@ pub async fn add_participant(
         NewMember::Sms { phone, display_name } => {
             reject_pool_numbers(state, &[("phoneNumber".into(), phone.clone())]).await?;
             let mut taken = HashSet::new();
+            let mut unavailable = HashSet::new();
             for _ in 0..ROUTE_ATTEMPTS {
+                let phones = std::slice::from_ref(&phone);
                 let proxies =
-                    choose_routes(state, &detail.proxies(), std::slice::from_ref(&phone), &mut taken).await?;
+                    choose_routes(state, &detail.proxies(), phones, &mut taken, &unavailable).await?;
                 let participant = sms_participant(&phone, &proxies[0].1, display_name.clone());
                 match state.store.add_participant(&detail, &participant, max).await {
                     Ok(()) => return Ok(participant),
                     Err(StoreError::RouteTaken(pairs)) => taken.extend(pairs),
+                    Err(StoreError::ProxyUnavailable(number)) => {
+                        unavailable.insert(number);
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -429,7 +450,7 @@ pub async fn remove_participant(
     require_active_group(&detail)?;
     let other_users: Vec<&Participant> = detail.user_participants().filter(|p| p.id != target.id).collect();
     if target.user_id().is_some() && other_users.is_empty() {
-        state.store.close_conversation(&detail).await?;
+        close_current(state, detail).await?;
         return Ok(None);
     }
     let promote = if target.role == ParticipantRole::Admin
@@ -470,21 +491,46 @@ pub async fn close(
     caller: &User,
     conversation_id: &str,
 ) -> Result<ConversationDetail, AppError> {
-    let mut detail = load_visible(state, caller, conversation_id).await?;
+    let detail = load_visible(state, caller, conversation_id).await?;
     require_admin(&detail, caller)?;
-    if detail.conversation.status == ConversationStatus::Active {
-        state.store.close_conversation(&detail).await?;
-        detail.conversation.status = ConversationStatus::Closed;
+    close_current(state, detail).await
+}
+
+/// Closes the conversation as it is now: when a participant joined since `detail` was read, the
+/// store refuses the close (that participant's route would be left behind), so re-read and retry.
+async fn close_current(
+    state: &AppState,
+    mut detail: ConversationDetail,
+) -> Result<ConversationDetail, AppError> {
+    for _ in 0..ROUTE_ATTEMPTS {
+        if detail.conversation.status == ConversationStatus::Closed {
+            return Ok(detail);
+        }
+        match state.store.close_conversation(&detail).await {
+            Ok(()) | Err(StoreError::ConversationInactive) => {
+                detail.conversation.status = ConversationStatus::Closed;
+                return Ok(detail);
+            }
+            Err(StoreError::Contention) => {
+                detail = state
+                    .store
+                    .get_conversation(&detail.conversation.id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("conversation not found"))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    Ok(detail)
+    Err(StoreError::Contention.into())
 }
 
 pub async fn list(state: &AppState, caller: &User, page: &PageRequest) -> Result<Page<InboxEntry>, AppError> {
     Ok(state.store.list_inbox(&caller.id, page).await?)
 }
 
-/// Closes the user's active SMS conversations carried by `number` (before the number is
-/// released, so no route keeps pointing a phone at a conversation nobody can answer).
+/// Closes the user's active SMS conversations carried by `number`, before the number is released,
+/// so no route keeps pointing a phone at a conversation nobody can answer. The caller has marked
+/// the number as being released, so no new SMS conversation can start on it meanwhile.
 pub async fn close_sms_conversations_on(
     state: &AppState,
     user: &User,
@@ -503,10 +549,8 @@ pub async fn close_sms_conversations_on(
             let uses_number =
                 detail.participants.iter().any(|p| p.route().is_some_and(|(n, _)| n == *number));
             if uses_number && detail.conversation.status == ConversationStatus::Active {
-                match state.store.close_conversation(&detail).await {
-                    Ok(()) | Err(StoreError::ConversationInactive) => closed += 1,
-                    Err(e) => return Err(e.into()),
-                }
+                close_current(state, detail).await?;
+                closed += 1;
             }
         }
         match inbox.next_cursor {

@@ -34,6 +34,8 @@ pub struct NumberView {
     pub phone_number: E164,
     pub status: NumberStatus,
     pub owner_id: Option<String>,
+    /// Group routes the number carries as a proxy.
+    pub route_count: u32,
     pub added_at: chrono::DateTime<Utc>,
     pub assigned_at: Option<chrono::DateTime<Utc>>,
 }
@@ -44,6 +46,7 @@ impl From<PoolNumber> for NumberView {
             status: n.status(),
             phone_number: n.phone_number,
             owner_id: n.owner_id,
+            route_count: n.route_count,
             added_at: n.added_at,
             assigned_at: n.assigned_at,
         }
@@ -64,12 +67,7 @@ pub async fn add(state: &AppState, request: AddNumberRequest) -> Result<NumberVi
 /// Returns the number removed, normalised.
 pub async fn remove(state: &AppState, raw_number: &str) -> Result<E164, AppError> {
     let number = parse_number(state, "phoneNumber", raw_number)?;
-    if state.store.number_has_routes(&number).await? {
-        return Err(AppError::conflict(
-            "number_in_use",
-            "that number still carries conversations; close them before removing it",
-        ));
-    }
+    // The delete is conditioned on the number having no owner and carrying no group route.
     state.store.remove_pool_number(&number).await?;
     tracing::info!(number = %number.masked(), "number removed from the pool");
     Ok(number)
@@ -103,23 +101,35 @@ pub async fn assign(state: &AppState, user: &User, request: AssignRequest) -> Re
     Ok(User { virtual_number: Some(number), ..user.clone() })
 }
 
+/// Numbers never used as proxies come first; a former proxy number qualifies once it carries no
+/// group any more.
 async fn assign_any_free(state: &AppState, user: &User) -> Result<E164, AppError> {
     let mut tried = std::collections::HashSet::new();
-    for _ in 0..CANDIDATE_QUERIES {
-        let page = PageRequest { limit: CANDIDATES_PER_QUERY, cursor: None };
-        let candidates = state.store.list_pool_numbers(Some(NumberStatus::Free), &page).await?.items;
-        let fresh: Vec<_> = candidates.into_iter().filter(|n| tried.insert(n.phone_number.clone())).collect();
-        if fresh.is_empty() {
-            break;
-        }
-        for candidate in fresh {
-            match state.store.assign_number(&user.id, &candidate.phone_number, Utc::now()).await {
-                Ok(()) => return Ok(candidate.phone_number),
-                // Someone else got it (or an admin removed it) since the query: try the next.
-                Err(StoreError::NumberTaken | StoreError::NumberNotInPool | StoreError::Contention) => {
-                    continue
+    for status in [NumberStatus::Free, NumberStatus::Proxy] {
+        for _ in 0..CANDIDATE_QUERIES {
+            let page = PageRequest { limit: CANDIDATES_PER_QUERY, cursor: None };
+            let candidates = state.store.list_pool_numbers(Some(status), &page).await?.items;
+            let fresh: Vec<_> = candidates
+                .into_iter()
+                .filter(|n| n.owner_id.is_none() && n.route_count == 0)
+                .filter(|n| tried.insert(n.phone_number.clone()))
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            for candidate in fresh {
+                match state.store.assign_number(&user.id, &candidate.phone_number, Utc::now()).await {
+                    Ok(()) => return Ok(candidate.phone_number),
+                    // Someone else got it, it began carrying a group, or an admin removed it since
+                    // the query: try the next.
+                    Err(
+                        StoreError::NumberTaken
+                        | StoreError::NumberInUse
+                        | StoreError::NumberNotInPool
+                        | StoreError::Contention,
+                    ) => continue,
+                    Err(other) => return Err(other.into()),
                 }
-                Err(other) => return Err(other.into()),
             }
         }
     }
@@ -131,7 +141,10 @@ async fn assign_any_free(state: &AppState, user: &User) -> Result<E164, AppError
 
 pub async fn release(state: &AppState, user: &User) -> Result<User, AppError> {
     let number = user.virtual_number.as_ref().ok_or_else(|| AppError::from(StoreError::UserHasNoNumber))?;
-    // Close the SMS conversations this number carries first: their routes must not outlive it.
+    // Mark it first (no new SMS conversation can start on it), close the SMS conversations it
+    // carries (their routes must not outlive it), then return it to the pool. A release that
+    // stops half-way is finished by asking again.
+    state.store.mark_number_releasing(&user.id, number).await?;
     super::conversations::close_sms_conversations_on(state, user, number).await?;
     state.store.release_number(&user.id, number).await?;
     tracing::info!(user_id = %user.id, number = %number.masked(), "virtual number released");

@@ -66,6 +66,10 @@ pub enum StoreError {
     NumberTaken,
     #[error("the number is assigned to a user")]
     NumberAssigned,
+    #[error("the number carries group conversations")]
+    NumberInUse,
+    #[error("the proxy number {0} is no longer available")]
+    ProxyUnavailable(E164),
     #[error("the user already has a virtual number")]
     UserHasNumber,
     #[error("the user has no virtual number")]
@@ -132,8 +136,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         numbers: &[E164],
     ) -> Result<std::collections::HashSet<E164>, StoreError>;
-    /// Whether any route still uses `number` (one Query, limit 1).
-    async fn number_has_routes(&self, number: &E164) -> Result<bool, StoreError>;
+    /// Marks the user's number as being released: from then on no SMS conversation can start on
+    /// it. Cleared by [`Store::release_number`] and by deactivation.
+    async fn mark_number_releasing(&self, user_id: &str, number: &E164) -> Result<(), StoreError>;
 
     // --- conversations -----------------------------------------------------------------------
     /// The conversation and every participant: one Query of its partition.
@@ -209,6 +214,11 @@ impl From<StoreError> for crate::error::AppError {
                 "you already have a virtual number; release it first",
             ),
             StoreError::UserHasNoNumber => AppError::not_found("you have no virtual number"),
+            StoreError::NumberInUse => AppError::conflict(
+                "number_in_use",
+                "that number carries group conversations as their proxy number",
+            ),
+            StoreError::ProxyUnavailable(_) => StoreError::Contention.into(),
             StoreError::RouteTaken(_) => AppError::conflict(
                 "route_taken",
                 "that phone already talks to that number in another conversation",

@@ -1,14 +1,19 @@
 //! Conversations, participants, routes and the inbox.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
 
 use super::items::{participant_sk, ConversationItem, DirectItem, ParticipantItem, RouteItem};
 use super::{
     cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, Item, TxError, GSI1_CURSOR_NAMES,
 };
-use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole};
+use crate::domain::conversation::{
+    ConversationDetail, ConversationKind, InboxEntry, Participant, ParticipantRole,
+};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
 use crate::store::{Page, PageRequest, StoreError};
@@ -25,7 +30,16 @@ enum Slot {
     Route(Pair),
     Direct,
     Owner,
+    Number(E164),
     Other,
+}
+
+/// Whether `chunk` writes `participant`'s item (used to know what a failed creation left).
+fn chunk_writes(chunk: &[(TransactWriteItem, Slot)], participant: &Participant) -> bool {
+    let sk = participant_sk(participant);
+    chunk.iter().any(|(item, _)| {
+        item.put().and_then(|p| p.item().get(keys::SK)).and_then(|v| v.as_s().ok()).is_some_and(|s| *s == sk)
+    })
 }
 
 fn n(value: u32) -> AttributeValue {
@@ -92,6 +106,9 @@ impl DynamoStore {
                 if !routes.is_empty() {
                     return Err(StoreError::RouteTaken(routes));
                 }
+                if let Some(Slot::Number(number)) = failed.iter().find(|s| matches!(s, Slot::Number(_))) {
+                    return Err(StoreError::ProxyUnavailable(number.clone()));
+                }
                 Err(match failed.first() {
                     Some(Slot::Participant) => StoreError::ParticipantExists,
                     Some(Slot::Direct) => StoreError::DirectExists,
@@ -141,6 +158,11 @@ impl DynamoStore {
         Ok(conversation.map(|conversation| ConversationDetail { conversation, participants }))
     }
 
+    /// One transaction when it fits in 100 items (always, up to MAX_GROUP_SIZE = 50 with one
+    /// proxy number). A group whose phones spread over many proxies can exceed that: then the
+    /// conversation, its web users and the first phones go in the first transaction and the
+    /// other phones in the next; if a later one fails, the conversation is closed again, which
+    /// frees every route written so far, and the error is returned.
     pub(super) async fn create_conversation_tx(
         &self,
         detail: &ConversationDetail,
@@ -148,15 +170,13 @@ impl DynamoStore {
         owner: Option<(&str, &E164)>,
     ) -> Result<(), StoreError> {
         let cid = &detail.conversation.id;
-        let mut items = vec![(self.put_if_absent(to_item(&ConversationItem::new(detail))?)?, Slot::Meta)];
-        for participant in &detail.participants {
-            items.push((
+        let counts_proxies = detail.conversation.kind == ConversationKind::Group;
+        let mut first = vec![(self.put_if_absent(to_item(&ConversationItem::new(detail))?)?, Slot::Meta)];
+        for participant in detail.participants.iter().filter(|p| p.user_id().is_some()) {
+            first.push((
                 self.put_if_absent(to_item(&ParticipantItem::new(detail, participant))?)?,
                 Slot::Participant,
             ));
-            if let Some((put, pair)) = self.route_put(cid, participant)? {
-                items.push((put, Slot::Route(pair)));
-            }
         }
         if let Some((a, b)) = direct_pair {
             let item = DirectItem {
@@ -165,22 +185,99 @@ impl DynamoStore {
                 entity: "direct".into(),
                 conversation_id: cid.clone(),
             };
-            items.push((self.put_if_absent(to_item(&item)?)?, Slot::Direct));
+            first.push((self.put_if_absent(to_item(&item)?)?, Slot::Direct));
         }
         if let Some((user_id, number)) = owner {
             let check = built(
                 ConditionCheck::builder()
                     .table_name(&self.table)
                     .set_key(Some(key(keys::user_pk(user_id), keys::USER_SK)))
-                    .condition_expression("virtualNumber = :n AND active = :true")
+                    .condition_expression(
+                        "virtualNumber = :n AND active = :true AND attribute_not_exists(numberReleasing)",
+                    )
                     .expression_attribute_values(":n", s(number.as_str()))
                     .expression_attribute_values(":true", AttributeValue::Bool(true))
                     .build(),
             )?;
-            items.push((TransactWriteItem::builder().condition_check(check).build(), Slot::Owner));
+            first.push((TransactWriteItem::builder().condition_check(check).build(), Slot::Owner));
         }
-        debug_assert!(items.len() <= super::TRANSACTION_LIMIT, "{} items", items.len());
-        self.transact_slots(items).await
+
+        // Phones, grouped by proxy so a chunk updates each of its numbers once.
+        let mut phones: Vec<&Participant> =
+            detail.participants.iter().filter(|p| p.route().is_some()).collect();
+        phones.sort_by_key(|p| p.route().map(|(number, _)| number));
+        let mut chunks = Vec::new();
+        let mut current = first;
+        let mut per_number: BTreeMap<E164, i64> = BTreeMap::new();
+        for participant in phones {
+            let (number, _) = participant.route().expect("filtered on routes");
+            let needs_update = counts_proxies && !per_number.contains_key(&number);
+            if current.len() + per_number.len() + 2 + usize::from(needs_update) > super::TRANSACTION_LIMIT {
+                self.append_route_counts(&mut current, std::mem::take(&mut per_number))?;
+                chunks.push(std::mem::take(&mut current));
+            }
+            current.push((
+                self.put_if_absent(to_item(&ParticipantItem::new(detail, participant))?)?,
+                Slot::Participant,
+            ));
+            if let Some((put, pair)) = self.route_put(cid, participant)? {
+                current.push((put, Slot::Route(pair)));
+            }
+            if counts_proxies {
+                *per_number.entry(number).or_default() += 1;
+            }
+        }
+        self.append_route_counts(&mut current, per_number)?;
+        chunks.push(current);
+
+        let mut committed: Vec<Participant> = Vec::new();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let written: Vec<Participant> =
+                detail.participants.iter().filter(|p| chunk_writes(&chunk, p)).cloned().collect();
+            if let Err(err) = self.transact_slots(chunk).await {
+                if i > 0 {
+                    let partial = ConversationDetail {
+                        conversation: detail.conversation.clone(),
+                        participants: committed,
+                    };
+                    self.close_with_count(&partial, detail.participants.len()).await?;
+                }
+                return Err(err);
+            }
+            committed.extend(written);
+        }
+        Ok(())
+    }
+
+    /// The `routeCount` updates of the proxy numbers a transaction adds routes to.
+    fn append_route_counts(
+        &self,
+        items: &mut Vec<(TransactWriteItem, Slot)>,
+        per_number: BTreeMap<E164, i64>,
+    ) -> Result<(), StoreError> {
+        for (number, count) in per_number {
+            items.push((self.route_count_update(&number, count)?, Slot::Number(number)));
+        }
+        Ok(())
+    }
+
+    /// Keeps a proxy number's `routeCount`. Adding routes needs the number to be in the pool and
+    /// in nobody's hands, and moves it to the PROXY# part of the pool index, where assignment
+    /// never looks first and from which it cannot be assigned while it carries routes.
+    fn route_count_update(&self, number: &E164, delta: i64) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::number_pk(number.as_str()), keys::NUMBER_SK)))
+            .expression_attribute_values(":d", AttributeValue::N(delta.to_string()));
+        update = if delta > 0 {
+            update
+                .update_expression("SET GSI1SK = :sk ADD routeCount :d")
+                .condition_expression("attribute_exists(PK) AND attribute_not_exists(ownerId)")
+                .expression_attribute_values(":sk", s(keys::pool_sk(keys::PROXY_PREFIX, number.as_str())))
+        } else {
+            update.update_expression("ADD routeCount :d").condition_expression("attribute_exists(PK)")
+        };
+        Ok(TransactWriteItem::builder().update(built(update.build())?).build())
     }
 
     pub(super) async fn get_direct(&self, a: &str, b: &str) -> Result<Option<String>, StoreError> {
@@ -286,11 +383,15 @@ impl DynamoStore {
             (self.put_if_absent_sk(to_item(&ParticipantItem::new(detail, participant))?)?, Slot::Participant),
         ];
         if let Some((put, pair)) = self.route_put(cid, participant)? {
-            items.push((put, Slot::Route(pair)));
+            items.push((put, Slot::Route(pair.clone())));
+            if detail.conversation.kind == ConversationKind::Group {
+                items.push((self.route_count_update(&pair.0, 1)?, Slot::Number(pair.0)));
+            }
         }
         match self.transact_slots(items).await {
-            // The meta condition covers both "closed" and "full": tell them apart.
-            Err(StoreError::ConversationInactive) if detail.participants.len() + 1 > max_size => {
+            // The meta condition covers "closed" and "full"; a concurrent add filled the group if
+            // it was one short when read.
+            Err(StoreError::ConversationInactive) if detail.participants.len() + 1 >= max_size => {
                 Err(StoreError::GroupFull)
             }
             other => other,
@@ -309,6 +410,8 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// Changes a role, on condition that it is still the role read (so concurrent changes
+    /// cannot make the admin count drift).
     fn role_update(
         &self,
         conversation_id: &str,
@@ -320,9 +423,10 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(self.participant_key(conversation_id, participant)))
                 .update_expression("SET #role = :role")
-                .condition_expression("attribute_exists(SK)")
+                .condition_expression("attribute_exists(SK) AND #role = :was")
                 .expression_attribute_names("#role", "role")
                 .expression_attribute_values(":role", s(role_str(role)))
+                .expression_attribute_values(":was", s(role_str(participant.role)))
                 .build(),
         )?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -343,7 +447,9 @@ impl DynamoStore {
             Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(self.participant_key(cid, participant)))
-                .condition_expression("attribute_exists(SK)")
+                .condition_expression("attribute_exists(SK) AND #role = :was")
+                .expression_attribute_names("#role", "role")
+                .expression_attribute_values(":was", s(role_str(participant.role)))
                 .build(),
         )?;
         let mut items = vec![
@@ -352,13 +458,17 @@ impl DynamoStore {
         ];
         if let Some(delete_route) = self.route_delete(cid, participant)? {
             items.push((delete_route, Slot::Other));
+            if let (ConversationKind::Group, Some((number, _))) =
+                (detail.conversation.kind, participant.route())
+            {
+                items.push((self.route_count_update(&number, -1)?, Slot::Other));
+            }
         }
         if let Some(promoted) = promote {
             items.push((self.role_update(cid, promoted, ParticipantRole::Admin)?, Slot::Other));
         }
         self.transact_slots(items).await.map_err(|e| match e {
             StoreError::ConversationInactive if admins_delta < 0 => StoreError::LastAdmin,
-            StoreError::Contention => StoreError::ConversationInactive,
             other => other,
         })
     }
@@ -386,22 +496,38 @@ impl DynamoStore {
     }
 
     pub(super) async fn close_conversation_tx(&self, detail: &ConversationDetail) -> Result<(), StoreError> {
+        self.close_with_count(detail, detail.participants.len()).await
+    }
+
+    /// One transaction: status closed, every route of `detail` freed (and its proxy numbers'
+    /// counts), every inbox line marked, the direct pair freed. Conditioned on the conversation
+    /// still having `expected` participants, so a participant added since `detail` was read
+    /// cannot keep a route to a closed conversation: then `Contention`, and the caller re-reads.
+    async fn close_with_count(&self, detail: &ConversationDetail, expected: usize) -> Result<(), StoreError> {
         let cid = &detail.conversation.id;
         let close = built(
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(keys::conversation_pk(cid), keys::CONVERSATION_SK)))
                 .update_expression("SET #status = :closed")
-                .condition_expression("#status = :active")
+                .condition_expression("#status = :active AND participantCount = :n")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":closed", s("closed"))
                 .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":n", n(expected as u32))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build(),
         )?;
-        let mut items = vec![(TransactWriteItem::builder().update(close).build(), Slot::Meta)];
+        let mut items = vec![TransactWriteItem::builder().update(close).build()];
+        let mut per_number: BTreeMap<E164, i64> = BTreeMap::new();
         for participant in &detail.participants {
             if let Some(delete_route) = self.route_delete(cid, participant)? {
-                items.push((delete_route, Slot::Other));
+                items.push(delete_route);
+                if let (ConversationKind::Group, Some((number, _))) =
+                    (detail.conversation.kind, participant.route())
+                {
+                    *per_number.entry(number).or_default() -= 1;
+                }
             }
             if participant.user_id().is_some() {
                 // The inbox line shows the conversation as closed.
@@ -415,13 +541,14 @@ impl DynamoStore {
                         .expression_attribute_values(":closed", s("closed"))
                         .build(),
                 )?;
-                items.push((TransactWriteItem::builder().update(update).build(), Slot::Other));
+                items.push(TransactWriteItem::builder().update(update).build());
             }
         }
+        for (number, delta) in per_number {
+            items.push(self.route_count_update(&number, delta)?);
+        }
         let users: Vec<&str> = detail.user_participants().filter_map(Participant::user_id).collect();
-        if let (crate::domain::conversation::ConversationKind::Direct, [a, b]) =
-            (detail.conversation.kind, users.as_slice())
-        {
+        if let (ConversationKind::Direct, [a, b]) = (detail.conversation.kind, users.as_slice()) {
             let delete = built(
                 Delete::builder()
                     .table_name(&self.table)
@@ -430,13 +557,22 @@ impl DynamoStore {
                     .expression_attribute_values(":cid", s(cid.clone()))
                     .build(),
             )?;
-            items.push((TransactWriteItem::builder().delete(delete).build(), Slot::Other));
+            items.push(TransactWriteItem::builder().delete(delete).build());
         }
         debug_assert!(items.len() <= super::TRANSACTION_LIMIT);
-        self.transact_slots(items).await.map_err(|e| match e {
-            StoreError::Contention => StoreError::ConversationInactive,
-            other => other,
-        })
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Store(e)) => Err(e),
+            Err(TxError::Cancelled(reasons)) => {
+                let closed = reasons
+                    .first()
+                    .and_then(|r| r.item.as_ref())
+                    .and_then(|item| item.get("status"))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|status| status == "closed");
+                Err(if closed { StoreError::ConversationInactive } else { StoreError::Contention })
+            }
+        }
     }
 
     pub(super) async fn query_inbox(
@@ -456,14 +592,10 @@ impl DynamoStore {
             .scan_index_forward(false)
             .limit(page_limit(page));
         if let Some(c) = &page.cursor {
-            query = query.set_exclusive_start_key(Some(cursor::decode(
-                c,
-                &GSI1_CURSOR_NAMES,
-                keys::GSI1PK,
-                &pk,
-            )?));
+            let start = cursor::decode(c, &GSI1_CURSOR_NAMES, keys::GSI1PK, &pk, None)?;
+            query = query.set_exclusive_start_key(Some(start));
         }
-        let out = query.send().await?;
+        let out = query.send().await.map_err(|e| super::query_error(e, page.cursor.is_some()))?;
         let items = out
             .items
             .unwrap_or_default()
@@ -471,19 +603,6 @@ impl DynamoStore {
             .map(|item| from_item::<ParticipantItem>(item).map(|p| p.inbox_entry()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
-    }
-
-    pub(super) async fn any_route_on(&self, number: &E164) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(keys::route_pk(number.as_str())))
-            .limit(1)
-            .send()
-            .await?;
-        Ok(out.count > 0)
     }
 }
 

@@ -122,6 +122,8 @@ pub struct NumberItem {
     pub added_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_count: Option<u32>,
 }
 
 impl NumberItem {
@@ -130,12 +132,13 @@ impl NumberItem {
             pk: keys::number_pk(number.as_str()),
             sk: keys::NUMBER_SK.into(),
             gsi1pk: keys::POOL_PK.into(),
-            gsi1sk: keys::pool_sk(number.as_str(), false),
+            gsi1sk: keys::pool_sk(keys::FREE_PREFIX, number.as_str()),
             entity: "number".into(),
             number: number.to_string(),
             owner_id: None,
             added_at,
             assigned_at: None,
+            route_count: None,
         }
     }
 }
@@ -147,6 +150,7 @@ impl From<NumberItem> for PoolNumber {
             owner_id: item.owner_id,
             added_at: item.added_at,
             assigned_at: item.assigned_at,
+            route_count: item.route_count.unwrap_or(0),
         }
     }
 }

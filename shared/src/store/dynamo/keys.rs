@@ -27,7 +27,9 @@ pub fn username_pk(username_normalized: &str) -> String {
 }
 pub const UNIQUE_SK: &str = "UNIQUE";
 
-// Pool number: PK=NUMBER#<e164> SK=NUMBER; GSI1PK=POOL, GSI1SK=FREE#<e164> | ASSIGNED#<e164>.
+// Pool number: PK=NUMBER#<e164> SK=NUMBER; GSI1PK=POOL, GSI1SK=FREE#<e164> | ASSIGNED#<e164> |
+// PROXY#<e164>. A number moves to PROXY# when it first carries a group route and stays there
+// (preferred for later groups); its `routeCount` says whether it carries any now.
 pub fn number_pk(number: &str) -> String {
     format!("NUMBER#{number}")
 }
@@ -35,8 +37,9 @@ pub const NUMBER_SK: &str = "NUMBER";
 pub const POOL_PK: &str = "POOL";
 pub const FREE_PREFIX: &str = "FREE#";
 pub const ASSIGNED_PREFIX: &str = "ASSIGNED#";
-pub fn pool_sk(number: &str, assigned: bool) -> String {
-    format!("{}{number}", if assigned { ASSIGNED_PREFIX } else { FREE_PREFIX })
+pub const PROXY_PREFIX: &str = "PROXY#";
+pub fn pool_sk(prefix: &str, number: &str) -> String {
+    format!("{prefix}{number}")
 }
 
 // Conversation: PK=CONV#<id>; SK=#META for the conversation ('#' sorts before 'P'), and

@@ -187,6 +187,20 @@ impl DynamoStore {
 /// Attempts to collect a batch's unprocessed keys before reporting throttling.
 const BATCH_ATTEMPTS: u32 = 5;
 
+/// A Query that DynamoDB refuses while resuming from a cursor: the cursor was not one this
+/// listing produced (a 400, not a 500).
+fn query_error<E, R>(err: SdkError<E, R>, with_cursor: bool) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    if with_cursor && err.code() == Some("ValidationException") {
+        StoreError::InvalidCursor
+    } else {
+        StoreError::from(err)
+    }
+}
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -262,8 +276,8 @@ impl Store for DynamoStore {
     ) -> Result<std::collections::HashSet<E164>, StoreError> {
         self.batch_pool_numbers(numbers).await
     }
-    async fn number_has_routes(&self, number: &E164) -> Result<bool, StoreError> {
-        self.any_route_on(number).await
+    async fn mark_number_releasing(&self, user_id: &str, number: &E164) -> Result<(), StoreError> {
+        self.mark_releasing(user_id, number).await
     }
     async fn get_conversation(&self, id: &str) -> Result<Option<ConversationDetail>, StoreError> {
         self.query_conversation(id).await

@@ -1,6 +1,8 @@
 //! The number pool, and assigning a number to a user.
 
-use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use chrono::{DateTime, Utc};
 
 use super::items::NumberItem;
@@ -8,6 +10,18 @@ use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, T
 use crate::domain::number::{NumberStatus, PoolNumber};
 use crate::domain::phone::E164;
 use crate::store::{Page, PageRequest, StoreError};
+
+/// A number carries no group route (never did, or no longer does).
+const NO_ROUTES: &str = "(attribute_not_exists(routeCount) OR routeCount = :zero)";
+
+/// Why a number item failed "in the pool, unowned, carrying no route", from its old image.
+fn why_unavailable(item: Option<&super::Item>) -> StoreError {
+    match item {
+        None => StoreError::NumberNotInPool,
+        Some(item) if item.contains_key("ownerId") => StoreError::NumberTaken,
+        Some(_) => StoreError::NumberInUse,
+    }
+}
 
 impl DynamoStore {
     pub(super) async fn put_pool_number(
@@ -35,20 +49,18 @@ impl DynamoStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::number_pk(number.as_str()), keys::NUMBER_SK)))
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(ownerId)")
+            .condition_expression(format!("attribute_exists(PK) AND attribute_not_exists(ownerId) AND {NO_ROUTES}"))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(
                     failed,
-                )) => {
-                    if failed.item().is_some() {
-                        StoreError::NumberAssigned
-                    } else {
-                        StoreError::NumberNotInPool
-                    }
-                }
+                                )) => match why_unavailable(failed.item()) {
+                    StoreError::NumberTaken => StoreError::NumberAssigned,
+                    other => other,
+                },
                 _ => StoreError::from(e),
             })?;
         Ok(())
@@ -67,28 +79,24 @@ impl DynamoStore {
             .expression_attribute_names("#pk", keys::GSI1PK)
             .expression_attribute_values(":pk", s(keys::POOL_PK))
             .limit(page_limit(page));
-        query = match status {
+        let prefix = status.map(|status| match status {
+            NumberStatus::Free => keys::FREE_PREFIX,
+            NumberStatus::Assigned => keys::ASSIGNED_PREFIX,
+            NumberStatus::Proxy => keys::PROXY_PREFIX,
+        });
+        query = match prefix {
             None => query.key_condition_expression("#pk = :pk"),
-            Some(status) => query
+            Some(prefix) => query
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#sk", keys::GSI1SK)
-                .expression_attribute_values(
-                    ":prefix",
-                    s(match status {
-                        NumberStatus::Free => keys::FREE_PREFIX,
-                        NumberStatus::Assigned => keys::ASSIGNED_PREFIX,
-                    }),
-                ),
+                .expression_attribute_values(":prefix", s(prefix)),
         };
         if let Some(c) = &page.cursor {
-            query = query.set_exclusive_start_key(Some(cursor::decode(
-                c,
-                &GSI1_CURSOR_NAMES,
-                keys::GSI1PK,
-                keys::POOL_PK,
-            )?));
+            let sort = prefix.map(|p| (keys::GSI1SK, p));
+            let start = cursor::decode(c, &GSI1_CURSOR_NAMES, keys::GSI1PK, keys::POOL_PK, sort)?;
+            query = query.set_exclusive_start_key(Some(start));
         }
-        let out = query.send().await?;
+        let out = query.send().await.map_err(|e| super::query_error(e, page.cursor.is_some()))?;
         let items = out
             .items
             .unwrap_or_default()
@@ -111,10 +119,13 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(keys::number_pk(number.as_str()), keys::NUMBER_SK)))
             .update_expression("SET ownerId = :uid, assignedAt = :at, GSI1SK = :sk")
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(ownerId)")
+            .condition_expression(format!(
+                "attribute_exists(PK) AND attribute_not_exists(ownerId) AND {NO_ROUTES}"
+            ))
             .expression_attribute_values(":uid", s(user_id))
             .expression_attribute_values(":at", s(at.to_rfc3339()))
-            .expression_attribute_values(":sk", s(keys::pool_sk(number.as_str(), true)))
+            .expression_attribute_values(":sk", s(keys::pool_sk(keys::ASSIGNED_PREFIX, number.as_str())))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -127,7 +138,7 @@ impl DynamoStore {
             )
             .expression_attribute_values(":n", s(number.as_str()))
             .expression_attribute_values(":at", s(at.to_rfc3339()))
-            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -145,8 +156,7 @@ impl DynamoStore {
                     });
                 }
                 match reasons.first().filter(|r| r.failed()) {
-                    Some(n) if n.item.is_some() => Err(StoreError::NumberTaken),
-                    Some(_) => Err(StoreError::NumberNotInPool),
+                    Some(n) => Err(why_unavailable(n.item.as_ref())),
                     None => Err(StoreError::Contention),
                 }
             }
@@ -154,11 +164,28 @@ impl DynamoStore {
         }
     }
 
+    pub(super) async fn mark_releasing(&self, user_id: &str, number: &E164) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(user_id), keys::USER_SK)))
+            .update_expression("SET numberReleasing = :n")
+            .condition_expression("virtualNumber = :n")
+            .expression_attribute_values(":n", s(number.as_str()))
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(err) if err.is_conditional_check_failed_exception() => StoreError::UserHasNoNumber,
+                _ => StoreError::from(e),
+            })?;
+        Ok(())
+    }
+
     pub(super) async fn release_number_tx(&self, user_id: &str, number: &E164) -> Result<(), StoreError> {
         let user_update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user_pk(user_id), keys::USER_SK)))
-            .update_expression("SET updatedAt = :at REMOVE virtualNumber")
+            .update_expression("SET updatedAt = :at REMOVE virtualNumber, numberReleasing")
             .condition_expression("virtualNumber = :n")
             .expression_attribute_values(":n", s(number.as_str()))
             .expression_attribute_values(":at", s(Utc::now().to_rfc3339()))
@@ -187,7 +214,7 @@ impl DynamoStore {
             .update_expression("SET GSI1SK = :sk REMOVE ownerId, assignedAt")
             .condition_expression("ownerId = :uid")
             .expression_attribute_values(":uid", s(user_id))
-            .expression_attribute_values(":sk", s(keys::pool_sk(number.as_str(), false)))
+            .expression_attribute_values(":sk", s(keys::pool_sk(keys::FREE_PREFIX, number.as_str())))
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         Ok(TransactWriteItem::builder().update(update).build())

@@ -213,7 +213,8 @@ impl DynamoStore {
                 None => "attribute_exists(PK) AND attribute_not_exists(#vn)",
             };
             (
-                "SET #active = :active, #ver = #ver + :one REMOVE #gpk, #gsk, #vn".to_string(),
+                "SET #active = :active, #ver = #ver + :one REMOVE #gpk, #gsk, #vn, numberReleasing"
+                    .to_string(),
                 condition.to_string(),
             )
         };
@@ -250,22 +251,20 @@ impl DynamoStore {
             .expression_attribute_names("#pk", keys::GSI1PK)
             .expression_attribute_values(":pk", s(keys::DIRECTORY_PK))
             .limit(page_limit(page));
-        query = match prefix.map(normalize_username).filter(|p| !p.is_empty()) {
+        let prefix = prefix.map(normalize_username).filter(|p| !p.is_empty());
+        query = match &prefix {
             Some(prefix) => query
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#sk", keys::GSI1SK)
-                .expression_attribute_values(":prefix", s(prefix)),
+                .expression_attribute_values(":prefix", s(prefix.clone())),
             None => query.key_condition_expression("#pk = :pk"),
         };
         if let Some(c) = &page.cursor {
-            query = query.set_exclusive_start_key(Some(cursor::decode(
-                c,
-                &GSI1_CURSOR_NAMES,
-                keys::GSI1PK,
-                keys::DIRECTORY_PK,
-            )?));
+            let sort = prefix.as_deref().map(|p| (keys::GSI1SK, p));
+            let start = cursor::decode(c, &GSI1_CURSOR_NAMES, keys::GSI1PK, keys::DIRECTORY_PK, sort)?;
+            query = query.set_exclusive_start_key(Some(start));
         }
-        let out = query.send().await?;
+        let out = query.send().await.map_err(|e| super::query_error(e, page.cursor.is_some()))?;
         let items = out
             .items
             .unwrap_or_default()
