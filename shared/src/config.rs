@@ -23,7 +23,16 @@ pub struct Config {
     pub twilio_auth_token: Option<Secret>,
     pub twilio_messaging_service_sid: Option<String>,
     pub twilio_api_base_url: Option<String>,
+    /// An API key pair, used instead of the account SID and auth token when set.
+    pub twilio_api_key_sid: Option<String>,
+    pub twilio_api_key_secret: Option<Secret>,
     pub public_base_url: Option<String>,
+    /// Full URL Twilio posts delivery statuses to; defaults to PUBLIC_BASE_URL +
+    /// /api/webhooks/twilio/status.
+    pub status_callback_url: Option<String>,
+    /// Twilio calls in flight at once for one message.
+    pub sms_send_concurrency: usize,
+    pub twilio_timeout: Duration,
 }
 
 /// A secret value whose `Debug` output is redacted, so it never reaches a log line by accident.
@@ -113,8 +122,47 @@ impl Config {
             twilio_auth_token: get("TWILIO_AUTH_TOKEN").map(Secret::new),
             twilio_messaging_service_sid: get("TWILIO_MESSAGING_SERVICE_SID"),
             twilio_api_base_url: get("TWILIO_API_BASE_URL"),
+            twilio_api_key_sid: get("TWILIO_API_KEY_SID"),
+            twilio_api_key_secret: get("TWILIO_API_KEY_SECRET").map(Secret::new),
+            status_callback_url: get("STATUS_CALLBACK_URL").or_else(|| {
+                get("PUBLIC_BASE_URL")
+                    .map(|base| format!("{}/api/webhooks/twilio/status", base.trim_end_matches('/')))
+            }),
             public_base_url: get("PUBLIC_BASE_URL"),
+            sms_send_concurrency: parse_num(&get, "SMS_SEND_CONCURRENCY", 8)? as usize,
+            twilio_timeout: Duration::from_millis(parse_num(&get, "TWILIO_TIMEOUT_MS", 8000)?),
         })
+    }
+
+    /// The Twilio client settings, or `None` when no account is configured.
+    pub fn twilio(&self) -> Result<Option<crate::sms::twilio::TwilioSettings>, ConfigError> {
+        let Some(account_sid) = self.twilio_account_sid.clone() else {
+            return Ok(None);
+        };
+        let credentials =
+            match (&self.twilio_api_key_sid, &self.twilio_api_key_secret, &self.twilio_auth_token) {
+                (Some(key), Some(secret), _) => (key.clone(), secret.clone()),
+                (None, None, Some(token)) => (account_sid.clone(), token.clone()),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "TWILIO_AUTH_TOKEN",
+                        reason: "set TWILIO_AUTH_TOKEN, or both TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET"
+                            .into(),
+                    })
+                }
+            };
+        Ok(Some(crate::sms::twilio::TwilioSettings {
+            base_url: self
+                .twilio_api_base_url
+                .clone()
+                .unwrap_or_else(|| crate::sms::twilio::DEFAULT_BASE_URL.into()),
+            account_sid,
+            username: credentials.0,
+            password: credentials.1,
+            messaging_service_sid: self.twilio_messaging_service_sid.clone(),
+            connect_timeout: Duration::from_secs(3),
+            timeout: self.twilio_timeout,
+        }))
     }
 
     pub fn is_admin_email(&self, email: &str) -> bool {

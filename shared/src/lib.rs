@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod service;
+pub mod sms;
 pub mod store;
 pub mod telemetry;
 

@@ -3,6 +3,7 @@
 //! real function handlers with lambda_http requests, routed by path as API Gateway would.
 
 pub mod bench;
+pub mod twilio_mock;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -58,6 +59,14 @@ impl TestApp {
         Self::with_settings(&[]).await
     }
 
+    /// A test app whose Twilio client talks to `mock`.
+    pub async fn with_twilio(mock: &twilio_mock::TwilioMock, extra: &[(&str, &str)]) -> Self {
+        let owned = mock.settings();
+        let mut settings: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        settings.extend_from_slice(extra);
+        Self::with_settings(&settings).await
+    }
+
     /// `settings` override the test configuration (same names as the environment).
     pub async fn with_settings(settings: &[(&str, &str)]) -> Self {
         assert!(
@@ -79,7 +88,7 @@ impl TestApp {
             values.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(|k| values.get(k).cloned()).expect("test config");
-        let state = AppState::new(config, client.clone(), round_trips);
+        let state = AppState::new(config, client.clone(), round_trips).expect("test state");
         Self { state, client, table }
     }
 
@@ -160,7 +169,13 @@ impl TestApp {
     pub async fn dispatch(&self, req: Request) -> Reply {
         let path = req.uri().path().to_string();
         let state = self.state.clone();
-        let response = if path.starts_with("/api/auth/") {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let is_messages = matches!(segments.as_slice(), ["api", "conversations", _, "messages"])
+            || path.starts_with("/api/messages/")
+            || path.starts_with("/api/users/sms/");
+        let response = if is_messages {
+            switchboard_messages::handle(state, req).await
+        } else if path.starts_with("/api/auth/") {
             switchboard_auth::handle(state, req).await
         } else if path == "/api/users" || path.starts_with("/api/users/") {
             switchboard_users::handle(state, req).await

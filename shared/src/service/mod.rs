@@ -3,4 +3,5 @@
 
 pub mod accounts;
 pub mod conversations;
+pub mod messages;
 pub mod numbers;

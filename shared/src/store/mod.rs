@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole};
+use crate::domain::message::{Delivery, Message};
 use crate::domain::number::{NumberStatus, PoolNumber};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
@@ -88,6 +89,12 @@ pub enum StoreError {
     LastAdmin,
     #[error("the user no longer holds that number")]
     NumberChanged,
+    #[error("that Idempotency-Key was used for another message")]
+    IdempotencyKeyUsed,
+    #[error("message not found")]
+    MessageNotFound,
+    #[error("only the author can change a message")]
+    NotAuthor,
     #[error("the item changed concurrently")]
     Contention,
     #[error("invalid pagination cursor")]
@@ -183,6 +190,50 @@ pub trait Store: Send + Sync + 'static {
     async fn close_conversation(&self, detail: &ConversationDetail) -> Result<(), StoreError>;
     /// The user's conversations, latest activity first.
     async fn list_inbox(&self, user_id: &str, page: &PageRequest) -> Result<Page<InboxEntry>, StoreError>;
+
+    // --- messages ----------------------------------------------------------------------------
+    /// Write-ahead, one transaction: the message, its pointer, one delivery per SMS recipient,
+    /// the conversation's and every web participant's last activity, and the idempotency record.
+    async fn create_message(&self, new: &NewMessage<'_>) -> Result<(), StoreError>;
+    /// Records send outcomes, one transaction for all of them; a delivery a status callback has
+    /// already moved further keeps its status (only its SID is added).
+    async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
+    /// The message with this id and its deliveries.
+    async fn get_message(&self, message_id: &str) -> Result<Option<(Message, Vec<Delivery>)>, StoreError>;
+    /// The conversation a message belongs to (its pointer item).
+    async fn message_conversation(&self, message_id: &str) -> Result<Option<String>, StoreError>;
+    /// A page of history, newest first, each message with its deliveries.
+    async fn list_messages(
+        &self,
+        conversation_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<(Message, Vec<Delivery>)>, StoreError>;
+    /// Author-only change: new content, or deleted (content and media cleared).
+    async fn change_message(
+        &self,
+        message: &Message,
+        author_id: &str,
+        change: MessageChange,
+    ) -> Result<Message, StoreError>;
+    /// The (conversation, message) an earlier send with this key produced, if unexpired.
+    async fn find_idempotent(&self, user_id: &str, key: &str)
+        -> Result<Option<(String, String)>, StoreError>;
+    /// Which of (sender, phone) pairs are opted out.
+    async fn opted_out(&self, pairs: &[Pair]) -> Result<std::collections::HashSet<Pair>, StoreError>;
+}
+
+pub struct NewMessage<'a> {
+    pub detail: &'a ConversationDetail,
+    pub message: &'a Message,
+    pub deliveries: &'a [Delivery],
+    pub idempotency: Option<(&'a str, &'a str)>,
+    pub preview: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum MessageChange {
+    Edit { content: String, at: DateTime<Utc> },
+    Delete { at: DateTime<Utc> },
 }
 
 /// The default meaning of each store failure for a caller. Services map the failures whose
@@ -239,6 +290,12 @@ impl From<StoreError> for crate::error::AppError {
             StoreError::NumberChanged => {
                 AppError::conflict("no_virtual_number", "your virtual number changed; retry the request")
             }
+            StoreError::IdempotencyKeyUsed => AppError::conflict(
+                "idempotency_key_used",
+                "that Idempotency-Key was used for another message",
+            ),
+            StoreError::MessageNotFound => AppError::not_found("message not found"),
+            StoreError::NotAuthor => AppError::Forbidden("only the author can change a message".into()),
             StoreError::Contention => AppError::conflict(
                 "concurrent_update",
                 "the resource changed concurrently; retry the request",

@@ -24,13 +24,14 @@ fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError>
 
 /// What each item of a transaction is for, so a cancellation can be explained.
 #[derive(Clone, Debug)]
-enum Slot {
+pub(super) enum Slot {
     Meta,
     Participant,
     Route(Pair),
     Direct,
     Owner,
     Number(E164),
+    Idempotency,
     Other,
 }
 
@@ -91,7 +92,10 @@ impl DynamoStore {
     }
 
     /// Runs `items` and turns a cancellation into the error of the first failed slot.
-    async fn transact_slots(&self, items: Vec<(TransactWriteItem, Slot)>) -> Result<(), StoreError> {
+    pub(super) async fn transact_slots(
+        &self,
+        items: Vec<(TransactWriteItem, Slot)>,
+    ) -> Result<(), StoreError> {
         let (writes, slots): (Vec<_>, Vec<_>) = items.into_iter().unzip();
         match self.transact(writes).await {
             Ok(()) => Ok(()),
@@ -108,6 +112,9 @@ impl DynamoStore {
                 }
                 if let Some(Slot::Number(number)) = failed.iter().find(|s| matches!(s, Slot::Number(_))) {
                     return Err(StoreError::ProxyUnavailable(number.clone()));
+                }
+                if failed.iter().any(|s| matches!(s, Slot::Idempotency)) {
+                    return Err(StoreError::IdempotencyKeyUsed);
                 }
                 Err(match failed.first() {
                     Some(Slot::Participant) => StoreError::ParticipantExists,

@@ -8,6 +8,7 @@ use crate::domain::conversation::{
     Conversation, ConversationDetail, ConversationKind, ConversationStatus, InboxEntry, Member, Participant,
     ParticipantRole,
 };
+use crate::domain::message::{Delivery, DeliveryStatus, Encoding, Message, Segments, Sender, SenderKind};
 use crate::domain::number::PoolNumber;
 use crate::domain::phone::E164;
 use crate::domain::user::{normalize_username, User};
@@ -368,4 +369,169 @@ pub struct DirectItem {
     pub sk: String,
     pub entity: String,
     pub conversation_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub id: String,
+    pub conversation_id: String,
+    pub sender_kind: SenderKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_phone: Option<String>,
+    pub sender_name: String,
+    pub content: String,
+    #[serde(default)]
+    pub media_urls: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+}
+
+impl From<&Message> for MessageItem {
+    fn from(m: &Message) -> Self {
+        Self {
+            pk: keys::messages_pk(&m.conversation_id),
+            sk: keys::message_sk(&m.id),
+            entity: "message".into(),
+            id: m.id.clone(),
+            conversation_id: m.conversation_id.clone(),
+            sender_kind: m.sender.kind,
+            sender_user_id: m.sender.user_id.clone(),
+            sender_phone: m.sender.phone_number.as_ref().map(|p| p.to_string()),
+            sender_name: m.sender.display_name.clone(),
+            content: m.content.clone(),
+            media_urls: m.media_urls.clone(),
+            created_at: m.created_at,
+            edited_at: m.edited_at,
+            deleted: m.deleted,
+        }
+    }
+}
+
+impl From<MessageItem> for Message {
+    fn from(item: MessageItem) -> Self {
+        Self {
+            id: item.id,
+            conversation_id: item.conversation_id,
+            sender: Sender {
+                kind: item.sender_kind,
+                user_id: item.sender_user_id,
+                phone_number: item.sender_phone.map(E164::from_stored),
+                display_name: item.sender_name,
+            },
+            content: item.content,
+            media_urls: item.media_urls,
+            created_at: item.created_at,
+            edited_at: item.edited_at,
+            deleted: item.deleted,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+    pub entity: String,
+    pub conversation_id: String,
+    pub message_id: String,
+    pub participant_id: String,
+    pub to: String,
+    pub from: String,
+    pub status: DeliveryStatus,
+    /// `status.rank()`, stored so a conditional update can refuse to move backwards.
+    pub rank: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twilio_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    pub segments: u32,
+    pub encoding: Encoding,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Delivery> for DeliveryItem {
+    fn from(d: &Delivery) -> Self {
+        Self {
+            pk: keys::messages_pk(&d.conversation_id),
+            sk: keys::delivery_sk(&d.message_id, &d.participant_id),
+            gsi1pk: d.twilio_sid.as_deref().map(keys::sid_pk),
+            gsi1sk: d.twilio_sid.as_ref().map(|_| keys::SID_SK.to_string()),
+            entity: "delivery".into(),
+            conversation_id: d.conversation_id.clone(),
+            message_id: d.message_id.clone(),
+            participant_id: d.participant_id.clone(),
+            to: d.to.to_string(),
+            from: d.from.to_string(),
+            status: d.status,
+            rank: d.status.rank(),
+            twilio_sid: d.twilio_sid.clone(),
+            error_code: d.error_code,
+            error_message: d.error_message.clone(),
+            segments: d.segments.count,
+            encoding: d.segments.encoding,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+impl From<DeliveryItem> for Delivery {
+    fn from(item: DeliveryItem) -> Self {
+        Self {
+            conversation_id: item.conversation_id,
+            message_id: item.message_id,
+            participant_id: item.participant_id,
+            to: E164::from_stored(item.to),
+            from: E164::from_stored(item.from),
+            status: item.status,
+            twilio_sid: item.twilio_sid,
+            error_code: item.error_code,
+            error_message: item.error_message,
+            segments: Segments { count: item.segments, encoding: item.encoding },
+            updated_at: item.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePointerItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub conversation_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdempotencyItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub conversation_id: String,
+    pub message_id: String,
+    /// Epoch seconds; the table's TTL attribute.
+    pub expires_at: i64,
 }

@@ -78,3 +78,44 @@ pub fn direct_pk(a: &str, b: &str) -> String {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
     format!("DIRECT#{low}#{high}")
 }
+
+// Messages of a conversation: PK=MSGS#<conversationId>, SK=MSG#<ulid> (newest first by reversing
+// the Query); its SMS deliveries beside it: SK=DLV#<messageId>#<participantId>, so the deliveries
+// of a page of messages are one contiguous range. Kept out of the CONV# partition so reading a
+// conversation with its participants stays one small Query.
+pub fn messages_pk(conversation_id: &str) -> String {
+    format!("MSGS#{conversation_id}")
+}
+pub const MESSAGE_PREFIX: &str = "MSG#";
+pub fn message_sk(message_id: &str) -> String {
+    format!("MSG#{message_id}")
+}
+pub const DELIVERY_PREFIX: &str = "DLV#";
+pub fn delivery_sk(message_id: &str, participant_id: &str) -> String {
+    format!("DLV#{message_id}#{participant_id}")
+}
+/// A delivery is found by Twilio's SID through GSI1 once the SID is known.
+pub fn sid_pk(sid: &str) -> String {
+    format!("SID#{sid}")
+}
+pub const SID_SK: &str = "DELIVERY";
+
+// Message by id alone (edit, delete): a pointer to its conversation.
+pub fn message_pointer_pk(message_id: &str) -> String {
+    format!("MESSAGE#{message_id}")
+}
+pub const MESSAGE_POINTER_SK: &str = "MESSAGE";
+
+// Idempotency of a send: one per (user, Idempotency-Key), expiring after 24 hours (TTL).
+pub fn idempotency_pk(user_id: &str, key: &str) -> String {
+    format!("IDEMP#{user_id}#{key}")
+}
+pub const IDEMPOTENCY_SK: &str = "IDEMP";
+
+// Opt-out of a phone from one of our numbers (STOP / START).
+pub fn opt_out_pk(sender: &str) -> String {
+    format!("OPTOUT#{sender}")
+}
+pub fn opt_out_sk(phone: &str) -> String {
+    format!("PHONE#{phone}")
+}

@@ -8,6 +8,7 @@ mod conversations;
 pub mod cursor;
 pub mod items;
 pub mod keys;
+mod messages;
 mod numbers;
 pub mod round_trips;
 mod users;
@@ -24,8 +25,9 @@ use chrono::{DateTime, Utc};
 
 pub use round_trips::RoundTrips;
 
-use super::{LoginKey, Page, PageRequest, ProfileChanges, Store, StoreError};
+use super::{LoginKey, MessageChange, NewMessage, Page, PageRequest, ProfileChanges, Store, StoreError};
 use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole};
+use crate::domain::message::{Delivery, Message};
 use crate::domain::number::{NumberStatus, PoolNumber};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
@@ -328,5 +330,42 @@ impl Store for DynamoStore {
     }
     async fn list_inbox(&self, user_id: &str, page: &PageRequest) -> Result<Page<InboxEntry>, StoreError> {
         self.query_inbox(user_id, page).await
+    }
+    async fn create_message(&self, new: &NewMessage<'_>) -> Result<(), StoreError> {
+        self.create_message_tx(new).await
+    }
+    async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        self.record_deliveries_tx(deliveries).await
+    }
+    async fn get_message(&self, message_id: &str) -> Result<Option<(Message, Vec<Delivery>)>, StoreError> {
+        self.get_message_item(message_id).await
+    }
+    async fn message_conversation(&self, message_id: &str) -> Result<Option<String>, StoreError> {
+        self.get_message_pointer(message_id).await
+    }
+    async fn list_messages(
+        &self,
+        conversation_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<(Message, Vec<Delivery>)>, StoreError> {
+        self.query_messages(conversation_id, page).await
+    }
+    async fn change_message(
+        &self,
+        message: &Message,
+        author_id: &str,
+        change: MessageChange,
+    ) -> Result<Message, StoreError> {
+        self.change_message_item(message, author_id, change).await
+    }
+    async fn find_idempotent(
+        &self,
+        user_id: &str,
+        key: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        self.get_idempotency(user_id, key).await
+    }
+    async fn opted_out(&self, pairs: &[Pair]) -> Result<std::collections::HashSet<Pair>, StoreError> {
+        self.batch_opted_out(pairs).await
     }
 }

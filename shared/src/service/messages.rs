@@ -1,0 +1,307 @@
+//! Sending messages: write ahead, then send, then record.
+//!
+//! 1. One transaction stores the message and one `pending` delivery per SMS recipient (opted-out
+//!    phones get `opted_out` and no SMS), so nothing is lost if the function dies after it.
+//! 2. Twilio is called for every pending delivery concurrently (at most
+//!    `SMS_SEND_CONCURRENCY` at once); each call's StatusCallback names the delivery's id, so a
+//!    status that arrives before Twilio's answer still finds it.
+//! 3. One transaction records every SID or error. A recipient's failure fails only its delivery.
+//!
+//! DynamoDB requests per send do not grow with recipients: auth, the conversation, the opt-outs
+//! (batched), the write-ahead transaction, the record transaction.
+
+use chrono::Utc;
+use futures::StreamExt;
+
+use super::conversations;
+use crate::app::AppState;
+use crate::domain::conversation::{
+    ConversationDetail, ConversationKind, ConversationStatus, DirectRequest, Member, SmsRequest,
+};
+use crate::domain::message::{
+    segments, sms_body, validate_content, validate_idempotency_key, Delivery, DeliveryStatus, EditRequest,
+    Message, NewContent, SendRequest, Sender, SenderKind,
+};
+use crate::domain::routing::Pair;
+use crate::domain::user::User;
+use crate::error::AppError;
+use crate::sms::OutboundSms;
+use crate::store::{MessageChange, NewMessage, Page, PageRequest, StoreError};
+
+/// Characters of a message kept as the conversation's preview.
+const PREVIEW_CHARS: usize = 100;
+
+/// A stored message and its deliveries as they stand after sending.
+pub struct Sent {
+    pub detail: ConversationDetail,
+    pub message: Message,
+    pub deliveries: Vec<Delivery>,
+    /// True when an earlier request with the same Idempotency-Key produced it.
+    pub replayed: bool,
+}
+
+fn preview(content: &NewContent) -> String {
+    match content.content.chars().count() {
+        0 => "[media]".to_string(),
+        n if n <= PREVIEW_CHARS => content.content.clone(),
+        _ => format!("{}…", content.content.chars().take(PREVIEW_CHARS).collect::<String>()),
+    }
+}
+
+pub async fn send(
+    state: &AppState,
+    caller: &User,
+    conversation_id: &str,
+    request: SendRequest,
+    idempotency_key: Option<&str>,
+) -> Result<Sent, AppError> {
+    let key = idempotency_key.map(validate_idempotency_key).transpose()?;
+    let content = validate_content(request.content.as_deref(), &request.media_urls, "content")?;
+    if let Some(sent) = replay(state, caller, key.as_deref()).await? {
+        return Ok(sent);
+    }
+    let detail = conversations::load_visible(state, caller, conversation_id).await?;
+    send_in(state, caller, detail, content, key.as_deref()).await
+}
+
+/// POST /api/users/sms/internal/{userId}: the direct conversation with that user, and a message in it.
+pub async fn send_to_user(
+    state: &AppState,
+    caller: &User,
+    user_id: &str,
+    text: &str,
+    idempotency_key: Option<&str>,
+) -> Result<Sent, AppError> {
+    let key = idempotency_key.map(validate_idempotency_key).transpose()?;
+    let content = validate_content(Some(text), &[], "message")?;
+    if let Some(sent) = replay(state, caller, key.as_deref()).await? {
+        return Ok(sent);
+    }
+    let started =
+        conversations::start_direct(state, caller, DirectRequest { user_id: user_id.to_string() }).await?;
+    send_in(state, caller, started.detail, content, key.as_deref()).await
+}
+
+/// POST /api/users/sms/external: the SMS conversation with that phone, and a message in it.
+pub async fn send_to_phone(
+    state: &AppState,
+    caller: &User,
+    phone_number: &str,
+    text: &str,
+    idempotency_key: Option<&str>,
+) -> Result<Sent, AppError> {
+    let key = idempotency_key.map(validate_idempotency_key).transpose()?;
+    let content = validate_content(Some(text), &[], "message")?;
+    if let Some(sent) = replay(state, caller, key.as_deref()).await? {
+        return Ok(sent);
+    }
+    let request = SmsRequest { phone_number: phone_number.to_string(), name: None };
+    let started = conversations::start_sms(state, caller, request).await?;
+    send_in(state, caller, started.detail, content, key.as_deref()).await
+}
+
+/// The first result of an earlier send with this key, if any (the key is per user, 24 hours).
+async fn replay(state: &AppState, caller: &User, key: Option<&str>) -> Result<Option<Sent>, AppError> {
+    let Some(key) = key else { return Ok(None) };
+    let Some((conversation_id, message_id)) = state.store.find_idempotent(&caller.id, key).await? else {
+        return Ok(None);
+    };
+    let (message, deliveries) = state
+        .store
+        .get_message(&message_id)
+        .await?
+        .ok_or_else(|| AppError::internal("idempotent message missing"))?;
+    let detail = conversations::load_visible(state, caller, &conversation_id).await?;
+    Ok(Some(Sent { detail, message, deliveries, replayed: true }))
+}
+
+async fn send_in(
+    state: &AppState,
+    caller: &User,
+    detail: ConversationDetail,
+    content: NewContent,
+    key: Option<&str>,
+) -> Result<Sent, AppError> {
+    if detail.conversation.status == ConversationStatus::Closed {
+        return Err(StoreError::ConversationInactive.into());
+    }
+    let (message, mut deliveries, body) = prepare(state, caller, &detail, &content).await?;
+    let new = NewMessage {
+        detail: &detail,
+        message: &message,
+        deliveries: &deliveries,
+        idempotency: key.map(|k| (caller.id.as_str(), k)),
+        preview: preview(&content),
+    };
+    match state.store.create_message(&new).await {
+        Ok(()) => {}
+        // A concurrent request with the same key stored its message first: answer with that one.
+        Err(StoreError::IdempotencyKeyUsed) => {
+            return replay(state, caller, key).await?.ok_or_else(|| StoreError::IdempotencyKeyUsed.into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    dispatch(state, &message, &mut deliveries, &body).await;
+    Ok(Sent { detail, message, deliveries, replayed: false })
+}
+
+/// The message and its deliveries, before anything is stored or sent.
+pub async fn prepare(
+    state: &AppState,
+    caller: &User,
+    detail: &ConversationDetail,
+    content: &NewContent,
+) -> Result<(Message, Vec<Delivery>, String), AppError> {
+    let now = Utc::now();
+    let message = Message {
+        id: ulid::Ulid::new().to_string(),
+        conversation_id: detail.conversation.id.clone(),
+        sender: Sender {
+            kind: SenderKind::User,
+            user_id: Some(caller.id.clone()),
+            phone_number: None,
+            display_name: caller.display_name(),
+        },
+        content: content.content.clone(),
+        media_urls: content.media_urls.clone(),
+        created_at: now,
+        edited_at: None,
+        deleted: false,
+    };
+    // In a group the phones see who wrote; in a one-to-one SMS conversation they know already.
+    let prefix = (detail.conversation.kind == ConversationKind::Group).then(|| caller.display_name());
+    let body = sms_body(prefix.as_deref(), &content.content);
+    let recipients: Vec<(&str, Pair)> = detail
+        .participants
+        .iter()
+        .filter_map(|p| match &p.member {
+            Member::Sms { phone, proxy_number } => {
+                Some((p.id.as_str(), (proxy_number.clone(), phone.clone())))
+            }
+            Member::User { .. } => None,
+        })
+        .collect();
+    let opted_out = if recipients.is_empty() {
+        Default::default()
+    } else {
+        let pairs: Vec<Pair> = recipients.iter().map(|(_, pair)| pair.clone()).collect();
+        state.store.opted_out(&pairs).await?
+    };
+    let cost = segments(&body);
+    let deliveries = recipients
+        .into_iter()
+        .map(|(participant_id, (from, to))| {
+            let status = if opted_out.contains(&(from.clone(), to.clone())) {
+                DeliveryStatus::OptedOut
+            } else {
+                DeliveryStatus::Pending
+            };
+            Delivery {
+                conversation_id: message.conversation_id.clone(),
+                message_id: message.id.clone(),
+                participant_id: participant_id.to_string(),
+                to,
+                from,
+                status,
+                twilio_sid: None,
+                error_code: None,
+                error_message: None,
+                segments: cost,
+                updated_at: now,
+            }
+        })
+        .collect();
+    Ok((message, deliveries, body))
+}
+
+/// Sends every pending delivery (bounded concurrency) and records the outcomes in one write.
+/// Never fails the request: a recipient's failure is its delivery's status.
+pub async fn dispatch(state: &AppState, message: &Message, deliveries: &mut [Delivery], body: &str) {
+    let callback = state.config.status_callback_url.clone();
+    let pending: Vec<usize> =
+        (0..deliveries.len()).filter(|i| deliveries[*i].status == DeliveryStatus::Pending).collect();
+    if pending.is_empty() {
+        return;
+    }
+    // Owned requests, so the futures borrow nothing (they must be Send for the Lambda runtime).
+    let requests: Vec<(usize, OutboundSms)> = pending
+        .iter()
+        .map(|&i| {
+            let delivery = &deliveries[i];
+            let sms = OutboundSms {
+                to: delivery.to.clone(),
+                from: delivery.from.clone(),
+                body: body.to_string(),
+                media_urls: message.media_urls.clone(),
+                status_callback: callback.as_ref().map(|url| format!("{url}?deliveryId={}", delivery.id())),
+            };
+            (i, sms)
+        })
+        .collect();
+    let sender = state.sms.clone();
+    let outcomes: Vec<_> = futures::stream::iter(requests)
+        .map(|(i, sms)| {
+            let sender = sender.clone();
+            async move { (i, sender.send(&sms).await) }
+        })
+        .buffer_unordered(state.config.sms_send_concurrency.max(1))
+        .collect()
+        .await;
+    let now = Utc::now();
+    for (i, outcome) in outcomes {
+        let delivery = &mut deliveries[i];
+        delivery.updated_at = now;
+        match outcome {
+            Ok(accepted) => {
+                delivery.status = accepted.status;
+                delivery.twilio_sid = Some(accepted.sid);
+                tracing::info!(delivery_id = %delivery.id(), to = %delivery.to.masked(), status = delivery.status.as_str(), "sms accepted");
+            }
+            Err(err) => {
+                delivery.status = DeliveryStatus::Failed;
+                delivery.error_code = err.code();
+                delivery.error_message = Some(err.to_string());
+                tracing::warn!(delivery_id = %delivery.id(), to = %delivery.to.masked(), error_code = ?err.code(), error = %err, "sms failed");
+            }
+        }
+    }
+    let sent: Vec<Delivery> = pending.iter().map(|&i| deliveries[i].clone()).collect();
+    if let Err(err) = state.store.record_deliveries(&sent).await {
+        // The SMS went out; their records stay `pending` until the status callbacks arrive.
+        tracing::error!(message_id = %message.id, error = %err, "could not record send outcomes");
+    }
+}
+
+pub async fn history(
+    state: &AppState,
+    caller: &User,
+    conversation_id: &str,
+    page: &PageRequest,
+) -> Result<Page<(Message, Vec<Delivery>)>, AppError> {
+    let detail = conversations::load_visible(state, caller, conversation_id).await?;
+    Ok(state.store.list_messages(&detail.conversation.id, page).await?)
+}
+
+/// Author-only edit (the new text is not re-sent by SMS) or soft delete.
+pub async fn change(
+    state: &AppState,
+    caller: &User,
+    message_id: &str,
+    edit: Option<EditRequest>,
+) -> Result<(Message, Vec<Delivery>), AppError> {
+    let change = match edit {
+        Some(request) => {
+            let content = validate_content(Some(&request.content), &[], "content")?;
+            MessageChange::Edit { content: content.content, at: Utc::now() }
+        }
+        None => MessageChange::Delete { at: Utc::now() },
+    };
+    let id = conversations::require_id(message_id, "message")?;
+    let (message, deliveries) = state.store.get_message(&id).await?.ok_or(StoreError::MessageNotFound)?;
+    // Only current participants see (and so may change) the conversation's messages.
+    conversations::load_visible(state, caller, &message.conversation_id)
+        .await
+        .map_err(|_| AppError::from(StoreError::MessageNotFound))?;
+    let changed = state.store.change_message(&message, &caller.id, change).await?;
+    Ok((changed, deliveries))
+}

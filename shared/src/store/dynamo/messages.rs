@@ -1,0 +1,394 @@
+//! Messages, their deliveries, idempotency records and opt-outs.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use chrono::Utc;
+
+use super::conversations::Slot;
+use super::items::{
+    participant_sk, sortable, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem,
+};
+use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, Item, TxError};
+use crate::domain::message::{Delivery, Message};
+use crate::domain::phone::E164;
+use crate::domain::routing::Pair;
+use crate::store::{MessageChange, NewMessage, Page, PageRequest, StoreError};
+
+/// How long an Idempotency-Key holds (and when TTL removes its record).
+const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
+/// Rounds of `record_deliveries` when status callbacks keep overtaking it.
+const RECORD_ATTEMPTS: usize = 3;
+
+fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+impl DynamoStore {
+    pub(super) async fn create_message_tx(&self, new: &NewMessage<'_>) -> Result<(), StoreError> {
+        let message = new.message;
+        let cid = &message.conversation_id;
+        let at = s(message.created_at.to_rfc3339());
+        let preview = s(new.preview.clone());
+        let mut items: Vec<(TransactWriteItem, Slot)> = vec![
+            (self.put_new(to_item(&MessageItem::from(message))?)?, Slot::Other),
+            (
+                self.put_new(to_item(&MessagePointerItem {
+                    pk: keys::message_pointer_pk(&message.id),
+                    sk: keys::MESSAGE_POINTER_SK.into(),
+                    entity: "message-pointer".into(),
+                    conversation_id: cid.clone(),
+                })?)?,
+                Slot::Other,
+            ),
+        ];
+        for delivery in new.deliveries {
+            items.push((self.put_new(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
+        }
+        // The conversation must still be active; its last activity moves.
+        let meta = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::conversation_pk(cid), keys::CONVERSATION_SK)))
+                .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview")
+                .condition_expression("#status = :active")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":at", at.clone())
+                .expression_attribute_values(":preview", preview.clone())
+                .build(),
+        )?;
+        items.push((TransactWriteItem::builder().update(meta).build(), Slot::Meta));
+        // Every web participant's inbox line moves to the top.
+        let inbox_sk = s(keys::inbox_sk(&sortable(&message.created_at), cid));
+        for participant in new.detail.user_participants() {
+            let update = built(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(keys::conversation_pk(cid), &participant_sk(participant))))
+                    .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview, GSI1SK = :sk")
+                    .condition_expression("attribute_exists(SK)")
+                    .expression_attribute_values(":at", at.clone())
+                    .expression_attribute_values(":preview", preview.clone())
+                    .expression_attribute_values(":sk", inbox_sk.clone())
+                    .build(),
+            )?;
+            items.push((TransactWriteItem::builder().update(update).build(), Slot::Other));
+        }
+        if let Some((user_id, key_value)) = new.idempotency {
+            let record = IdempotencyItem {
+                pk: keys::idempotency_pk(user_id, key_value),
+                sk: keys::IDEMPOTENCY_SK.into(),
+                entity: "idempotency".into(),
+                conversation_id: cid.clone(),
+                message_id: message.id.clone(),
+                expires_at: message.created_at.timestamp() + IDEMPOTENCY_SECONDS,
+            };
+            // TTL deletes lazily: an expired record that is still there does not block reuse.
+            let put = built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(&record)?))
+                    .condition_expression("attribute_not_exists(PK) OR expiresAt < :now")
+                    .expression_attribute_values(
+                        ":now",
+                        AttributeValue::N(Utc::now().timestamp().to_string()),
+                    )
+                    .build(),
+            )?;
+            items.push((TransactWriteItem::builder().put(put).build(), Slot::Idempotency));
+        }
+        debug_assert!(items.len() <= super::TRANSACTION_LIMIT, "{} items", items.len());
+        self.transact_slots(items).await
+    }
+
+    fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The update that records one send outcome. `status_too` false: only the SID (a callback
+    /// already moved the status further).
+    fn delivery_update(
+        &self,
+        delivery: &Delivery,
+        status_too: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut set = vec!["updatedAt = :at"];
+        let mut values: HashMap<String, AttributeValue> =
+            HashMap::from([(":at".to_string(), s(delivery.updated_at.to_rfc3339()))]);
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut condition = "attribute_exists(SK)".to_string();
+        if let Some(sid) = &delivery.twilio_sid {
+            set.extend(["twilioSid = :sid", "GSI1PK = :gpk", "GSI1SK = :gsk"]);
+            values.insert(":sid".into(), s(sid.clone()));
+            values.insert(":gpk".into(), s(keys::sid_pk(sid)));
+            values.insert(":gsk".into(), s(keys::SID_SK));
+        }
+        if status_too {
+            set.extend(["#status = :status", "#rank = :rank"]);
+            names.insert("#status".into(), "status".into());
+            names.insert("#rank".into(), "rank".into());
+            values.insert(":status".into(), s(delivery.status.as_str()));
+            values.insert(":rank".into(), AttributeValue::N(delivery.status.rank().to_string()));
+            condition.push_str(" AND #rank < :rank");
+            if let Some(code) = delivery.error_code {
+                set.push("errorCode = :code");
+                values.insert(":code".into(), AttributeValue::N(code.to_string()));
+            }
+            if let Some(message) = &delivery.error_message {
+                set.push("errorMessage = :msg");
+                values.insert(":msg".into(), s(message.clone()));
+            }
+        }
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    keys::messages_pk(&delivery.conversation_id),
+                    &keys::delivery_sk(&delivery.message_id, &delivery.participant_id),
+                )))
+                .update_expression(format!("SET {}", set.join(", ")))
+                .condition_expression(condition)
+                .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                .set_expression_attribute_values(Some(values))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    pub(super) async fn record_deliveries_tx(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        // Per delivery: record the status too, or only the SID (or nothing left to record).
+        let mut status_too: Vec<Option<bool>> = vec![Some(true); deliveries.len()];
+        for _ in 0..RECORD_ATTEMPTS {
+            let chosen: Vec<(usize, bool)> =
+                status_too.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
+            if chosen.is_empty() {
+                return Ok(());
+            }
+            let mut failed = Vec::new();
+            for chunk in chosen.chunks(super::TRANSACTION_LIMIT) {
+                let items = chunk
+                    .iter()
+                    .map(|(i, both)| self.delivery_update(&deliveries[*i], *both))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match self.transact(items).await {
+                    Ok(()) => chunk.iter().for_each(|(i, _)| status_too[*i] = None),
+                    Err(TxError::Store(e)) => return Err(e),
+                    Err(TxError::Cancelled(reasons)) => {
+                        failed.extend(reasons.iter().zip(chunk).filter(|(r, _)| r.failed()).map(|(_, c)| *c));
+                    }
+                }
+            }
+            // A delivery that refused the status moved on already (a callback came first): keep its
+            // status, record only its SID.
+            for (i, both) in failed {
+                status_too[i] = if both && deliveries[i].twilio_sid.is_some() { Some(false) } else { None };
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn get_message_pointer(&self, message_id: &str) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::message_pointer_pk(message_id), keys::MESSAGE_POINTER_SK)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.map(from_item::<MessagePointerItem>).transpose()?.map(|p| p.conversation_id))
+    }
+
+    pub(super) async fn get_message_item(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<(Message, Vec<Delivery>)>, StoreError> {
+        let Some(cid) = self.get_message_pointer(message_id).await? else {
+            return Ok(None);
+        };
+        let message = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::messages_pk(&cid), &keys::message_sk(message_id))))
+            .consistent_read(true)
+            .send();
+        let prefix = format!("{}{message_id}#", keys::DELIVERY_PREFIX);
+        let end = format!("{prefix}\u{7f}");
+        let (message, deliveries) = futures::try_join!(
+            async { message.await.map_err(StoreError::from) },
+            self.query_deliveries(&cid, &prefix, &end),
+        )?;
+        let Some(item) = message.item else { return Ok(None) };
+        Ok(Some((from_item::<MessageItem>(item)?.into(), deliveries)))
+    }
+
+    /// Deliveries of `cid` whose sort key lies in [from, to], all pages.
+    async fn query_deliveries(&self, cid: &str, from: &str, to: &str) -> Result<Vec<Delivery>, StoreError> {
+        let mut deliveries = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(keys::messages_pk(cid)))
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await?;
+            for item in out.items.unwrap_or_default() {
+                deliveries.push(from_item::<DeliveryItem>(item)?.into());
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(deliveries),
+            }
+        }
+    }
+
+    /// One Query for the page of messages, one for the deliveries of exactly that page (their
+    /// keys sort in one contiguous range).
+    pub(super) async fn query_messages(
+        &self,
+        cid: &str,
+        page: &PageRequest,
+    ) -> Result<Page<(Message, Vec<Delivery>)>, StoreError> {
+        let pk = keys::messages_pk(cid);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":prefix", s(keys::MESSAGE_PREFIX))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(page_limit(page));
+        if let Some(c) = &page.cursor {
+            let start = cursor::decode(
+                c,
+                &[keys::PK, keys::SK],
+                keys::PK,
+                &pk,
+                Some((keys::SK, keys::MESSAGE_PREFIX)),
+            )?;
+            query = query.set_exclusive_start_key(Some(start));
+        }
+        let out = query.send().await.map_err(|e| super::query_error(e, page.cursor.is_some()))?;
+        let messages: Vec<Message> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<MessageItem>(item).map(Message::from))
+            .collect::<Result<_, _>>()?;
+        let mut by_message: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
+        if let (Some(newest), Some(oldest)) = (messages.first(), messages.last()) {
+            let from = format!("{}{}#", keys::DELIVERY_PREFIX, oldest.id);
+            let to = format!("{}{}#\u{7f}", keys::DELIVERY_PREFIX, newest.id);
+            for delivery in self.query_deliveries(cid, &from, &to).await? {
+                by_message.entry(delivery.message_id.clone()).or_default().push(delivery);
+            }
+        }
+        let items = messages
+            .into_iter()
+            .map(|m| {
+                let deliveries = by_message.remove(&m.id).unwrap_or_default();
+                (m, deliveries)
+            })
+            .collect();
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+    }
+
+    pub(super) async fn change_message_item(
+        &self,
+        message: &Message,
+        author_id: &str,
+        change: MessageChange,
+    ) -> Result<Message, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::messages_pk(&message.conversation_id), &keys::message_sk(&message.id))))
+            .condition_expression("senderUserId = :me AND deleted = :false")
+            .expression_attribute_values(":me", s(author_id))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match change {
+            MessageChange::Edit { content, at } => update
+                .update_expression("SET content = :content, editedAt = :at")
+                .expression_attribute_values(":content", s(content))
+                .expression_attribute_values(":at", s(at.to_rfc3339())),
+            MessageChange::Delete { at } => update
+                .update_expression("SET deleted = :true, content = :empty, mediaUrls = :none, editedAt = :at")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":empty", s(""))
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":at", s(at.to_rfc3339())),
+        };
+        let out = update.send().await.map_err(|e| match e.as_service_error() {
+            Some(
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                    failed,
+                ),
+            ) => match failed.item().and_then(|i| i.get("senderUserId")).and_then(|v| v.as_s().ok()) {
+                Some(sender) if sender != author_id => StoreError::NotAuthor,
+                _ => StoreError::MessageNotFound,
+            },
+            _ => StoreError::from(e),
+        })?;
+        let item = out.attributes.ok_or(StoreError::MessageNotFound)?;
+        Ok(from_item::<MessageItem>(item)?.into())
+    }
+
+    pub(super) async fn get_idempotency(
+        &self,
+        user_id: &str,
+        key_value: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::idempotency_pk(user_id, key_value), keys::IDEMPOTENCY_SK)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        let record = out.item.map(from_item::<IdempotencyItem>).transpose()?;
+        Ok(record
+            .filter(|r| r.expires_at >= Utc::now().timestamp())
+            .map(|r| (r.conversation_id, r.message_id)))
+    }
+
+    pub(super) async fn batch_opted_out(&self, pairs: &[Pair]) -> Result<HashSet<Pair>, StoreError> {
+        let unique: HashSet<&Pair> = pairs.iter().collect();
+        let keys = unique
+            .into_iter()
+            .map(|(sender, phone)| key(keys::opt_out_pk(sender.as_str()), &keys::opt_out_sk(phone.as_str())))
+            .collect();
+        let mut found = HashSet::new();
+        for item in self.batch_get(keys).await? {
+            let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if let (Some(sender), Some(phone)) = (pk.strip_prefix("OPTOUT#"), sk.strip_prefix("PHONE#")) {
+                found.insert((E164::from_stored(sender.into()), E164::from_stored(phone.into())));
+            }
+        }
+        Ok(found)
+    }
+}
