@@ -50,6 +50,11 @@ pub struct TwilioMock {
     behaviour: Arc<Mutex<Behaviour>>,
 }
 
+/// Form fields by name (a name may repeat, like MediaUrl).
+type Form = HashMap<String, Vec<String>>;
+/// (HTTP status, Twilio error code, message) of a refused request.
+type Refusal = (u16, i64, String);
+
 /// The parts of the spec's "create message" operation the responder checks against.
 struct Contract {
     account_sid: Value,
@@ -126,7 +131,7 @@ impl Contract {
         }
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_bytes(&request.body).map_err(|e| bad(e.to_string()))?;
-        let mut form: HashMap<String, Vec<String>> = HashMap::new();
+        let mut form: Form = HashMap::new();
         for (k, v) in pairs {
             form.entry(k).or_default().push(v);
         }
