@@ -107,10 +107,7 @@ impl Contract {
         Ok(())
     }
 
-    fn validate(
-        &self,
-        request: &Request,
-    ) -> Result<(String, HashMap<String, Vec<String>>), (u16, i64, String)> {
+    fn validate(&self, request: &Request) -> Result<(String, Form), Refusal> {
         let bad = |m: String| (400, 21_000i64, m);
         // Path: the AccountSid parameter's schema.
         let path = request.url.path();
