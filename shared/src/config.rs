@@ -129,7 +129,7 @@ impl Config {
                     .map(|base| format!("{}/api/webhooks/twilio/status", base.trim_end_matches('/')))
             }),
             public_base_url: get("PUBLIC_BASE_URL"),
-            sms_send_concurrency: parse_num(&get, "SMS_SEND_CONCURRENCY", 8)? as usize,
+            sms_send_concurrency: parse_num(&get, "SMS_SEND_CONCURRENCY", 25)? as usize,
             twilio_timeout: Duration::from_millis(parse_num(&get, "TWILIO_TIMEOUT_MS", 8000)?),
         })
     }

@@ -106,6 +106,18 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
     ),
     ("conversation-participant-patch.json", 200, |b| b["participant"]["role"] == "admin", no_capture),
     ("conversation-participant-delete.json", 200, |b| b["removed"].is_string(), no_capture),
+    // No Twilio account in this test: the message is stored and its SMS deliveries say why they failed.
+    (
+        "messages-post.json",
+        201,
+        |b| b["message"]["deliveries"][0]["status"] == "failed",
+        |b| vec![("MESSAGE_ID", text(&b["message"]["id"]))],
+    ),
+    ("messages-get.json", 200, |b| b["messages"][0]["content"] == "Next book: Middlemarch", no_capture),
+    ("message-put.json", 200, |b| b["message"]["editedAt"].is_string(), no_capture),
+    ("message-delete.json", 200, |b| b["message"]["deleted"] == true, no_capture),
+    ("users-sms-internal-post.json", 201, |b| b["conversation"]["type"] == "direct", no_capture),
+    ("users-sms-external-post.json", 201, |b| b["conversation"]["type"] == "sms", no_capture),
     ("conversation-delete.json", 200, |b| b["conversation"]["status"] == "closed", no_capture),
     ("users-virtual-number-delete.json", 200, |b| b["user"]["virtualPhoneNumber"].is_null(), no_capture),
     ("numbers-delete.json", 200, |b| b["deleted"] == "+14155550150", no_capture),

@@ -55,13 +55,11 @@ pub async fn send(
     request: SendRequest,
     idempotency_key: Option<&str>,
 ) -> Result<Sent, AppError> {
-    let key = idempotency_key.map(validate_idempotency_key).transpose()?;
     let content = validate_content(request.content.as_deref(), &request.media_urls, "content")?;
-    if let Some(sent) = replay(state, caller, key.as_deref()).await? {
-        return Ok(sent);
-    }
-    let detail = conversations::load_visible(state, caller, conversation_id).await?;
-    send_in(state, caller, detail, content, key.as_deref()).await
+    send_with(state, caller, content, idempotency_key, || {
+        conversations::load_visible(state, caller, conversation_id)
+    })
+    .await
 }
 
 /// POST /api/users/sms/internal/{userId}: the direct conversation with that user, and a message in it.
@@ -72,14 +70,12 @@ pub async fn send_to_user(
     text: &str,
     idempotency_key: Option<&str>,
 ) -> Result<Sent, AppError> {
-    let key = idempotency_key.map(validate_idempotency_key).transpose()?;
     let content = validate_content(Some(text), &[], "message")?;
-    if let Some(sent) = replay(state, caller, key.as_deref()).await? {
-        return Ok(sent);
-    }
-    let started =
-        conversations::start_direct(state, caller, DirectRequest { user_id: user_id.to_string() }).await?;
-    send_in(state, caller, started.detail, content, key.as_deref()).await
+    let request = DirectRequest { user_id: user_id.to_string() };
+    send_with(state, caller, content, idempotency_key, || async {
+        Ok(conversations::start_direct(state, caller, request).await?.detail)
+    })
+    .await
 }
 
 /// POST /api/users/sms/external: the SMS conversation with that phone, and a message in it.
@@ -90,14 +86,33 @@ pub async fn send_to_phone(
     text: &str,
     idempotency_key: Option<&str>,
 ) -> Result<Sent, AppError> {
-    let key = idempotency_key.map(validate_idempotency_key).transpose()?;
     let content = validate_content(Some(text), &[], "message")?;
+    let request = SmsRequest { phone_number: phone_number.to_string(), name: None };
+    send_with(state, caller, content, idempotency_key, || async {
+        Ok(conversations::start_sms(state, caller, request).await?.detail)
+    })
+    .await
+}
+
+/// Every send: a repeated Idempotency-Key answers with the first result before anything else;
+/// otherwise find the conversation and send in it.
+async fn send_with<F, Fut>(
+    state: &AppState,
+    caller: &User,
+    content: NewContent,
+    idempotency_key: Option<&str>,
+    conversation: F,
+) -> Result<Sent, AppError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<ConversationDetail, AppError>>,
+{
+    let key = idempotency_key.map(validate_idempotency_key).transpose()?;
     if let Some(sent) = replay(state, caller, key.as_deref()).await? {
         return Ok(sent);
     }
-    let request = SmsRequest { phone_number: phone_number.to_string(), name: None };
-    let started = conversations::start_sms(state, caller, request).await?;
-    send_in(state, caller, started.detail, content, key.as_deref()).await
+    let detail = conversation().await?;
+    send_in(state, caller, detail, content, key.as_deref()).await
 }
 
 /// The first result of an earlier send with this key, if any (the key is per user, 24 hours).

@@ -48,12 +48,17 @@ fn n(value: u32) -> AttributeValue {
 }
 
 impl DynamoStore {
-    fn put_if_absent(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+    /// A transaction Put that only creates: the item must not exist yet.
+    pub(super) fn put_if_absent(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        self.conditional_put(item, "attribute_not_exists(PK)")
+    }
+
+    fn conditional_put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
         let put = built(
             Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
+                .condition_expression(condition)
                 .build(),
         )?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -407,14 +412,7 @@ impl DynamoStore {
 
     /// Participant items share their partition with the conversation, so "absent" is on SK.
     fn put_if_absent_sk(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = built(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(SK)")
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        self.conditional_put(item, "attribute_not_exists(SK)")
     }
 
     /// Changes a role, on condition that it is still the role read (so concurrent changes

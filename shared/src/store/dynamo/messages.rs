@@ -33,9 +33,9 @@ impl DynamoStore {
         let at = s(message.created_at.to_rfc3339());
         let preview = s(new.preview.clone());
         let mut items: Vec<(TransactWriteItem, Slot)> = vec![
-            (self.put_new(to_item(&MessageItem::from(message))?)?, Slot::Other),
+            (self.put_if_absent(to_item(&MessageItem::from(message))?)?, Slot::Other),
             (
-                self.put_new(to_item(&MessagePointerItem {
+                self.put_if_absent(to_item(&MessagePointerItem {
                     pk: keys::message_pointer_pk(&message.id),
                     sk: keys::MESSAGE_POINTER_SK.into(),
                     entity: "message-pointer".into(),
@@ -45,7 +45,7 @@ impl DynamoStore {
             ),
         ];
         for delivery in new.deliveries {
-            items.push((self.put_new(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
+            items.push((self.put_if_absent(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
         }
         // The conversation must still be active; its last activity moves.
         let meta = built(
@@ -102,17 +102,6 @@ impl DynamoStore {
         }
         debug_assert!(items.len() <= super::TRANSACTION_LIMIT, "{} items", items.len());
         self.transact_slots(items).await
-    }
-
-    fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = built(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// The update that records one send outcome. `status_too` false: only the SID (a callback
