@@ -21,6 +21,11 @@ pub struct Config {
     pub max_group_size: usize,
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<Secret>,
+    /// Still accepted on webhook signatures while the auth token is rotated.
+    pub twilio_auth_token_previous: Option<Secret>,
+    /// The full public URL of this webhook function (a function URL), when it differs from
+    /// PUBLIC_BASE_URL + the request path.
+    pub webhook_public_url: Option<String>,
     pub twilio_messaging_service_sid: Option<String>,
     pub twilio_api_base_url: Option<String>,
     /// An API key pair, used instead of the account SID and auth token when set.
@@ -120,6 +125,8 @@ impl Config {
             },
             twilio_account_sid: get("TWILIO_ACCOUNT_SID"),
             twilio_auth_token: get("TWILIO_AUTH_TOKEN").map(Secret::new),
+            twilio_auth_token_previous: get("TWILIO_AUTH_TOKEN_PREVIOUS").map(Secret::new),
+            webhook_public_url: get("WEBHOOK_PUBLIC_URL"),
             twilio_messaging_service_sid: get("TWILIO_MESSAGING_SERVICE_SID"),
             twilio_api_base_url: get("TWILIO_API_BASE_URL"),
             twilio_api_key_sid: get("TWILIO_API_KEY_SID"),

@@ -173,7 +173,11 @@ impl TestApp {
         let is_messages = matches!(segments.as_slice(), ["api", "conversations", _, "messages"])
             || path.starts_with("/api/messages/")
             || path.starts_with("/api/users/sms/");
-        let response = if is_messages {
+        let response = if path == "/api/webhooks/twilio/incoming" {
+            switchboard_twilio_inbound::handle(state, req).await
+        } else if path == "/api/webhooks/twilio/status" {
+            switchboard_twilio_status::handle(state, req).await
+        } else if is_messages {
             switchboard_messages::handle(state, req).await
         } else if path.starts_with("/api/auth/") {
             switchboard_auth::handle(state, req).await
@@ -189,7 +193,10 @@ impl TestApp {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes: &[u8] = response.body().as_ref();
-        let body = if bytes.is_empty() {
+        let is_xml = headers.get("content-type").is_some_and(|v| v == "text/xml");
+        let body = if is_xml {
+            Value::String(String::from_utf8_lossy(bytes).into_owned())
+        } else if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(bytes)
@@ -233,6 +240,51 @@ impl TestApp {
             assert_eq!(reply.status, 201, "add {number}: {:?}", reply.body);
         }
     }
+}
+
+impl TestApp {
+    /// A webhook request as Twilio sends it: form body, signed for the public URL of `path`
+    /// with `token` (the configured auth token when None).
+    pub fn twilio_request(
+        &self,
+        path_and_query: &str,
+        params: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> Request {
+        let params: Vec<(String, String)> =
+            params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let base = self.state.config.public_base_url.clone().expect("PUBLIC_BASE_URL");
+        let token = token.map(str::to_string).unwrap_or_else(|| {
+            self.state.config.twilio_auth_token.as_ref().expect("TWILIO_AUTH_TOKEN").expose().to_string()
+        });
+        let signature =
+            switchboard::sms::signature::sign(&token, &format!("{base}{path_and_query}"), &params);
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(path_and_query)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(Body::Text(serde_urlencoded::to_string(&params).unwrap()))
+            .unwrap()
+    }
+
+    /// An inbound SMS webhook, signed; returns the reply.
+    pub async fn inbound_sms(&self, message_sid: &str, from: &str, to: &str, body: &str) -> Reply {
+        let params = [
+            ("MessageSid", message_sid),
+            ("AccountSid", twilio_mock::ACCOUNT_SID),
+            ("From", from),
+            ("To", to),
+            ("Body", body),
+            ("NumMedia", "0"),
+        ];
+        self.dispatch(self.twilio_request("/api/webhooks/twilio/incoming", &params, None)).await
+    }
+}
+
+/// A MessageSid for tests: "SM" and 32 hex digits.
+pub fn message_sid(n: u32) -> String {
+    format!("SM{n:032x}")
 }
 
 pub fn session_of(body: &Value) -> Session {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod request;
 pub mod response;
+pub mod webhook;
 
 use std::future::Future;
 use std::time::Instant;

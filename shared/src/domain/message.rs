@@ -100,6 +100,10 @@ pub struct Message {
     pub sender: Sender,
     pub content: String,
     pub media_urls: Vec<String>,
+    /// Content types of `media_urls` (inbound MMS: MediaContentTypeN), same order.
+    pub media_content_types: Vec<String>,
+    /// Twilio's MessageSid of an inbound SMS.
+    pub twilio_sid: Option<String>,
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
@@ -182,6 +186,7 @@ pub struct MessageView {
     pub sender: Sender,
     pub content: String,
     pub media_urls: Vec<String>,
+    pub media_content_types: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
@@ -200,6 +205,7 @@ impl Message {
             // A deleted message keeps its place in history but not its words.
             content: if self.deleted { String::new() } else { self.content.clone() },
             media_urls: if self.deleted { Vec::new() } else { self.media_urls.clone() },
+            media_content_types: if self.deleted { Vec::new() } else { self.media_content_types.clone() },
             created_at: self.created_at,
             edited_at: self.edited_at,
             deleted: self.deleted,

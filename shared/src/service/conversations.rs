@@ -559,3 +559,25 @@ pub async fn close_sms_conversations_on(
         }
     }
 }
+
+/// A first text from an unknown phone to `owner`'s number opens an SMS conversation for them.
+/// `None` when a concurrent request opened it first (the route exists now).
+pub async fn open_for_inbound(
+    state: &AppState,
+    owner: &User,
+    number: &E164,
+    phone: &E164,
+) -> Result<Option<ConversationDetail>, AppError> {
+    let detail = ConversationDetail {
+        conversation: new_conversation(ConversationKind::Sms, owner, None, None),
+        participants: vec![
+            user_participant(owner, ParticipantRole::Admin),
+            sms_participant(phone, number, None),
+        ],
+    };
+    match state.store.create_conversation(&detail, None, Some((&owner.id, number))).await {
+        Ok(()) => Ok(Some(detail)),
+        Err(StoreError::RouteTaken(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -41,10 +41,15 @@ pub struct Sent {
 }
 
 fn preview(content: &NewContent) -> String {
-    match content.content.chars().count() {
-        0 => "[media]".to_string(),
-        n if n <= PREVIEW_CHARS => content.content.clone(),
-        _ => format!("{}…", content.content.chars().take(PREVIEW_CHARS).collect::<String>()),
+    preview_of(&content.content, !content.media_urls.is_empty())
+}
+
+/// What the inbox shows of a message.
+pub fn preview_of(text: &str, has_media: bool) -> String {
+    match text.chars().count() {
+        0 if has_media => "[media]".to_string(),
+        n if n <= PREVIEW_CHARS => text.to_string(),
+        _ => format!("{}…", text.chars().take(PREVIEW_CHARS).collect::<String>()),
     }
 }
 
@@ -179,6 +184,8 @@ pub async fn prepare(
         },
         content: content.content.clone(),
         media_urls: content.media_urls.clone(),
+        media_content_types: Vec::new(),
+        twilio_sid: None,
         created_at: now,
         edited_at: None,
         deleted: false,

@@ -3,5 +3,7 @@
 
 pub mod accounts;
 pub mod conversations;
+pub mod inbound;
 pub mod messages;
 pub mod numbers;
+pub mod status;

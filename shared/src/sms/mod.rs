@@ -2,6 +2,7 @@
 //! [`NotConfigured`], used when no Twilio account is configured. A send then fails visibly; it
 //! never pretends to succeed.
 
+pub mod signature;
 pub mod twilio;
 
 use async_trait::async_trait;

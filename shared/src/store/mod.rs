@@ -89,6 +89,8 @@ pub enum StoreError {
     LastAdmin,
     #[error("the user no longer holds that number")]
     NumberChanged,
+    #[error("this inbound message was stored already")]
+    Duplicate,
     #[error("that Idempotency-Key was used for another message")]
     IdempotencyKeyUsed,
     #[error("message not found")]
@@ -220,6 +222,69 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Option<(String, String)>, StoreError>;
     /// Which of (sender, phone) pairs are opted out.
     async fn opted_out(&self, pairs: &[Pair]) -> Result<std::collections::HashSet<Pair>, StoreError>;
+
+    // --- Twilio webhooks ---------------------------------------------------------------------
+    /// The route of (to, from), and who holds `to`: one batched read.
+    async fn inbound_lookup(&self, to: &E164, from: &E164) -> Result<InboundLookup, StoreError>;
+    /// Once per MessageSid, one transaction: the inbound record, and the message with its
+    /// pointer and the conversation's activity, and/or an opt-out change.
+    /// `Duplicate` when the MessageSid was stored before.
+    async fn record_inbound(&self, write: &InboundWrite<'_>) -> Result<(), StoreError>;
+    /// After an inbound message: the relays' deliveries (pending) and the web participants'
+    /// inbox lines, one transaction.
+    async fn fan_out(
+        &self,
+        detail: &ConversationDetail,
+        message: &Message,
+        deliveries: &[Delivery],
+        preview: &str,
+    ) -> Result<(), StoreError>;
+    /// A status callback: one conditional update that only moves the status forward.
+    async fn apply_status(&self, update: &StatusUpdate) -> Result<StatusOutcome, StoreError>;
+    /// (conversation, message, participant) of the delivery with this Twilio SID.
+    async fn delivery_by_sid(&self, sid: &str) -> Result<Option<(String, String, String)>, StoreError>;
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteTarget {
+    pub conversation_id: String,
+    pub participant_id: String,
+    pub display_name: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct InboundLookup {
+    pub route: Option<RouteTarget>,
+    pub in_pool: bool,
+    pub owner_id: Option<String>,
+}
+
+pub struct InboundWrite<'a> {
+    pub message_sid: &'a str,
+    pub message: Option<&'a Message>,
+    pub preview: String,
+    /// (our number, their phone, opted out?)
+    pub opt_change: Option<(&'a E164, &'a E164, bool)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StatusUpdate {
+    pub conversation_id: String,
+    pub message_id: String,
+    pub participant_id: String,
+    pub status: crate::domain::message::DeliveryStatus,
+    pub sid: Option<String>,
+    pub error_code: Option<i64>,
+    pub error_message: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusOutcome {
+    Applied,
+    /// The delivery already has this status or a later one.
+    Stale,
+    /// No such delivery: nothing is created.
+    Unknown,
 }
 
 pub struct NewMessage<'a> {
@@ -290,6 +355,7 @@ impl From<StoreError> for crate::error::AppError {
             StoreError::NumberChanged => {
                 AppError::conflict("no_virtual_number", "your virtual number changed; retry the request")
             }
+            StoreError::Duplicate => AppError::conflict("duplicate", "this message was received already"),
             StoreError::IdempotencyKeyUsed => AppError::conflict(
                 "idempotency_key_used",
                 "that Idempotency-Key was used for another message",

@@ -343,6 +343,9 @@ pub struct RouteItem {
     pub phone: String,
     pub conversation_id: String,
     pub participant_id: String,
+    /// The phone's name in that conversation: what an inbound text is signed with.
+    #[serde(default)]
+    pub display_name: String,
 }
 
 impl RouteItem {
@@ -356,6 +359,7 @@ impl RouteItem {
             phone: phone.to_string(),
             conversation_id: conversation_id.into(),
             participant_id: participant.id.clone(),
+            display_name: participant.display_name.clone(),
         })
     }
 }
@@ -390,6 +394,10 @@ pub struct MessageItem {
     pub content: String,
     #[serde(default)]
     pub media_urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_content_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twilio_sid: Option<String>,
     pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<DateTime<Utc>>,
@@ -410,6 +418,8 @@ impl From<&Message> for MessageItem {
             sender_name: m.sender.display_name.clone(),
             content: m.content.clone(),
             media_urls: m.media_urls.clone(),
+            media_content_types: m.media_content_types.clone(),
+            twilio_sid: m.twilio_sid.clone(),
             created_at: m.created_at,
             edited_at: m.edited_at,
             deleted: m.deleted,
@@ -430,6 +440,8 @@ impl From<MessageItem> for Message {
             },
             content: item.content,
             media_urls: item.media_urls,
+            media_content_types: item.media_content_types,
+            twilio_sid: item.twilio_sid,
             created_at: item.created_at,
             edited_at: item.edited_at,
             deleted: item.deleted,

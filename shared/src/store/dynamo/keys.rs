@@ -112,6 +112,12 @@ pub fn idempotency_pk(user_id: &str, key: &str) -> String {
 }
 pub const IDEMPOTENCY_SK: &str = "IDEMP";
 
+// Inbound idempotency: one per Twilio MessageSid, written with the message (TTL 7 days).
+pub fn inbound_pk(message_sid: &str) -> String {
+    format!("INBOUND#{message_sid}")
+}
+pub const INBOUND_SK: &str = "INBOUND";
+
 // Opt-out of a phone from one of our numbers (STOP / START).
 pub fn opt_out_pk(sender: &str) -> String {
     format!("OPTOUT#{sender}")

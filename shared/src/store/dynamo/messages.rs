@@ -30,8 +30,6 @@ impl DynamoStore {
     pub(super) async fn create_message_tx(&self, new: &NewMessage<'_>) -> Result<(), StoreError> {
         let message = new.message;
         let cid = &message.conversation_id;
-        let at = s(message.created_at.to_rfc3339());
-        let preview = s(new.preview.clone());
         let mut items: Vec<(TransactWriteItem, Slot)> = vec![
             (self.put_if_absent(to_item(&MessageItem::from(message))?)?, Slot::Other),
             (
@@ -47,35 +45,9 @@ impl DynamoStore {
         for delivery in new.deliveries {
             items.push((self.put_if_absent(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
         }
-        // The conversation must still be active; its last activity moves.
-        let meta = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(keys::conversation_pk(cid), keys::CONVERSATION_SK)))
-                .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview")
-                .condition_expression("#status = :active")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":active", s("active"))
-                .expression_attribute_values(":at", at.clone())
-                .expression_attribute_values(":preview", preview.clone())
-                .build(),
-        )?;
-        items.push((TransactWriteItem::builder().update(meta).build(), Slot::Meta));
-        // Every web participant's inbox line moves to the top.
-        let inbox_sk = s(keys::inbox_sk(&sortable(&message.created_at), cid));
-        for participant in new.detail.user_participants() {
-            let update = built(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(keys::conversation_pk(cid), &participant_sk(participant))))
-                    .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview, GSI1SK = :sk")
-                    .condition_expression("attribute_exists(SK)")
-                    .expression_attribute_values(":at", at.clone())
-                    .expression_attribute_values(":preview", preview.clone())
-                    .expression_attribute_values(":sk", inbox_sk.clone())
-                    .build(),
-            )?;
-            items.push((TransactWriteItem::builder().update(update).build(), Slot::Other));
+        items.push((self.activity_update(cid, &message.created_at, &new.preview)?, Slot::Meta));
+        for update in self.inbox_updates(new.detail, &message.created_at, &new.preview)? {
+            items.push((update, Slot::Other));
         }
         if let Some((user_id, key_value)) = new.idempotency {
             let record = IdempotencyItem {
@@ -102,6 +74,58 @@ impl DynamoStore {
         }
         debug_assert!(items.len() <= super::TRANSACTION_LIMIT, "{} items", items.len());
         self.transact_slots(items).await
+    }
+
+    /// The conversation's last activity moves; it must still be active.
+    pub(super) fn activity_update(
+        &self,
+        cid: &str,
+        at: &chrono::DateTime<Utc>,
+        preview: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let meta = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::conversation_pk(cid), keys::CONVERSATION_SK)))
+                .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview")
+                .condition_expression("#status = :active")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":at", s(at.to_rfc3339()))
+                .expression_attribute_values(":preview", s(preview))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(meta).build())
+    }
+
+    /// Every web participant's inbox line moves to the top (if the participant is still there).
+    pub(super) fn inbox_updates(
+        &self,
+        detail: &crate::domain::conversation::ConversationDetail,
+        at: &chrono::DateTime<Utc>,
+        preview: &str,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let cid = &detail.conversation.id;
+        let inbox_sk = s(keys::inbox_sk(&sortable(at), cid));
+        detail
+            .user_participants()
+            .map(|participant| {
+                let update = built(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(keys::conversation_pk(cid), &participant_sk(participant))))
+                        .update_expression(
+                            "SET lastMessageAt = :at, lastMessagePreview = :preview, GSI1SK = :sk",
+                        )
+                        .condition_expression("attribute_exists(SK)")
+                        .expression_attribute_values(":at", s(at.to_rfc3339()))
+                        .expression_attribute_values(":preview", s(preview))
+                        .expression_attribute_values(":sk", inbox_sk.clone())
+                        .build(),
+                )?;
+                Ok(TransactWriteItem::builder().update(update).build())
+            })
+            .collect()
     }
 
     /// The update that records one send outcome. `status_too` false: only the SID (a callback

@@ -12,6 +12,7 @@ mod messages;
 mod numbers;
 pub mod round_trips;
 mod users;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,7 +26,10 @@ use chrono::{DateTime, Utc};
 
 pub use round_trips::RoundTrips;
 
-use super::{LoginKey, MessageChange, NewMessage, Page, PageRequest, ProfileChanges, Store, StoreError};
+use super::{
+    InboundLookup, InboundWrite, LoginKey, MessageChange, NewMessage, Page, PageRequest, ProfileChanges,
+    StatusOutcome, StatusUpdate, Store, StoreError,
+};
 use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole};
 use crate::domain::message::{Delivery, Message};
 use crate::domain::number::{NumberStatus, PoolNumber};
@@ -367,5 +371,26 @@ impl Store for DynamoStore {
     }
     async fn opted_out(&self, pairs: &[Pair]) -> Result<std::collections::HashSet<Pair>, StoreError> {
         self.batch_opted_out(pairs).await
+    }
+    async fn inbound_lookup(&self, to: &E164, from: &E164) -> Result<InboundLookup, StoreError> {
+        self.lookup_inbound(to, from).await
+    }
+    async fn record_inbound(&self, write: &InboundWrite<'_>) -> Result<(), StoreError> {
+        self.record_inbound_tx(write).await
+    }
+    async fn fan_out(
+        &self,
+        detail: &ConversationDetail,
+        message: &Message,
+        deliveries: &[Delivery],
+        preview: &str,
+    ) -> Result<(), StoreError> {
+        self.fan_out_tx(detail, message, deliveries, preview).await
+    }
+    async fn apply_status(&self, update: &StatusUpdate) -> Result<StatusOutcome, StoreError> {
+        self.apply_status_update(update).await
+    }
+    async fn delivery_by_sid(&self, sid: &str) -> Result<Option<(String, String, String)>, StoreError> {
+        self.find_delivery_by_sid(sid).await
     }
 }

@@ -1,0 +1,82 @@
+//! The Twilio webhook edge: read the form body, check `X-Twilio-Signature`, answer TwiML.
+//! There is no way to skip the check: without an auth token or a public URL every webhook is
+//! refused (403) and the reason is logged.
+
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::{Body, Request, Response};
+
+use super::request::MAX_BODY_BYTES;
+use super::HttpResponse;
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::sms::signature;
+
+pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
+
+/// 200 with an empty TwiML document: "received, nothing to say".
+pub fn twiml() -> HttpResponse {
+    Response::builder()
+        .status(200)
+        .header(CONTENT_TYPE, "text/xml")
+        .body(Body::Text(EMPTY_TWIML.to_string()))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// The form parameters of a request that Twilio signed. 400 for a body that is not a form,
+/// 403 for a missing or wrong signature.
+pub fn verified_params(state: &AppState, req: &Request) -> Result<Vec<(String, String)>, AppError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(AppError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+    }
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| AppError::bad_request(None, "the body is not UTF-8"))?;
+    let form_like = text.is_empty() || text.split('&').all(|pair| pair.contains('='));
+    if !content_type.starts_with("application/x-www-form-urlencoded") || !form_like {
+        return Err(AppError::bad_request(None, "expected an application/x-www-form-urlencoded body"));
+    }
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_str(text).map_err(|_| AppError::bad_request(None, "malformed form body"))?;
+
+    let forbidden = || AppError::Forbidden("invalid Twilio signature".into());
+    let config = &state.config;
+    let tokens: Vec<&str> = [&config.twilio_auth_token, &config.twilio_auth_token_previous]
+        .into_iter()
+        .flatten()
+        .map(|s| s.expose())
+        .collect();
+    if tokens.is_empty() {
+        tracing::error!("TWILIO_AUTH_TOKEN is not set: every webhook is refused");
+        return Err(forbidden());
+    }
+    let Some(url) = public_url(state, req) else {
+        tracing::error!("neither WEBHOOK_PUBLIC_URL nor PUBLIC_BASE_URL is set: every webhook is refused");
+        return Err(forbidden());
+    };
+    let header = req.headers().get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if header.is_empty() || !signature::verify(&tokens, &url, &params, header) {
+        tracing::warn!(missing = header.is_empty(), "webhook signature rejected");
+        return Err(forbidden());
+    }
+    Ok(params)
+}
+
+/// The URL Twilio called: the configured public URL of this webhook (or the public base URL plus
+/// the request's path), with the request's query string.
+pub fn public_url(state: &AppState, req: &Request) -> Option<String> {
+    let config = &state.config;
+    let base = match &config.webhook_public_url {
+        Some(url) => url.clone(),
+        None => format!("{}{}", config.public_base_url.as_ref()?.trim_end_matches('/'), req.uri().path()),
+    };
+    Some(match req.uri().query().filter(|q| !q.is_empty()) {
+        Some(query) => format!("{base}?{query}"),
+        None => base,
+    })
+}
+
+/// The first value of a form parameter.
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}

@@ -1,0 +1,50 @@
+//! Twilio status callbacks: one conditional update of one delivery; statuses only move forward.
+
+use crate::api::webhook::param;
+use crate::app::AppState;
+use crate::domain::message::{parse_delivery_id, DeliveryStatus};
+use crate::error::AppError;
+use crate::store::{StatusOutcome, StatusUpdate};
+
+/// Applies a callback. The delivery is named by `deliveryId` in the callback URL (our own id, known
+/// before Twilio answered the send), or else found by MessageSid. Unknown deliveries change nothing.
+pub async fn apply(
+    state: &AppState,
+    delivery_id: Option<&str>,
+    params: &[(String, String)],
+) -> Result<StatusOutcome, AppError> {
+    let status_name = param(params, "MessageStatus").or_else(|| param(params, "SmsStatus")).unwrap_or("");
+    let status = DeliveryStatus::from_twilio(status_name)
+        .ok_or_else(|| AppError::bad_request(Some("MessageStatus".to_string()), "unknown message status"))?;
+    let sid = param(params, "MessageSid").filter(|s| !s.is_empty()).map(str::to_string);
+    let target = match delivery_id.and_then(parse_delivery_id) {
+        Some(ids) => Some(ids),
+        None => match &sid {
+            Some(sid) => state.store.delivery_by_sid(sid).await?,
+            None => None,
+        },
+    };
+    let Some((conversation_id, message_id, participant_id)) = target else {
+        tracing::warn!(message_sid = ?sid, delivery_id = ?delivery_id, "status callback for an unknown delivery");
+        return Ok(StatusOutcome::Unknown);
+    };
+    let update = StatusUpdate {
+        conversation_id,
+        message_id,
+        participant_id,
+        status,
+        sid: sid.clone(),
+        error_code: param(params, "ErrorCode").and_then(|c| c.parse().ok()),
+        error_message: param(params, "ErrorMessage").filter(|m| !m.is_empty()).map(str::to_string),
+    };
+    let outcome = state.store.apply_status(&update).await?;
+    match outcome {
+        StatusOutcome::Unknown => {
+            tracing::warn!(message_sid = ?sid, "status callback for an unknown delivery")
+        }
+        _ => {
+            tracing::info!(message_sid = ?sid, status = status.as_str(), outcome = ?outcome, "status callback")
+        }
+    }
+    Ok(outcome)
+}

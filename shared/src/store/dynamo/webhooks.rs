@@ -1,0 +1,200 @@
+//! What the Twilio webhooks write: inbound messages (once per MessageSid), their fan-out, opt-outs,
+//! and delivery statuses (forward only).
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use chrono::Utc;
+
+use super::conversations::Slot;
+use super::items::{DeliveryItem, MessageItem, MessagePointerItem, NumberItem, RouteItem};
+use super::{from_item, key, keys, s, to_item, DynamoStore, Item};
+use crate::domain::conversation::ConversationDetail;
+use crate::domain::message::{Delivery, DeliveryStatus, Message};
+use crate::domain::phone::E164;
+use crate::store::{InboundLookup, InboundWrite, RouteTarget, StatusOutcome, StatusUpdate, StoreError};
+
+/// How long a MessageSid is remembered (Twilio retries within minutes).
+const INBOUND_RECORD_SECONDS: i64 = 7 * 24 * 3600;
+
+fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+impl DynamoStore {
+    /// One BatchGetItem: the route (to, from) and the number item of `to`.
+    pub(super) async fn lookup_inbound(&self, to: &E164, from: &E164) -> Result<InboundLookup, StoreError> {
+        let route_key = key(keys::route_pk(to.as_str()), &keys::route_sk(from.as_str()));
+        let number_key = key(keys::number_pk(to.as_str()), keys::NUMBER_SK);
+        let mut lookup = InboundLookup::default();
+        for item in self.batch_get(vec![route_key, number_key]).await? {
+            let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if pk.starts_with("ROUTE#") {
+                let route: RouteItem = from_item(item)?;
+                lookup.route = Some(RouteTarget {
+                    conversation_id: route.conversation_id,
+                    participant_id: route.participant_id,
+                    display_name: route.display_name,
+                });
+            } else {
+                let number: NumberItem = from_item(item)?;
+                lookup.in_pool = true;
+                lookup.owner_id = number.owner_id;
+            }
+        }
+        Ok(lookup)
+    }
+
+    pub(super) async fn record_inbound_tx(&self, write: &InboundWrite<'_>) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut record: Item = key(keys::inbound_pk(write.message_sid), keys::INBOUND_SK);
+        record.insert("entity".into(), s("inbound"));
+        record.insert(
+            "expiresAt".into(),
+            AttributeValue::N((now.timestamp() + INBOUND_RECORD_SECONDS).to_string()),
+        );
+        if let Some(message) = write.message {
+            record.insert("conversationId".into(), s(message.conversation_id.clone()));
+            record.insert("messageId".into(), s(message.id.clone()));
+        }
+        let mut items: Vec<(TransactWriteItem, Slot)> =
+            vec![(self.put_if_absent(record)?, Slot::Idempotency)];
+        if let Some(message) = write.message {
+            items.push((self.put_if_absent(to_item(&MessageItem::from(message))?)?, Slot::Other));
+            let pointer = MessagePointerItem {
+                pk: keys::message_pointer_pk(&message.id),
+                sk: keys::MESSAGE_POINTER_SK.into(),
+                entity: "message-pointer".into(),
+                conversation_id: message.conversation_id.clone(),
+            };
+            items.push((self.put_if_absent(to_item(&pointer)?)?, Slot::Other));
+            items.push((
+                self.activity_update(&message.conversation_id, &message.created_at, &write.preview)?,
+                Slot::Meta,
+            ));
+        }
+        if let Some((number, phone, opted_out)) = write.opt_change {
+            let opt_key = key(keys::opt_out_pk(number.as_str()), &keys::opt_out_sk(phone.as_str()));
+            let item = if opted_out {
+                let mut opt = opt_key;
+                opt.insert("entity".into(), s("opt-out"));
+                opt.insert("optedOutAt".into(), s(now.to_rfc3339()));
+                TransactWriteItem::builder()
+                    .put(built(Put::builder().table_name(&self.table).set_item(Some(opt)).build())?)
+                    .build()
+            } else {
+                TransactWriteItem::builder()
+                    .delete(built(Delete::builder().table_name(&self.table).set_key(Some(opt_key)).build())?)
+                    .build()
+            };
+            items.push((item, Slot::Other));
+        }
+        match self.transact_slots(items).await {
+            Err(StoreError::IdempotencyKeyUsed) => Err(StoreError::Duplicate),
+            other => other,
+        }
+    }
+
+    pub(super) async fn fan_out_tx(
+        &self,
+        detail: &ConversationDetail,
+        message: &Message,
+        deliveries: &[Delivery],
+        preview: &str,
+    ) -> Result<(), StoreError> {
+        let mut items = Vec::new();
+        for delivery in deliveries {
+            items.push((self.put_if_absent(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
+        }
+        for update in self.inbox_updates(detail, &message.created_at, preview)? {
+            items.push((update, Slot::Other));
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.transact_slots(items).await
+    }
+
+    /// SET the status only if it moves forward (`read` only after `delivered`); the SID is added
+    /// if the delivery lacks it. The delivery must exist: a callback never creates one.
+    pub(super) async fn apply_status_update(
+        &self,
+        update: &StatusUpdate,
+    ) -> Result<StatusOutcome, StoreError> {
+        let mut set = vec!["#status = :status", "#rank = :rank", "updatedAt = :at"];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::messages_pk(&update.conversation_id),
+                &keys::delivery_sk(&update.message_id, &update.participant_id),
+            )))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#rank", "rank")
+            .expression_attribute_values(":status", s(update.status.as_str()))
+            .expression_attribute_values(":rank", AttributeValue::N(update.status.rank().to_string()))
+            .expression_attribute_values(":at", s(Utc::now().to_rfc3339()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut condition = "attribute_exists(SK) AND #rank < :rank".to_string();
+        if update.status == DeliveryStatus::Read {
+            condition.push_str(" AND #status = :delivered");
+            request =
+                request.expression_attribute_values(":delivered", s(DeliveryStatus::Delivered.as_str()));
+        }
+        if let Some(sid) = &update.sid {
+            set.extend([
+                "twilioSid = if_not_exists(twilioSid, :sid)",
+                "GSI1PK = if_not_exists(GSI1PK, :gpk)",
+                "GSI1SK = if_not_exists(GSI1SK, :gsk)",
+            ]);
+            request = request
+                .expression_attribute_values(":sid", s(sid.clone()))
+                .expression_attribute_values(":gpk", s(keys::sid_pk(sid)))
+                .expression_attribute_values(":gsk", s(keys::SID_SK));
+        }
+        if let Some(code) = update.error_code {
+            set.push("errorCode = :code");
+            request = request.expression_attribute_values(":code", AttributeValue::N(code.to_string()));
+        }
+        if let Some(message) = &update.error_message {
+            set.push("errorMessage = :msg");
+            request = request.expression_attribute_values(":msg", s(message.clone()));
+        }
+        let result = request
+            .update_expression(format!("SET {}", set.join(", ")))
+            .condition_expression(condition)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(StatusOutcome::Applied),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(if failed.item().is_some() { StatusOutcome::Stale } else { StatusOutcome::Unknown })
+                }
+                _ => Err(StoreError::from(e)),
+            },
+        }
+    }
+
+    pub(super) async fn find_delivery_by_sid(
+        &self,
+        sid: &str,
+    ) -> Result<Option<(String, String, String)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::sid_pk(sid)))
+            .limit(1)
+            .send()
+            .await?;
+        let Some(item) = out.items.and_then(|mut items| items.pop()) else {
+            return Ok(None);
+        };
+        let delivery: DeliveryItem = from_item(item)?;
+        Ok(Some((delivery.conversation_id, delivery.message_id, delivery.participant_id)))
+    }
+}

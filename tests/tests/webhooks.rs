@@ -1,0 +1,400 @@
+//! Twilio webhooks against the local DynamoDB server, signed by the test as Twilio signs them.
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+use switchboard::api::webhook::EMPTY_TWIML;
+use switchboard_tests::twilio_mock::TwilioMock;
+use switchboard_tests::{message_sid, us_number, Reply, Session, TestApp};
+
+const PAT: &str = "+14155550401";
+const SAM: &str = "+14155550402";
+const STRANGER: &str = "+14155550499";
+
+async fn history(app: &TestApp, id: &str, who: &Session) -> Vec<Value> {
+    let reply = app.get(format!("/api/conversations/{id}/messages"), &who.token).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    reply.body["messages"].as_array().unwrap().clone()
+}
+
+fn assert_twiml(reply: &Reply) {
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.headers["content-type"], "text/xml");
+    assert_eq!(reply.body, json!(EMPTY_TWIML));
+}
+
+/// A with her own number and an SMS conversation with Pat; B's group with C, Pat and Sam.
+struct World {
+    app: TestApp,
+    a: Session,
+    b: Session,
+    c: Session,
+    a_number: String,
+    sms_id: String,
+    group_id: String,
+    group_proxy: String,
+}
+
+async fn world(mock: &TwilioMock, extra: &[(&str, &str)]) -> World {
+    let app = TestApp::with_twilio(mock, extra).await;
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1), us_number(2), us_number(3)]).await;
+    let a = app.register("ann").await;
+    let b = app.register("bea").await;
+    let c = app.register("cat").await;
+    let a_number = app.give_number(&a).await;
+    let sms =
+        app.post("/api/conversations/sms", json!({"phoneNumber": PAT, "name": "Pat"}), Some(&a.token)).await;
+    let participants = json!([{"userId": c.user_id}, {"phoneNumber": PAT, "displayName": "Pat"}, {"phoneNumber": SAM, "displayName": "Sam"}]);
+    let group = app
+        .post(
+            "/api/conversations/group",
+            json!({"name": "Club", "participants": participants}),
+            Some(&b.token),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{:?}", group.body);
+    let group_proxy = group.body["conversation"]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phoneNumber"] == PAT)
+        .unwrap()["proxyNumber"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    World {
+        a,
+        b,
+        c,
+        a_number,
+        sms_id: sms.body["conversation"]["id"].as_str().unwrap().to_string(),
+        group_id: group.body["conversation"]["id"].as_str().unwrap().to_string(),
+        group_proxy,
+        app,
+    }
+}
+
+#[tokio::test]
+async fn a_reply_lands_in_the_conversation_of_the_number_it_was_sent_to() {
+    // The old app routed by sender alone: Pat's reply to Ann landed in the group, or vice versa.
+    let mock = TwilioMock::start().await;
+    let w = world(&mock, &[]).await;
+    assert_ne!(w.group_proxy, w.a_number);
+
+    assert_twiml(&w.app.inbound_sms(&message_sid(1), PAT, &w.a_number, "for Ann").await);
+    assert_twiml(&w.app.inbound_sms(&message_sid(2), PAT, &w.group_proxy, "for the club").await);
+
+    let ann = history(&w.app, &w.sms_id, &w.a).await;
+    assert_eq!(ann.len(), 1);
+    assert_eq!(ann[0]["content"], "for Ann");
+    assert_eq!(ann[0]["sender"], json!({"kind": "sms", "phoneNumber": PAT, "displayName": "Pat"}));
+    let club = history(&w.app, &w.group_id, &w.c).await;
+    assert_eq!(club.len(), 1);
+    assert_eq!(club[0]["content"], "for the club");
+
+    // The club's other phone gets it relayed, signed with Pat's name; Pat gets nothing back.
+    let relays = mock.sent();
+    assert_eq!(relays.len(), 1, "{relays:?}");
+    assert_eq!((relays[0].to.as_str(), relays[0].body.as_deref()), (SAM, Some("Pat: for the club")));
+    assert_eq!(club[0]["deliveries"][0]["phoneNumber"], SAM);
+    let inbox = w.app.get("/api/conversations", &w.b.token).await;
+    assert_eq!(inbox.body["conversations"][0]["lastMessagePreview"], "for the club");
+}
+
+#[tokio::test]
+async fn a_stranger_texting_a_users_number_opens_one_conversation_for_that_user() {
+    let mock = TwilioMock::start().await;
+    let w = world(&mock, &[]).await;
+    assert_twiml(&w.app.inbound_sms(&message_sid(1), STRANGER, &w.a_number, "hello?").await);
+    assert_twiml(&w.app.inbound_sms(&message_sid(2), STRANGER, &w.a_number, "anyone?").await);
+    let inbox = w.app.get("/api/conversations", &w.a.token).await;
+    let opened: Vec<&Value> =
+        inbox.body["conversations"].as_array().unwrap().iter().filter(|c| c["name"] == STRANGER).collect();
+    assert_eq!(opened.len(), 1, "{:?}", inbox.body);
+    assert_eq!(opened[0]["type"], "sms");
+    let messages = history(&w.app, opened[0]["id"].as_str().unwrap(), &w.a).await;
+    assert_eq!(
+        messages.iter().map(|m| m["content"].clone()).collect::<Vec<_>>(),
+        [json!("anyone?"), json!("hello?")]
+    );
+
+    // A pool number nobody holds and no route uses: answered, nothing stored.
+    let free = us_number(3);
+    let before = w.app.round_trips();
+    let sid = message_sid(3);
+    let (reply, ops) = w.app.count_operations(|| w.app.inbound_sms(&sid, STRANGER, &free, "hi")).await;
+    assert_twiml(&reply);
+    assert_eq!(
+        ops,
+        [("BatchGetItem".to_string(), 1)].into(),
+        "one read, no write ({} trips)",
+        w.app.round_trips() - before
+    );
+}
+
+#[tokio::test]
+async fn the_same_webhook_five_times_at_once_stores_one_message_and_relays_once() {
+    let mock = TwilioMock::start().await;
+    let w = world(&mock, &[]).await;
+    let sid = message_sid(7);
+    let replies = join_all((0..5).map(|_| w.app.inbound_sms(&sid, PAT, &w.group_proxy, "once"))).await;
+    replies.iter().for_each(assert_twiml);
+    assert_eq!(history(&w.app, &w.group_id, &w.b).await.len(), 1);
+    assert_eq!(mock.sent().len(), 1, "one relay to Sam");
+
+    // A retry later is a duplicate too, and costs one read and one refused transaction.
+    let (reply, ops) = w.app.count_operations(|| w.app.inbound_sms(&sid, PAT, &w.group_proxy, "once")).await;
+    assert_twiml(&reply);
+    assert_eq!(ops, [("BatchGetItem".to_string(), 1), ("TransactWriteItems".to_string(), 1)].into());
+}
+
+#[tokio::test]
+async fn mms_media_is_kept_even_without_text() {
+    let mock = TwilioMock::start().await;
+    let w = world(&mock, &[]).await;
+    let sid = message_sid(9);
+    let params = [
+        ("MessageSid", sid.as_str()),
+        ("From", PAT),
+        ("To", w.a_number.as_str()),
+        ("Body", ""),
+        ("NumMedia", "2"),
+        ("MediaUrl0", "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"),
+        ("MediaContentType0", "image/jpeg"),
+        ("MediaUrl1", "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME2"),
+        ("MediaContentType1", "image/png"),
+    ];
+    assert_twiml(&w.app.dispatch(w.app.twilio_request("/api/webhooks/twilio/incoming", &params, None)).await);
+    let stored = &history(&w.app, &w.sms_id, &w.a).await[0];
+    assert_eq!(stored["content"], "");
+    assert_eq!(stored["mediaUrls"].as_array().unwrap().len(), 2);
+    assert_eq!(stored["mediaContentTypes"], json!(["image/jpeg", "image/png"]));
+    let inbox = w.app.get("/api/conversations", &w.a.token).await;
+    assert_eq!(inbox.body["conversations"][0]["lastMessagePreview"], "[media]");
+}
+
+#[tokio::test]
+async fn stop_opts_a_phone_out_of_that_number_and_start_undoes_it() {
+    let mock = TwilioMock::start().await;
+    let w = world(&mock, &[]).await;
+    let send = || {
+        w.app.post(
+            format!("/api/conversations/{}/messages", w.sms_id),
+            json!({"content": "ping"}),
+            Some(&w.a.token),
+        )
+    };
+
+    assert_twiml(&w.app.inbound_sms(&message_sid(1), PAT, &w.a_number, "  Stop ").await);
+    let event = &history(&w.app, &w.sms_id, &w.a).await[0];
+    assert_eq!(event["sender"]["kind"], "system");
+    assert!(event["content"].as_str().unwrap().contains("STOP"));
+    let sent = send().await;
+    assert_eq!(sent.body["message"]["deliveries"][0]["status"], "opted_out");
+    assert!(mock.sent().is_empty(), "no Twilio call to an opted-out phone");
+    // The opt-out is per number: the group's proxy still reaches Pat.
+    let club = w
+        .app
+        .post(
+            format!("/api/conversations/{}/messages", w.group_id),
+            json!({"content": "club news"}),
+            Some(&w.b.token),
+        )
+        .await;
+    assert!(club.body["message"]["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == "queued"));
+
+    assert_twiml(&w.app.inbound_sms(&message_sid(2), PAT, &w.a_number, "START").await);
+    let before = mock.sent().len();
+    let sent = send().await;
+    assert_eq!(sent.body["message"]["deliveries"][0]["status"], "queued");
+    assert_eq!(mock.sent().len(), before + 1);
+}
+
+#[tokio::test]
+async fn unsigned_or_badly_signed_webhooks_are_refused_and_store_nothing() {
+    let mock = TwilioMock::start().await;
+    let w = world(&mock, &[("TWILIO_AUTH_TOKEN_PREVIOUS", "the-old-token")]).await;
+    let sid = message_sid(5);
+    let params =
+        [("MessageSid", sid.as_str()), ("From", PAT), ("To", w.a_number.as_str()), ("Body", "sneaky")];
+    let path = "/api/webhooks/twilio/incoming";
+
+    let mut unsigned = w.app.twilio_request(path, &params, None);
+    unsigned.headers_mut().remove("x-twilio-signature");
+    let mut tampered = w.app.twilio_request(path, &params, None);
+    tampered.headers_mut().insert("x-twilio-signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=".parse().unwrap());
+    let wrong_token = w.app.twilio_request(path, &params, Some("not-the-token"));
+    // Signed for another URL, then sent here.
+    let mut other_url = w.app.twilio_request("/api/webhooks/twilio/status", &params, None);
+    *other_url.uri_mut() = path.parse().unwrap();
+    for (name, request) in [
+        ("unsigned", unsigned),
+        ("tampered", tampered),
+        ("wrong token", wrong_token),
+        ("other URL", other_url),
+    ] {
+        let reply = w.app.dispatch(request).await;
+        assert_eq!(reply.status, 403, "{name}");
+    }
+    assert!(history(&w.app, &w.sms_id, &w.a).await.is_empty(), "nothing stored");
+
+    // During a rotation the previous token still verifies.
+    assert_twiml(&w.app.dispatch(w.app.twilio_request(path, &params, Some("the-old-token"))).await);
+    assert_eq!(history(&w.app, &w.sms_id, &w.a).await.len(), 1);
+
+    // Not a form body, or a form without the required fields: 400.
+    let mut json_body = w.app.twilio_request(path, &params, None);
+    json_body.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    assert_eq!(w.app.dispatch(json_body).await.status, 400);
+    let missing =
+        w.app.dispatch(w.app.twilio_request(path, &[("From", PAT), ("To", w.a_number.as_str())], None)).await;
+    assert_eq!((missing.status, missing.field()), (400, "MessageSid"));
+}
+
+/// Sends one message to Pat in Ann's SMS conversation; returns its delivery id and SID.
+async fn one_delivery(w: &World, mock: &TwilioMock) -> (String, String) {
+    let sent = w
+        .app
+        .post(
+            format!("/api/conversations/{}/messages", w.sms_id),
+            json!({"content": "status?"}),
+            Some(&w.a.token),
+        )
+        .await;
+    let delivery = &sent.body["message"]["deliveries"][0];
+    let callback = mock.sent().last().unwrap().status_callback.clone().unwrap();
+    assert!(callback.ends_with(&format!("deliveryId={}", delivery["id"].as_str().unwrap())));
+    (delivery["id"].as_str().unwrap().to_string(), delivery["twilioSid"].as_str().unwrap().to_string())
+}
+
+async fn callback(
+    w: &World,
+    delivery_id: Option<&str>,
+    sid: &str,
+    status: &str,
+    error: Option<&str>,
+) -> Reply {
+    let path = match delivery_id {
+        Some(id) => format!("/api/webhooks/twilio/status?deliveryId={id}"),
+        None => "/api/webhooks/twilio/status".to_string(),
+    };
+    let mut params = vec![
+        ("MessageSid", sid),
+        ("MessageStatus", status),
+        ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+    ];
+    if let Some(code) = error {
+        params.push(("ErrorCode", code));
+    }
+    w.app.dispatch(w.app.twilio_request(&path, &params, None)).await
+}
+
+async fn delivery_status(w: &World, delivery_id: &str) -> Value {
+    let messages = history(&w.app, &w.sms_id, &w.a).await;
+    messages
+        .iter()
+        .flat_map(|m| m["deliveries"].as_array().unwrap().clone())
+        .find(|d| d["id"] == delivery_id)
+        .expect("the delivery")
+}
+
+#[tokio::test]
+async fn every_order_of_status_callbacks_ends_delivered() {
+    let mock = TwilioMock::start().await;
+    let w = world(&mock, &[]).await;
+    let orders = [
+        ["queued", "sent", "delivered"],
+        ["queued", "delivered", "sent"],
+        ["sent", "queued", "delivered"],
+        ["sent", "delivered", "queued"],
+        ["delivered", "queued", "sent"],
+        ["delivered", "sent", "queued"],
+    ];
+    for order in orders {
+        let (id, sid) = one_delivery(&w, &mock).await;
+        for status in order {
+            let (reply, ops) = w.app.count_operations(|| callback(&w, Some(&id), &sid, status, None)).await;
+            assert_eq!(reply.status, 200);
+            assert_eq!(ops, [("UpdateItem".to_string(), 1)].into(), "one round trip per callback");
+        }
+        assert_eq!(delivery_status(&w, &id).await["status"], "delivered", "{order:?}");
+    }
+
+    // Failed after sent ends failed, with Twilio's error code; nothing moves it back.
+    let (id, sid) = one_delivery(&w, &mock).await;
+    for (status, code) in [("sent", None), ("failed", Some("30003")), ("delivered", None), ("sending", None)]
+    {
+        callback(&w, Some(&id), &sid, status, code).await;
+    }
+    let failed = delivery_status(&w, &id).await;
+    assert_eq!((failed["status"].clone(), failed["errorCode"].clone()), (json!("failed"), json!(30003)));
+
+    // Read only after delivered.
+    let (id, sid) = one_delivery(&w, &mock).await;
+    callback(&w, Some(&id), &sid, "sent", None).await;
+    callback(&w, Some(&id), &sid, "read", None).await;
+    assert_eq!(delivery_status(&w, &id).await["status"], "sent");
+    callback(&w, Some(&id), &sid, "delivered", None).await;
+    callback(&w, Some(&id), &sid, "read", None).await;
+    assert_eq!(delivery_status(&w, &id).await["status"], "read");
+
+    // Without our id in the URL, the MessageSid finds the delivery.
+    let (id, sid) = one_delivery(&w, &mock).await;
+    assert_eq!(callback(&w, None, &sid, "delivered", None).await.status, 200);
+    assert_eq!(delivery_status(&w, &id).await["status"], "delivered");
+}
+
+#[tokio::test]
+async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing() {
+    let mock = TwilioMock::start().await;
+    let w = world(&mock, &[]).await;
+    let state = &w.app.state;
+    let ann = state.store.get_user(&w.a.user_id).await.unwrap().unwrap();
+    let detail = state.store.get_conversation(&w.sms_id).await.unwrap().unwrap();
+    let content = switchboard::domain::message::NewContent { content: "race".into(), media_urls: vec![] };
+    let (message, deliveries, _) =
+        switchboard::service::messages::prepare(state, &ann, &detail, &content).await.unwrap();
+    let new = switchboard::store::NewMessage {
+        detail: &detail,
+        message: &message,
+        deliveries: &deliveries,
+        idempotency: None,
+        preview: "race".into(),
+    };
+    state.store.create_message(&new).await.unwrap();
+    let id = deliveries[0].id();
+
+    // Twilio's "delivered" arrives while our send is still waiting for Twilio's answer...
+    assert_eq!(
+        callback(&w, Some(&id), "SM00000000000000000000000000000042", "delivered", None).await.status,
+        200
+    );
+    assert_eq!(delivery_status(&w, &id).await["status"], "delivered");
+    // ...and the answer, recorded after, keeps the later status.
+    let mut answered = deliveries.clone();
+    answered[0].status = switchboard::domain::message::DeliveryStatus::Queued;
+    answered[0].twilio_sid = Some("SM00000000000000000000000000000042".into());
+    state.store.record_deliveries(&answered).await.unwrap();
+    let after = delivery_status(&w, &id).await;
+    assert_eq!(
+        (after["status"].clone(), after["twilioSid"].clone()),
+        (json!("delivered"), json!("SM00000000000000000000000000000042"))
+    );
+
+    // Unknown deliveries: 200, nothing created.
+    let ghost = format!("{}-{}-{}", w.sms_id, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAW");
+    assert_eq!(callback(&w, Some(&ghost), "SM1", "delivered", None).await.status, 200);
+    assert_eq!(callback(&w, None, "SMunknown", "delivered", None).await.status, 200);
+    assert_eq!(callback(&w, Some("not-an-id"), "SMunknown", "delivered", None).await.status, 200);
+    let history = history(&w.app, &w.sms_id, &w.a).await;
+    assert_eq!(history.iter().map(|m| m["deliveries"].as_array().unwrap().len()).sum::<usize>(), 1);
+
+    let mut unsigned = w.app.twilio_request(
+        &format!("/api/webhooks/twilio/status?deliveryId={id}"),
+        &[("MessageStatus", "failed")],
+        None,
+    );
+    unsigned.headers_mut().remove("x-twilio-signature");
+    assert_eq!(w.app.dispatch(unsigned).await.status, 403);
+    let _ = (&w.b, &w.c);
+}
