@@ -23,8 +23,12 @@ export DEFAULT_REGION="${DEFAULT_REGION:-US}"
 export RUST_LOG="${RUST_LOG:-info}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 API_PORT="${API_PORT:-9000}"
+# Webhooks are always signature-checked; locally against this documented token and base URL
+# (events/twilio-*.json are signed with them).
+export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-local-development-twilio-auth-token}"
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:${API_PORT}}"
 # Passed through to the functions when set (used by the messaging issues).
-export TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_MESSAGING_SERVICE_SID TWILIO_API_BASE_URL PUBLIC_BASE_URL
+export TWILIO_ACCOUNT_SID TWILIO_MESSAGING_SERVICE_SID TWILIO_API_BASE_URL
 
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"

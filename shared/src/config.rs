@@ -26,6 +26,10 @@ pub struct Config {
     /// The full public URL of this webhook function (a function URL), when it differs from
     /// PUBLIC_BASE_URL + the request path.
     pub webhook_public_url: Option<String>,
+    /// Behind a Lambda function URL: take the host from the invocation's request context, which
+    /// AWS sets to the function URL's domain (the function cannot be told its own URL by the
+    /// template without a dependency cycle).
+    pub webhook_url_from_request: bool,
     pub twilio_messaging_service_sid: Option<String>,
     pub twilio_api_base_url: Option<String>,
     /// An API key pair, used instead of the account SID and auth token when set.
@@ -127,6 +131,7 @@ impl Config {
             twilio_auth_token: get("TWILIO_AUTH_TOKEN").map(Secret::new),
             twilio_auth_token_previous: get("TWILIO_AUTH_TOKEN_PREVIOUS").map(Secret::new),
             webhook_public_url: get("WEBHOOK_PUBLIC_URL"),
+            webhook_url_from_request: get("WEBHOOK_URL_FROM_REQUEST").is_some_and(|v| v == "true"),
             twilio_messaging_service_sid: get("TWILIO_MESSAGING_SERVICE_SID"),
             twilio_api_base_url: get("TWILIO_API_BASE_URL"),
             twilio_api_key_sid: get("TWILIO_API_KEY_SID"),

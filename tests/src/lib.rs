@@ -282,6 +282,33 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Only the write-ahead step of a send, as if the function died before calling Twilio:
+    /// returns the stored (pending) deliveries.
+    pub async fn write_ahead_only(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+        text: &str,
+    ) -> Vec<switchboard::domain::message::Delivery> {
+        let state = &self.state;
+        let user = state.store.get_user(user_id).await.unwrap().expect("user");
+        let detail = state.store.get_conversation(conversation_id).await.unwrap().expect("conversation");
+        let content = switchboard::domain::message::NewContent { content: text.into(), media_urls: vec![] };
+        let (message, deliveries, _) =
+            switchboard::service::messages::prepare(state, &user, &detail, &content).await.unwrap();
+        let new = switchboard::store::NewMessage {
+            detail: &detail,
+            message: &message,
+            deliveries: &deliveries,
+            idempotency: None,
+            preview: text.into(),
+        };
+        state.store.create_message(&new).await.unwrap();
+        deliveries
+    }
+}
+
 /// A MessageSid for tests: "SM" and 32 hex digits.
 pub fn message_sid(n: u32) -> String {
     format!("SM{n:032x}")

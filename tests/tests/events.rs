@@ -73,6 +73,9 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
         |b| b["conversation"]["participants"][1]["proxyNumber"] == "+14155550150",
         no_capture,
     ),
+    // Signed with the documented local token for http://127.0.0.1:9000: lands in Ada's SMS
+    // conversation with +1 415 555 0177 (the pair her number and that phone make).
+    ("twilio-inbound.json", 200, |b| b.as_str().is_some_and(|x| x.contains("<Response/>")), no_capture),
     (
         "conversations-group-post.json",
         201,
@@ -88,7 +91,10 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
     (
         "conversations-get.json",
         200,
-        |b| b["conversations"].as_array().is_some_and(|c| c.len() == 3),
+        |b| {
+            let list = b["conversations"].as_array().cloned().unwrap_or_default();
+            list.len() == 3 && list.iter().any(|c| c["lastMessagePreview"] == "Running 10 minutes late")
+        },
         no_capture,
     ),
     ("conversation-get.json", 200, |b| b["conversation"]["name"] == "Book club", no_capture),
@@ -118,6 +124,8 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
     ("message-delete.json", 200, |b| b["message"]["deleted"] == true, no_capture),
     ("users-sms-internal-post.json", 201, |b| b["conversation"]["type"] == "direct", no_capture),
     ("users-sms-external-post.json", 201, |b| b["conversation"]["type"] == "sms", no_capture),
+    // A callback for a delivery that does not exist: 200, nothing created.
+    ("twilio-status.json", 200, |b| b.as_str().is_some_and(|x| x.contains("<Response/>")), no_capture),
     ("conversation-delete.json", 200, |b| b["conversation"]["status"] == "closed", no_capture),
     ("users-virtual-number-delete.json", 200, |b| b["user"]["virtualPhoneNumber"].is_null(), no_capture),
     ("numbers-delete.json", 200, |b| b["deleted"] == "+14155550150", no_capture),
@@ -126,7 +134,12 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
 
 #[tokio::test]
 async fn every_sample_event_runs_through_its_handler() {
-    let app = TestApp::new().await;
+    // The settings `make dev` uses, which the webhook events are signed for.
+    let app = TestApp::with_settings(&[
+        ("TWILIO_AUTH_TOKEN", "local-development-twilio-auth-token"),
+        ("PUBLIC_BASE_URL", "http://127.0.0.1:9000"),
+    ])
+    .await;
     let admin = app.admin().await;
     // A second pool number, free, for the group's phones to use as their proxy.
     app.add_numbers(&admin, &["+14155550160".to_string()]).await;

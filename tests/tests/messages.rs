@@ -140,21 +140,8 @@ async fn a_failure_for_one_phone_fails_only_its_delivery_and_says_why() {
 async fn a_crash_between_storing_and_sending_leaves_visible_pending_deliveries() {
     let mock = TwilioMock::start().await;
     let g = group_with(&mock, &PHONES, &[]).await;
-    let state = &g.app.state;
-    let ada = state.store.get_user(&g.ada.user_id).await.unwrap().unwrap();
-    let detail = state.store.get_conversation(&g.id).await.unwrap().unwrap();
-    let content = switchboard::domain::message::NewContent { content: "lost?".into(), media_urls: vec![] };
     // The write-ahead step alone, as if the function died before calling Twilio.
-    let (message, deliveries, _) =
-        switchboard::service::messages::prepare(state, &ada, &detail, &content).await.unwrap();
-    let new = switchboard::store::NewMessage {
-        detail: &detail,
-        message: &message,
-        deliveries: &deliveries,
-        idempotency: None,
-        preview: "lost?".into(),
-    };
-    state.store.create_message(&new).await.unwrap();
+    g.app.write_ahead_only(&g.ada.user_id, &g.id, "lost?").await;
 
     assert!(mock.sent().is_empty());
     let history = g.app.get(format!("/api/conversations/{}/messages", g.id), &g.members[0].token).await;

@@ -349,19 +349,7 @@ async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing(
     let mock = TwilioMock::start().await;
     let w = world(&mock, &[]).await;
     let state = &w.app.state;
-    let ann = state.store.get_user(&w.a.user_id).await.unwrap().unwrap();
-    let detail = state.store.get_conversation(&w.sms_id).await.unwrap().unwrap();
-    let content = switchboard::domain::message::NewContent { content: "race".into(), media_urls: vec![] };
-    let (message, deliveries, _) =
-        switchboard::service::messages::prepare(state, &ann, &detail, &content).await.unwrap();
-    let new = switchboard::store::NewMessage {
-        detail: &detail,
-        message: &message,
-        deliveries: &deliveries,
-        idempotency: None,
-        preview: "race".into(),
-    };
-    state.store.create_message(&new).await.unwrap();
+    let deliveries = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "race").await;
     let id = deliveries[0].id();
 
     // Twilio's "delivered" arrives while our send is still waiting for Twilio's answer...

@@ -3,7 +3,7 @@
 //! refused (403) and the reason is logged.
 
 use lambda_http::http::header::CONTENT_TYPE;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::request::MAX_BODY_BYTES;
 use super::HttpResponse;
@@ -68,6 +68,13 @@ pub fn public_url(state: &AppState, req: &Request) -> Option<String> {
     let config = &state.config;
     let base = match &config.webhook_public_url {
         Some(url) => url.clone(),
+        None if config.webhook_url_from_request => {
+            let domain = match req.request_context_ref()? {
+                lambda_http::request::RequestContext::ApiGatewayV2(context) => context.domain_name.clone()?,
+                _ => return None,
+            };
+            format!("https://{domain}{}", req.uri().path())
+        }
         None => format!("{}{}", config.public_base_url.as_ref()?.trim_end_matches('/'), req.uri().path()),
     };
     Some(match req.uri().query().filter(|q| !q.is_empty()) {
