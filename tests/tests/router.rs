@@ -43,7 +43,7 @@ fn every_sample_event_reaches_its_function_through_the_local_router() {
         let event: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(root().join("events").join(&file)).unwrap())
                 .unwrap();
-        let raw = event["rawPath"].as_str().unwrap().replace(|c: char| c == '{' || c == '}', "");
+        let raw = event["rawPath"].as_str().unwrap().replace(['{', '}'], "");
         let path = [
             "CONVERSATION_ID",
             "MESSAGE_ID",
