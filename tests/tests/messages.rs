@@ -121,11 +121,15 @@ async fn a_failure_for_one_phone_fails_only_its_delivery_and_says_why() {
     let deliveries = sent.body["message"]["deliveries"].as_array().unwrap().clone();
     let of = |phone: &str| deliveries.iter().find(|d| d["phoneNumber"] == phone).unwrap().clone();
     assert_eq!(of(phones[0])["status"], "queued");
-    for phone in &phones[1..] {
+    for phone in [phones[1], phones[3], phones[4], phones[5]] {
         assert_eq!(of(phone)["status"], "failed", "{phone}");
         assert!(of(phone)["errorMessage"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    assert_eq!(of(phones[2])["errorCode"], 21610);
+    // 21610: the phone unsubscribed from that number at Twilio: opted out, not failed.
+    assert_eq!(
+        (of(phones[2])["status"].clone(), of(phones[2])["errorCode"].clone()),
+        (json!("opted_out"), json!(21610))
+    );
     assert_eq!(of(phones[3])["errorCode"], 21211);
     assert_eq!(of(phones[4])["errorCode"], 20429);
     assert!(of(phones[5])["errorMessage"].as_str().unwrap().contains("in time"));
@@ -133,7 +137,14 @@ async fn a_failure_for_one_phone_fails_only_its_delivery_and_says_why() {
 
     let history = g.app.get(format!("/api/messages/{}", g.id), &g.ada.token).await;
     let stored = history.body["messages"][0]["deliveries"].as_array().unwrap().clone();
-    assert_eq!(stored.iter().filter(|d| d["status"] == "failed").count(), 5, "outcomes are recorded");
+    assert_eq!(stored.iter().filter(|d| d["status"] == "failed").count(), 4, "outcomes are recorded");
+    // The opt-out Twilio reported is ours now: the next send makes no call to that phone.
+    let calls = mock.request_count().await;
+    let again =
+        g.app.post(format!("/api/messages/{}", g.id), json!({"content": "again"}), Some(&g.ada.token)).await;
+    let again = again.body["message"]["deliveries"].as_array().unwrap().clone();
+    assert_eq!(again.iter().find(|d| d["phoneNumber"] == phones[2]).unwrap()["status"], "opted_out");
+    assert_eq!(mock.request_count().await, calls + 5);
 }
 
 #[tokio::test]

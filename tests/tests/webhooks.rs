@@ -203,6 +203,15 @@ async fn stop_opts_a_phone_out_of_that_number_and_start_undoes_it() {
         .await;
     assert!(club.body["message"]["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == "queued"));
 
+    // "Yes" from a phone that never opted out is an ordinary text, relayed like any other.
+    assert_twiml(&w.app.inbound_sms(&message_sid(3), SAM, &w.group_proxy, "Yes").await);
+    let club_history = history(&w.app, &w.group_id, &w.b).await;
+    assert_eq!(
+        (club_history[0]["sender"]["kind"].clone(), club_history[0]["content"].clone()),
+        (json!("sms"), json!("Yes"))
+    );
+    assert!(mock.sent().iter().any(|s| s.to == PAT && s.body.as_deref() == Some("Sam: Yes")));
+
     assert_twiml(&w.app.inbound_sms(&message_sid(2), PAT, &w.a_number, "START").await);
     let before = mock.sent().len();
     let sent = send().await;
@@ -329,14 +338,18 @@ async fn every_order_of_status_callbacks_ends_delivered() {
     let failed = delivery_status(&w, &id).await;
     assert_eq!((failed["status"].clone(), failed["errorCode"].clone()), (json!("failed"), json!(30003)));
 
-    // Read only after delivered.
+    // Read implies delivered, in whatever order; never over a failure.
     let (id, sid) = one_delivery(&w, &mock).await;
     callback(&w, Some(&id), &sid, "sent", None).await;
     callback(&w, Some(&id), &sid, "read", None).await;
-    assert_eq!(delivery_status(&w, &id).await["status"], "sent");
     callback(&w, Some(&id), &sid, "delivered", None).await;
-    callback(&w, Some(&id), &sid, "read", None).await;
     assert_eq!(delivery_status(&w, &id).await["status"], "read");
+    let (id, sid) = one_delivery(&w, &mock).await;
+    callback(&w, Some(&id), &sid, "undelivered", Some("30005")).await;
+    callback(&w, Some(&id), &sid, "read", None).await;
+    assert_eq!(delivery_status(&w, &id).await["status"], "undelivered");
+    // Statuses we do not track are acknowledged.
+    assert_eq!(callback(&w, Some(&id), &sid, "partially_delivered", None).await.status, 200);
 
     // Without our id in the URL, the MessageSid finds the delivery.
     let (id, sid) = one_delivery(&w, &mock).await;
@@ -369,13 +382,30 @@ async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing(
         (json!("delivered"), json!("SM00000000000000000000000000000042"))
     );
 
+    // A failure we concluded ourselves (a timeout) yields to Twilio's word; Twilio's own does not.
+    let tentative = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "timed out").await;
+    let mut timed_out = tentative.clone();
+    timed_out[0].status = switchboard::domain::message::DeliveryStatus::Failed;
+    timed_out[0].tentative = true;
+    timed_out[0].error_message = Some("Twilio did not answer in time".into());
+    state.store.record_deliveries(&timed_out).await.unwrap();
+    callback(&w, Some(&timed_out[0].id()), "SM00000000000000000000000000000043", "sent", None).await;
+    assert_eq!(delivery_status(&w, &timed_out[0].id()).await["status"], "sent");
+    let definite = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "rejected").await;
+    let mut rejected = definite.clone();
+    rejected[0].status = switchboard::domain::message::DeliveryStatus::Failed;
+    rejected[0].error_code = Some(21211);
+    state.store.record_deliveries(&rejected).await.unwrap();
+    callback(&w, Some(&rejected[0].id()), "SM00000000000000000000000000000044", "sent", None).await;
+    assert_eq!(delivery_status(&w, &rejected[0].id()).await["status"], "failed");
+
     // Unknown deliveries: 200, nothing created.
     let ghost = format!("{}-{}-{}", w.sms_id, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAW");
     assert_eq!(callback(&w, Some(&ghost), "SM1", "delivered", None).await.status, 200);
     assert_eq!(callback(&w, None, "SMunknown", "delivered", None).await.status, 200);
     assert_eq!(callback(&w, Some("not-an-id"), "SMunknown", "delivered", None).await.status, 200);
     let history = history(&w.app, &w.sms_id, &w.a).await;
-    assert_eq!(history.iter().map(|m| m["deliveries"].as_array().unwrap().len()).sum::<usize>(), 1);
+    assert_eq!(history.iter().map(|m| m["deliveries"].as_array().unwrap().len()).sum::<usize>(), 3);
 
     let mut unsigned = w.app.twilio_request(
         &format!("/api/webhooks/twilio/status?deliveryId={id}"),

@@ -31,15 +31,16 @@ pub enum DeliveryStatus {
 
 impl DeliveryStatus {
     /// queued < sending < sent < delivered | undelivered | failed; read after delivered.
-    /// A status is applied only if its rank is higher than the current one.
+    /// A status is applied only if its rank is higher than the current one. (Even numbers:
+    /// [`TENTATIVE_FAILURE_RANK`] sits between pending and queued.)
     pub fn rank(self) -> u8 {
         match self {
             Self::Pending => 0,
-            Self::Accepted | Self::Queued => 1,
-            Self::Sending => 2,
-            Self::Sent => 3,
-            Self::Delivered | Self::Undelivered | Self::Failed | Self::OptedOut => 4,
-            Self::Read => 5,
+            Self::Accepted | Self::Queued => 2,
+            Self::Sending => 4,
+            Self::Sent => 6,
+            Self::Delivered | Self::Undelivered | Self::Failed | Self::OptedOut => 8,
+            Self::Read => 10,
         }
     }
 
@@ -109,6 +110,10 @@ pub struct Message {
     pub deleted: bool,
 }
 
+/// The rank of a `failed` we concluded ourselves without Twilio's word (a timeout, a 5xx, no
+/// connection): Twilio may have accepted the SMS all the same, so any status callback wins.
+pub const TENTATIVE_FAILURE_RANK: u8 = 1;
+
 /// One SMS to one phone for one message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {
@@ -123,9 +128,21 @@ pub struct Delivery {
     pub error_message: Option<String>,
     pub segments: Segments,
     pub updated_at: DateTime<Utc>,
+    /// A failure we concluded ourselves (see [`TENTATIVE_FAILURE_RANK`]); not stored apart from
+    /// its rank.
+    pub tentative: bool,
 }
 
 impl Delivery {
+    /// The rank stored with the status.
+    pub fn rank(&self) -> u8 {
+        if self.tentative && self.status == DeliveryStatus::Failed {
+            TENTATIVE_FAILURE_RANK
+        } else {
+            self.status.rank()
+        }
+    }
+
     /// Our id for it, named in the StatusCallback URL: conversation, message and participant
     /// (ULIDs never contain '-'), enough to find the record without an index.
     pub fn id(&self) -> String {

@@ -102,8 +102,9 @@ impl InboundSms {
 }
 
 pub async fn receive(state: &AppState, sms: &InboundSms) -> Result<Outcome, AppError> {
-    let opt = sms.keyword();
     let lookup = state.store.inbound_lookup(&sms.to, &sms.from).await?;
+    // "Yes" or "start" from a phone that never opted out is just a text.
+    let opt = sms.keyword().filter(|opted_out| *opted_out || lookup.opted_out);
     if let Some(target) = lookup.route {
         return deliver(state, sms, target, opt).await;
     }
@@ -286,6 +287,7 @@ async fn fan_out(
             error_message: None,
             segments: cost,
             updated_at: message.created_at,
+            tentative: false,
         })
         .collect();
     state.store.fan_out(&detail, message, &deliveries, preview).await?;

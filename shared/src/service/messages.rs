@@ -25,7 +25,10 @@ use crate::domain::message::{
 use crate::domain::routing::Pair;
 use crate::domain::user::User;
 use crate::error::AppError;
-use crate::sms::OutboundSms;
+use crate::sms::{OutboundSms, SendError};
+
+/// Twilio's error for a recipient who unsubscribed from the sender number.
+const OPTED_OUT_AT_TWILIO: i64 = 21610;
 use crate::store::{MessageChange, NewMessage, Page, PageRequest, StoreError};
 
 /// Characters of a message kept as the conversation's preview.
@@ -230,6 +233,7 @@ pub async fn prepare(
                 error_message: None,
                 segments: cost,
                 updated_at: now,
+                tentative: false,
             }
         })
         .collect();
@@ -270,6 +274,7 @@ pub async fn dispatch(state: &AppState, message: &Message, deliveries: &mut [Del
         .collect()
         .await;
     let now = Utc::now();
+    let mut newly_opted_out = Vec::new();
     for (i, outcome) in outcomes {
         let delivery = &mut deliveries[i];
         delivery.updated_at = now;
@@ -279,12 +284,28 @@ pub async fn dispatch(state: &AppState, message: &Message, deliveries: &mut [Del
                 delivery.twilio_sid = Some(accepted.sid);
                 tracing::info!(delivery_id = %delivery.id(), to = %delivery.to.masked(), status = delivery.status.as_str(), "sms accepted");
             }
-            Err(err) => {
-                delivery.status = DeliveryStatus::Failed;
+            // Twilio's 21610: the phone unsubscribed from this number (an opt-out we had not seen).
+            Err(err) if err.code() == Some(OPTED_OUT_AT_TWILIO) => {
+                delivery.status = DeliveryStatus::OptedOut;
                 delivery.error_code = err.code();
                 delivery.error_message = Some(err.to_string());
-                tracing::warn!(delivery_id = %delivery.id(), to = %delivery.to.masked(), error_code = ?err.code(), error = %err, "sms failed");
+                newly_opted_out.push((delivery.from.clone(), delivery.to.clone()));
+                tracing::info!(delivery_id = %delivery.id(), to = %delivery.to.masked(), "recipient opted out at Twilio");
             }
+            Err(err) => {
+                delivery.status = DeliveryStatus::Failed;
+                // Without Twilio's answer the SMS may still go out: callbacks may overrule us.
+                delivery.tentative = matches!(err, SendError::Timeout | SendError::Unavailable(_));
+                delivery.error_code = err.code();
+                delivery.error_message = Some(err.to_string());
+                // Twilio's texts can quote the phone number: log the kind and code only.
+                tracing::warn!(delivery_id = %delivery.id(), to = %delivery.to.masked(), error_code = ?err.code(), error_kind = err.kind(), "sms failed");
+            }
+        }
+    }
+    for (number, phone) in &newly_opted_out {
+        if let Err(err) = state.store.set_opt_out(number, phone, true).await {
+            tracing::error!(error = %err, "could not record an opt-out Twilio reported");
         }
     }
     let sent: Vec<Delivery> = pending.iter().map(|&i| deliveries[i].clone()).collect();

@@ -14,8 +14,11 @@ pub async fn apply(
     params: &[(String, String)],
 ) -> Result<StatusOutcome, AppError> {
     let status_name = param(params, "MessageStatus").or_else(|| param(params, "SmsStatus")).unwrap_or("");
-    let status = DeliveryStatus::from_twilio(status_name)
-        .ok_or_else(|| AppError::bad_request(Some("MessageStatus".to_string()), "unknown message status"))?;
+    // Statuses we do not track (partially_delivered, receiving, received…): acknowledged, ignored.
+    let Some(status) = DeliveryStatus::from_twilio(status_name) else {
+        tracing::info!(status = status_name, "status callback with an untracked status ignored");
+        return Ok(StatusOutcome::Stale);
+    };
     let sid = param(params, "MessageSid").filter(|s| !s.is_empty()).map(str::to_string);
     let target = match delivery_id.and_then(parse_delivery_id) {
         Some(ids) => Some(ids),

@@ -45,6 +45,17 @@ pub enum SendError {
 }
 
 impl SendError {
+    /// A short name for logs (the messages can quote phone numbers).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Rejected { .. } => "rejected",
+            Self::Throttled { .. } => "throttled",
+            Self::Unavailable(_) => "unavailable",
+            Self::Timeout => "timeout",
+            Self::NotConfigured => "not_configured",
+        }
+    }
+
     /// Twilio's numeric error code, when it gave one.
     pub fn code(&self) -> Option<i64> {
         match self {

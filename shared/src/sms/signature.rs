@@ -39,8 +39,28 @@ pub fn verify(tokens: &[&str], url: &str, params: &[(String, String)], header: &
     tokens.iter().any(|token| urls.iter().any(|u| mac(token, u, params).verify_slice(&given).is_ok()))
 }
 
-/// The URL as given, and with its default port added (or removed when it was explicit).
+/// The URL as given, with its default port added (or removed when it was explicit), and for a
+/// bare host URL (`https://host/`), without its trailing slash: Twilio signs the URL exactly as
+/// it was entered in its console, and a function URL is often pasted without the slash.
 pub fn url_variants(url: &str) -> Vec<String> {
+    let mut variants = port_variants(url);
+    for variant in variants.clone() {
+        let (before_query, query) =
+            variant.split_once('?').map_or((variant.as_str(), None), |(b, q)| (b, Some(q)));
+        let bare_host =
+            before_query.split_once("://").is_some_and(|(_, rest)| rest.find('/') == Some(rest.len() - 1));
+        if bare_host {
+            let trimmed = &before_query[..before_query.len() - 1];
+            variants.push(match query {
+                Some(q) => format!("{trimmed}?{q}"),
+                None => trimmed.to_string(),
+            });
+        }
+    }
+    variants
+}
+
+fn port_variants(url: &str) -> Vec<String> {
     let mut variants = vec![url.to_string()];
     let Some((scheme, rest)) = url.split_once("://") else {
         return variants;
@@ -109,6 +129,9 @@ mod tests {
         let without = sign("t", "https://example.com/hook", &p);
         assert!(verify(&["t"], "https://example.com:443/hook", &p, &without));
         assert_eq!(url_variants("http://localhost:9000/x"), ["http://localhost:9000/x"]);
+        // A function URL pasted without its trailing slash.
+        let bare = sign("t", "https://abc.lambda-url.us-east-1.on.aws?deliveryId=1", &p);
+        assert!(verify(&["t"], "https://abc.lambda-url.us-east-1.on.aws/?deliveryId=1", &p, &bare));
     }
 
     #[test]

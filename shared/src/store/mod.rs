@@ -239,6 +239,8 @@ pub trait Store: Send + Sync + 'static {
         deliveries: &[Delivery],
         preview: &str,
     ) -> Result<(), StoreError>;
+    /// Records (or clears) an opt-out of `phone` from `number`.
+    async fn set_opt_out(&self, number: &E164, phone: &E164, opted_out: bool) -> Result<(), StoreError>;
     /// A status callback: one conditional update that only moves the status forward.
     async fn apply_status(&self, update: &StatusUpdate) -> Result<StatusOutcome, StoreError>;
     /// (conversation, message, participant) of the delivery with this Twilio SID.
@@ -257,6 +259,8 @@ pub struct InboundLookup {
     pub route: Option<RouteTarget>,
     pub in_pool: bool,
     pub owner_id: Option<String>,
+    /// The phone is opted out of this number.
+    pub opted_out: bool,
 }
 
 pub struct InboundWrite<'a> {

@@ -494,7 +494,7 @@ impl From<&Delivery> for DeliveryItem {
             to: d.to.to_string(),
             from: d.from.to_string(),
             status: d.status,
-            rank: d.status.rank(),
+            rank: d.rank(),
             twilio_sid: d.twilio_sid.clone(),
             error_code: d.error_code,
             error_message: d.error_message.clone(),
@@ -519,6 +519,8 @@ impl From<DeliveryItem> for Delivery {
             error_message: item.error_message,
             segments: Segments { count: item.segments, encoding: item.encoding },
             updated_at: item.updated_at,
+            tentative: item.status == DeliveryStatus::Failed
+                && item.rank == crate::domain::message::TENTATIVE_FAILURE_RANK,
         }
     }
 }

@@ -151,7 +151,7 @@ impl DynamoStore {
             names.insert("#status".into(), "status".into());
             names.insert("#rank".into(), "rank".into());
             values.insert(":status".into(), s(delivery.status.as_str()));
-            values.insert(":rank".into(), AttributeValue::N(delivery.status.rank().to_string()));
+            values.insert(":rank".into(), AttributeValue::N(delivery.rank().to_string()));
             condition.push_str(" AND #rank < :rank");
             if let Some(code) = delivery.error_code {
                 set.push("errorCode = :code");
@@ -181,7 +181,10 @@ impl DynamoStore {
     pub(super) async fn record_deliveries_tx(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
         // Per delivery: record the status too, or only the SID (or nothing left to record).
         let mut status_too: Vec<Option<bool>> = vec![Some(true); deliveries.len()];
-        for _ in 0..RECORD_ATTEMPTS {
+        for attempt in 0..RECORD_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(super::backoff(attempt as u32)).await;
+            }
             let chosen: Vec<(usize, bool)> =
                 status_too.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
             if chosen.is_empty() {
@@ -206,6 +209,9 @@ impl DynamoStore {
             for (i, both) in failed {
                 status_too[i] = if both && deliveries[i].twilio_sid.is_some() { Some(false) } else { None };
             }
+        }
+        if status_too.iter().any(Option::is_some) {
+            return Err(StoreError::Contention);
         }
         Ok(())
     }

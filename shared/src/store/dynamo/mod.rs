@@ -103,6 +103,18 @@ impl DynamoStore {
                     .collect::<Vec<_>>(),
                 _ => return Err(TxError::Store(StoreError::from(err))),
             };
+            // Throttling, validation (an item over 400 KB) and the like are faults, not outcomes.
+            if let Some(other) = reasons.iter().find(|r| {
+                !matches!(r.code.as_str(), "None" | "ConditionalCheckFailed" | "TransactionConflict")
+            }) {
+                return Err(TxError::Store(
+                    if other.code.contains("Throttl") || other.code.contains("ThroughputExceeded") {
+                        StoreError::Throttled
+                    } else {
+                        StoreError::Backend(format!("transaction cancelled: {}", other.code))
+                    },
+                ));
+            }
             let lost_race = reasons.iter().any(|r| r.code == "TransactionConflict");
             let condition_failed = reasons.iter().any(|r| r.code == "ConditionalCheckFailed");
             if lost_race && !condition_failed {
@@ -386,6 +398,9 @@ impl Store for DynamoStore {
         preview: &str,
     ) -> Result<(), StoreError> {
         self.fan_out_tx(detail, message, deliveries, preview).await
+    }
+    async fn set_opt_out(&self, number: &E164, phone: &E164, opted_out: bool) -> Result<(), StoreError> {
+        self.write_opt_out(number, phone, opted_out).await
     }
     async fn apply_status(&self, update: &StatusUpdate) -> Result<StatusOutcome, StoreError> {
         self.apply_status_update(update).await

@@ -26,10 +26,13 @@ impl DynamoStore {
     pub(super) async fn lookup_inbound(&self, to: &E164, from: &E164) -> Result<InboundLookup, StoreError> {
         let route_key = key(keys::route_pk(to.as_str()), &keys::route_sk(from.as_str()));
         let number_key = key(keys::number_pk(to.as_str()), keys::NUMBER_SK);
+        let opt_out_key = key(keys::opt_out_pk(to.as_str()), &keys::opt_out_sk(from.as_str()));
         let mut lookup = InboundLookup::default();
-        for item in self.batch_get(vec![route_key, number_key]).await? {
+        for item in self.batch_get(vec![route_key, number_key, opt_out_key]).await? {
             let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if pk.starts_with("ROUTE#") {
+            if pk.starts_with("OPTOUT#") {
+                lookup.opted_out = true;
+            } else if pk.starts_with("ROUTE#") {
                 let route: RouteItem = from_item(item)?;
                 lookup.route = Some(RouteTarget {
                     conversation_id: route.conversation_id,
@@ -74,25 +77,43 @@ impl DynamoStore {
             ));
         }
         if let Some((number, phone, opted_out)) = write.opt_change {
-            let opt_key = key(keys::opt_out_pk(number.as_str()), &keys::opt_out_sk(phone.as_str()));
-            let item = if opted_out {
-                let mut opt = opt_key;
-                opt.insert("entity".into(), s("opt-out"));
-                opt.insert("optedOutAt".into(), s(now.to_rfc3339()));
-                TransactWriteItem::builder()
-                    .put(built(Put::builder().table_name(&self.table).set_item(Some(opt)).build())?)
-                    .build()
-            } else {
-                TransactWriteItem::builder()
-                    .delete(built(Delete::builder().table_name(&self.table).set_key(Some(opt_key)).build())?)
-                    .build()
-            };
-            items.push((item, Slot::Other));
+            items.push((self.opt_out_write(number, phone, opted_out)?, Slot::Other));
         }
         match self.transact_slots(items).await {
             Err(StoreError::IdempotencyKeyUsed) => Err(StoreError::Duplicate),
             other => other,
         }
+    }
+
+    /// The write that records (Put) or clears (Delete) an opt-out.
+    fn opt_out_write(
+        &self,
+        number: &E164,
+        phone: &E164,
+        opted_out: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let opt_key = key(keys::opt_out_pk(number.as_str()), &keys::opt_out_sk(phone.as_str()));
+        Ok(if opted_out {
+            let mut opt = opt_key;
+            opt.insert("entity".into(), s("opt-out"));
+            opt.insert("optedOutAt".into(), s(Utc::now().to_rfc3339()));
+            TransactWriteItem::builder()
+                .put(built(Put::builder().table_name(&self.table).set_item(Some(opt)).build())?)
+                .build()
+        } else {
+            TransactWriteItem::builder()
+                .delete(built(Delete::builder().table_name(&self.table).set_key(Some(opt_key)).build())?)
+                .build()
+        })
+    }
+
+    pub(super) async fn write_opt_out(
+        &self,
+        number: &E164,
+        phone: &E164,
+        opted_out: bool,
+    ) -> Result<(), StoreError> {
+        self.transact_slots(vec![(self.opt_out_write(number, phone, opted_out)?, Slot::Other)]).await
     }
 
     pub(super) async fn fan_out_tx(
@@ -102,17 +123,28 @@ impl DynamoStore {
         deliveries: &[Delivery],
         preview: &str,
     ) -> Result<(), StoreError> {
-        let mut items = Vec::new();
-        for delivery in deliveries {
-            items.push((self.put_if_absent(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
+        // The relays' deliveries first, on their own: nothing a participant does can cancel them,
+        // and once the message is stored (a retry is a duplicate) they are the relays' only record.
+        if !deliveries.is_empty() {
+            let puts = deliveries
+                .iter()
+                .map(|d| Ok((self.put_if_absent(to_item(&DeliveryItem::from(d))?)?, Slot::Other)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            self.transact_slots(puts).await?;
         }
-        for update in self.inbox_updates(detail, &message.created_at, preview)? {
-            items.push((update, Slot::Other));
+        // Then the inbox lines. A participant who left meanwhile cancels this write: the order of
+        // inboxes is then stale until the next message, which beats failing the webhook.
+        let updates: Vec<_> = self
+            .inbox_updates(detail, &message.created_at, preview)?
+            .into_iter()
+            .map(|u| (u, Slot::Other))
+            .collect();
+        if !updates.is_empty() {
+            if let Err(err) = self.transact_slots(updates).await {
+                tracing::warn!(conversation_id = %detail.conversation.id, error = %err, "inbox lines not moved");
+            }
         }
-        if items.is_empty() {
-            return Ok(());
-        }
-        self.transact_slots(items).await
+        Ok(())
     }
 
     /// SET the status only if it moves forward (`read` only after `delivered`); the SID is added
@@ -138,9 +170,12 @@ impl DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let mut condition = "attribute_exists(SK) AND #rank < :rank".to_string();
         if update.status == DeliveryStatus::Read {
-            condition.push_str(" AND #status = :delivered");
-            request =
-                request.expression_attribute_values(":delivered", s(DeliveryStatus::Delivered.as_str()));
+            // Read implies delivered, whatever order the callbacks come in; never over a failure.
+            condition.push_str(" AND NOT (#status IN (:failed, :undelivered, :opted_out))");
+            request = request
+                .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+                .expression_attribute_values(":undelivered", s(DeliveryStatus::Undelivered.as_str()))
+                .expression_attribute_values(":opted_out", s(DeliveryStatus::OptedOut.as_str()));
         }
         if let Some(sid) = &update.sid {
             set.extend([
