@@ -136,26 +136,8 @@ impl DynamoStore {
         &self,
         id: &str,
     ) -> Result<Option<ConversationDetail>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        // A conversation is at most ~51 small items, one page; loop anyway to respect 1 MB pages.
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(keys::conversation_pk(id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => break,
-            }
-        }
+        // A conversation is at most ~51 small items: one page, but every page is read regardless.
+        let items = self.query_all(&keys::conversation_pk(id), None).await?;
         let mut conversation = None;
         let mut participants = Vec::new();
         for item in items {

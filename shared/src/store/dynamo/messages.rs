@@ -11,7 +11,7 @@ use super::conversations::Slot;
 use super::items::{
     participant_sk, sortable, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem,
 };
-use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, Item, TxError};
+use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError};
 use crate::domain::message::{Delivery, Message};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
@@ -254,29 +254,11 @@ impl DynamoStore {
 
     /// Deliveries of `cid` whose sort key lies in [from, to], all pages.
     async fn query_deliveries(&self, cid: &str, from: &str, to: &str) -> Result<Vec<Delivery>, StoreError> {
-        let mut deliveries = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(keys::messages_pk(cid)))
-                .expression_attribute_values(":from", s(from))
-                .expression_attribute_values(":to", s(to))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await?;
-            for item in out.items.unwrap_or_default() {
-                deliveries.push(from_item::<DeliveryItem>(item)?.into());
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(deliveries),
-            }
-        }
+        self.query_all(&keys::messages_pk(cid), Some((from, to)))
+            .await?
+            .into_iter()
+            .map(|item| from_item::<DeliveryItem>(item).map(Delivery::from))
+            .collect()
     }
 
     /// One Query for the page of messages, one for the deliveries of exactly that page (their

@@ -202,6 +202,37 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Every item of partition `pk` (optionally with SK in [from, to]), following pages: for reads
+    /// that must see the whole set (a conversation's participants, a page's deliveries).
+    async fn query_all(&self, pk: &str, sk_between: Option<(&str, &str)>) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            query = match sk_between {
+                Some((from, to)) => query
+                    .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                    .expression_attribute_values(":from", s(from))
+                    .expression_attribute_values(":to", s(to)),
+                None => query.key_condition_expression("PK = :pk"),
+            };
+            let out = query.send().await?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
 /// Attempts to collect a batch's unprocessed keys before reporting throttling.
 const BATCH_ATTEMPTS: u32 = 5;
 
