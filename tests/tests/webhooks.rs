@@ -81,7 +81,13 @@ async fn a_reply_lands_in_the_conversation_of_the_number_it_was_sent_to() {
     let w = world(&mock, &[]).await;
     assert_ne!(w.group_proxy, w.a_number);
 
-    assert_twiml(&w.app.inbound_sms(&message_sid(1), PAT, &w.a_number, "for Ann").await);
+    // One to one: one batched read and one transaction, the inbox line included.
+    let sid = message_sid(1);
+    let (reply, ops) = w.app.count_operations(|| w.app.inbound_sms(&sid, PAT, &w.a_number, "for Ann")).await;
+    assert_twiml(&reply);
+    assert_eq!(ops, [("BatchGetItem".to_string(), 1), ("TransactWriteItems".to_string(), 1)].into());
+    let inbox = w.app.get("/api/conversations", &w.a.token).await;
+    assert_eq!(inbox.body["conversations"][0]["lastMessagePreview"], "for Ann");
     assert_twiml(&w.app.inbound_sms(&message_sid(2), PAT, &w.group_proxy, "for the club").await);
 
     let ann = history(&w.app, &w.sms_id, &w.a).await;

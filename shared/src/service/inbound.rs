@@ -131,6 +131,7 @@ pub async fn receive(state: &AppState, sms: &InboundSms) -> Result<Outcome, AppE
                 conversation_id: detail.conversation.id.clone(),
                 participant_id: phone.id.clone(),
                 display_name: phone.display_name.clone(),
+                inbox_user_id: Some(owner.id.clone()),
             };
             tracing::info!(conversation_id = %target.conversation_id, from = %sms.from.masked(), to = %sms.to.masked(), "new sms conversation from a first text");
             match deliver(state, sms, target, None).await? {
@@ -150,6 +151,7 @@ async fn record_opt_only(state: &AppState, sms: &InboundSms, opted_out: bool) ->
         message_sid: &sms.message_sid,
         message: None,
         preview: String::new(),
+        inbox_user_id: None,
         opt_change: Some((&sms.to, &sms.from, opted_out)),
     };
     match state.store.record_inbound(&write).await {
@@ -214,6 +216,7 @@ async fn deliver(
         message_sid: &sms.message_sid,
         message: Some(&message),
         preview: preview.clone(),
+        inbox_user_id: target.inbox_user_id.as_deref(),
         opt_change: opt.map(|opted_out| (&sms.to, &sms.from, opted_out)),
     };
     match state.store.record_inbound(&write).await {
@@ -227,6 +230,10 @@ async fn deliver(
             return Ok(Outcome::Unroutable);
         }
         Err(e) => return Err(e.into()),
+    }
+    // One-to-one: the transaction above moved the one inbox line and there is nobody to relay to.
+    if target.inbox_user_id.is_some() {
+        return Ok(Outcome::Routed { conversation_id: target.conversation_id, relays: 0 });
     }
     let relays = fan_out(state, &message, &target, opt.is_none(), &preview).await?;
     Ok(Outcome::Routed { conversation_id: target.conversation_id, relays })

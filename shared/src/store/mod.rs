@@ -252,6 +252,8 @@ pub struct RouteTarget {
     pub conversation_id: String,
     pub participant_id: String,
     pub display_name: String,
+    /// The one web user of a one-to-one (sms) conversation.
+    pub inbox_user_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -267,6 +269,8 @@ pub struct InboundWrite<'a> {
     pub message_sid: &'a str,
     pub message: Option<&'a Message>,
     pub preview: String,
+    /// A web user whose inbox line moves in the same transaction.
+    pub inbox_user_id: Option<&'a str>,
     /// (our number, their phone, opted out?)
     pub opt_change: Option<(&'a E164, &'a E164, bool)>,
 }

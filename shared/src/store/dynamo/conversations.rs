@@ -68,8 +68,9 @@ impl DynamoStore {
         &self,
         conversation_id: &str,
         participant: &Participant,
+        inbox_user_id: Option<&str>,
     ) -> Result<Option<(TransactWriteItem, Pair)>, StoreError> {
-        let Some(route) = RouteItem::new(conversation_id, participant) else {
+        let Some(route) = RouteItem::new(conversation_id, participant, inbox_user_id) else {
             return Ok(None);
         };
         let pair = participant.route().expect("an SMS participant has a route");
@@ -165,6 +166,10 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let cid = &detail.conversation.id;
         let counts_proxies = detail.conversation.kind == ConversationKind::Group;
+        let one_to_one_user = match detail.conversation.kind {
+            ConversationKind::Sms => detail.user_participants().find_map(Participant::user_id),
+            _ => None,
+        };
         let mut first = vec![(self.put_if_absent(to_item(&ConversationItem::new(detail))?)?, Slot::Meta)];
         for participant in detail.participants.iter().filter(|p| p.user_id().is_some()) {
             first.push((
@@ -214,7 +219,7 @@ impl DynamoStore {
                 self.put_if_absent(to_item(&ParticipantItem::new(detail, participant))?)?,
                 Slot::Participant,
             ));
-            if let Some((put, pair)) = self.route_put(cid, participant)? {
+            if let Some((put, pair)) = self.route_put(cid, participant, one_to_one_user)? {
                 current.push((put, Slot::Route(pair)));
             }
             if counts_proxies {
@@ -376,7 +381,7 @@ impl DynamoStore {
             (self.meta_update(cid, 1, admins, Some(max_size))?, Slot::Meta),
             (self.put_if_absent_sk(to_item(&ParticipantItem::new(detail, participant))?)?, Slot::Participant),
         ];
-        if let Some((put, pair)) = self.route_put(cid, participant)? {
+        if let Some((put, pair)) = self.route_put(cid, participant, None)? {
             items.push((put, Slot::Route(pair.clone())));
             if detail.conversation.kind == ConversationKind::Group {
                 items.push((self.route_count_update(&pair.0, 1)?, Slot::Number(pair.0)));

@@ -346,10 +346,18 @@ pub struct RouteItem {
     /// The phone's name in that conversation: what an inbound text is signed with.
     #[serde(default)]
     pub display_name: String,
+    /// In a one-to-one (sms) conversation, its one web user: an inbound text moves their inbox
+    /// line in the same transaction that stores it, with no read of the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox_user_id: Option<String>,
 }
 
 impl RouteItem {
-    pub fn new(conversation_id: &str, participant: &Participant) -> Option<Self> {
+    pub fn new(
+        conversation_id: &str,
+        participant: &Participant,
+        inbox_user_id: Option<&str>,
+    ) -> Option<Self> {
         let (number, phone) = participant.route()?;
         Some(Self {
             pk: keys::route_pk(number.as_str()),
@@ -360,6 +368,7 @@ impl RouteItem {
             conversation_id: conversation_id.into(),
             participant_id: participant.id.clone(),
             display_name: participant.display_name.clone(),
+            inbox_user_id: inbox_user_id.map(str::to_string),
         })
     }
 }

@@ -8,9 +8,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::Utc;
 
 use super::conversations::Slot;
-use super::items::{
-    participant_sk, sortable, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem,
-};
+use super::items::{sortable, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem};
 use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError};
 use crate::domain::message::{Delivery, Message};
 use crate::domain::phone::E164;
@@ -105,27 +103,33 @@ impl DynamoStore {
         at: &chrono::DateTime<Utc>,
         preview: &str,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let cid = &detail.conversation.id;
-        let inbox_sk = s(keys::inbox_sk(&sortable(at), cid));
         detail
             .user_participants()
-            .map(|participant| {
-                let update = built(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key(keys::conversation_pk(cid), &participant_sk(participant))))
-                        .update_expression(
-                            "SET lastMessageAt = :at, lastMessagePreview = :preview, GSI1SK = :sk",
-                        )
-                        .condition_expression("attribute_exists(SK)")
-                        .expression_attribute_values(":at", s(at.to_rfc3339()))
-                        .expression_attribute_values(":preview", s(preview))
-                        .expression_attribute_values(":sk", inbox_sk.clone())
-                        .build(),
-                )?;
-                Ok(TransactWriteItem::builder().update(update).build())
-            })
+            .filter_map(|p| p.user_id())
+            .map(|user_id| self.inbox_update(&detail.conversation.id, user_id, at, preview))
             .collect()
+    }
+
+    /// One web participant's inbox line moves to the top (if the participant is still there).
+    pub(super) fn inbox_update(
+        &self,
+        cid: &str,
+        user_id: &str,
+        at: &chrono::DateTime<Utc>,
+        preview: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::conversation_pk(cid), &keys::user_participant_sk(user_id))))
+                .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview, GSI1SK = :sk")
+                .condition_expression("attribute_exists(SK)")
+                .expression_attribute_values(":at", s(at.to_rfc3339()))
+                .expression_attribute_values(":preview", s(preview))
+                .expression_attribute_values(":sk", s(keys::inbox_sk(&sortable(at), cid)))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// The update that records one send outcome. `status_too` false: only the SID (a callback

@@ -38,6 +38,7 @@ impl DynamoStore {
                     conversation_id: route.conversation_id,
                     participant_id: route.participant_id,
                     display_name: route.display_name,
+                    inbox_user_id: route.inbox_user_id,
                 });
             } else {
                 let number: NumberItem = from_item(item)?;
@@ -75,6 +76,15 @@ impl DynamoStore {
                 self.activity_update(&message.conversation_id, &message.created_at, &write.preview)?,
                 Slot::Meta,
             ));
+            if let Some(user_id) = write.inbox_user_id {
+                let update = self.inbox_update(
+                    &message.conversation_id,
+                    user_id,
+                    &message.created_at,
+                    &write.preview,
+                )?;
+                items.push((update, Slot::Other));
+            }
         }
         if let Some((number, phone, opted_out)) = write.opt_change {
             items.push((self.opt_out_write(number, phone, opted_out)?, Slot::Other));
