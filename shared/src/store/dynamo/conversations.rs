@@ -8,9 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::items::{participant_sk, ConversationItem, DirectItem, ParticipantItem, RouteItem};
-use super::{
-    cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, Item, TxError, GSI1_CURSOR_NAMES,
-};
+use super::{from_item, key, keys, s, to_item, DynamoStore, Item, TxError};
 use crate::domain::conversation::{
     ConversationDetail, ConversationKind, InboxEntry, Participant, ParticipantRole,
 };
@@ -572,29 +570,8 @@ impl DynamoStore {
         user_id: &str,
         page: &PageRequest,
     ) -> Result<Page<InboxEntry>, StoreError> {
-        let pk = keys::inbox_pk(user_id);
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", keys::GSI1PK)
-            .expression_attribute_values(":pk", s(pk.clone()))
-            .scan_index_forward(false)
-            .limit(page_limit(page));
-        if let Some(c) = &page.cursor {
-            let start = cursor::decode(c, &GSI1_CURSOR_NAMES, keys::GSI1PK, &pk, None)?;
-            query = query.set_exclusive_start_key(Some(start));
-        }
-        let out = query.send().await.map_err(|e| super::query_error(e, page.cursor.is_some()))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| from_item::<ParticipantItem>(item).map(|p| p.inbox_entry()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+        let lines = self.gsi1_page::<ParticipantItem>(&keys::inbox_pk(user_id), None, true, page).await?;
+        Ok(lines.map(|p| p.inbox_entry()))
     }
 }
 

@@ -233,6 +233,50 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// One page of the GSI1 partition `pk` (only sort keys starting with `prefix`, if given):
+    /// every listing (directory, pool, inbox) is one of these. The cursor must come from the same
+    /// listing (partition and prefix), or it is a 400.
+    async fn gsi1_page<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: Option<&str>,
+        newest_first: bool,
+        page: &PageRequest,
+    ) -> Result<Page<T>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .expression_attribute_names("#pk", keys::GSI1PK)
+            .expression_attribute_values(":pk", s(pk))
+            .scan_index_forward(!newest_first)
+            .limit(page_limit(page));
+        query = match prefix {
+            Some(prefix) => query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", keys::GSI1SK)
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => query.key_condition_expression("#pk = :pk"),
+        };
+        if let Some(c) = &page.cursor {
+            let sort = prefix.map(|p| (keys::GSI1SK, p));
+            query = query.set_exclusive_start_key(Some(cursor::decode(
+                c,
+                &GSI1_CURSOR_NAMES,
+                keys::GSI1PK,
+                pk,
+                sort,
+            )?));
+        }
+        let out = query.send().await.map_err(|e| query_error(e, page.cursor.is_some()))?;
+        let items =
+            out.items.unwrap_or_default().into_iter().map(from_item::<T>).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+    }
+}
+
 /// Attempts to collect a batch's unprocessed keys before reporting throttling.
 const BATCH_ATTEMPTS: u32 = 5;
 

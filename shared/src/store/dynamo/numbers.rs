@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::items::NumberItem;
-use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError, GSI1_CURSOR_NAMES};
+use super::{key, keys, s, to_item, DynamoStore, TxError};
 use crate::domain::number::{NumberStatus, PoolNumber};
 use crate::domain::phone::E164;
 use crate::store::{Page, PageRequest, StoreError};
@@ -71,39 +71,12 @@ impl DynamoStore {
         status: Option<NumberStatus>,
         page: &PageRequest,
     ) -> Result<Page<PoolNumber>, StoreError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .expression_attribute_names("#pk", keys::GSI1PK)
-            .expression_attribute_values(":pk", s(keys::POOL_PK))
-            .limit(page_limit(page));
         let prefix = status.map(|status| match status {
             NumberStatus::Free => keys::FREE_PREFIX,
             NumberStatus::Assigned => keys::ASSIGNED_PREFIX,
             NumberStatus::Proxy => keys::PROXY_PREFIX,
         });
-        query = match prefix {
-            None => query.key_condition_expression("#pk = :pk"),
-            Some(prefix) => query
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#sk", keys::GSI1SK)
-                .expression_attribute_values(":prefix", s(prefix)),
-        };
-        if let Some(c) = &page.cursor {
-            let sort = prefix.map(|p| (keys::GSI1SK, p));
-            let start = cursor::decode(c, &GSI1_CURSOR_NAMES, keys::GSI1PK, keys::POOL_PK, sort)?;
-            query = query.set_exclusive_start_key(Some(start));
-        }
-        let out = query.send().await.map_err(|e| super::query_error(e, page.cursor.is_some()))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| from_item::<NumberItem>(item).map(PoolNumber::from))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+        Ok(self.gsi1_page::<NumberItem>(keys::POOL_PK, prefix, false, page).await?.map(PoolNumber::from))
     }
 
     /// One transaction of two conditional updates: the number must be in the pool and free,

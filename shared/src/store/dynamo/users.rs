@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::items::{UniqueItem, UserItem};
-use super::{
-    cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, Item, TxError, GSI1_CURSOR_NAMES,
-};
+use super::{from_item, key, keys, s, to_item, DynamoStore, Item, TxError};
 use crate::domain::user::{normalize_username, User};
 use crate::store::{LoginKey, Page, PageRequest, ProfileChanges, StoreError, UniqueField};
 
@@ -243,34 +241,8 @@ impl DynamoStore {
         prefix: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<User>, StoreError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .expression_attribute_names("#pk", keys::GSI1PK)
-            .expression_attribute_values(":pk", s(keys::DIRECTORY_PK))
-            .limit(page_limit(page));
         let prefix = prefix.map(normalize_username).filter(|p| !p.is_empty());
-        query = match &prefix {
-            Some(prefix) => query
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#sk", keys::GSI1SK)
-                .expression_attribute_values(":prefix", s(prefix.clone())),
-            None => query.key_condition_expression("#pk = :pk"),
-        };
-        if let Some(c) = &page.cursor {
-            let sort = prefix.as_deref().map(|p| (keys::GSI1SK, p));
-            let start = cursor::decode(c, &GSI1_CURSOR_NAMES, keys::GSI1PK, keys::DIRECTORY_PK, sort)?;
-            query = query.set_exclusive_start_key(Some(start));
-        }
-        let out = query.send().await.map_err(|e| super::query_error(e, page.cursor.is_some()))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| from_item::<UserItem>(item).map(User::from))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+        let users = self.gsi1_page::<UserItem>(keys::DIRECTORY_PK, prefix.as_deref(), false, page).await?;
+        Ok(users.map(User::from))
     }
 }
