@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make dev    start the whole local stack (DynamoDB-compatible server, table, functions)
 #   make test   install what is needed (pinned) and run every check and test
-.PHONY: dev test bench fmt lint
+.PHONY: dev test bench phone fmt lint
 
 dev:
 	@scripts/dev.sh
@@ -11,6 +11,10 @@ test:
 
 bench:
 	@scripts/bench.sh
+
+# What each simulated phone of the local Twilio stand-in has received (make dev running).
+phone:
+	@scripts/phone inbox
 
 fmt:
 	cargo fmt --all

@@ -2,13 +2,16 @@
 # `make dev`: the whole local stack on one machine.
 #   1. moto's DynamoDB-compatible server (pinned, in .venv), data kept while it runs;
 #   2. the table, created from template.yaml's definition;
-#   3. every function under `cargo lambda watch` on one port, with the production paths.
+#   3. when no Twilio account is configured, the local Twilio stand-in (xtask/src/standin.rs):
+#      it takes the functions' sends, plays the phones, and calls back with delivery statuses;
+#   4. every function under `cargo lambda watch` on one port, with the production paths.
 # Settings come from the environment or a git-ignored .env; Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-if [ -f .env ]; then
+# scripts/test.sh runs this stack with its own settings only (DEV_IGNORE_DOTENV=1).
+if [ -f .env ] && [ -z "${DEV_IGNORE_DOTENV:-}" ]; then
   set -a
   # shellcheck disable=SC1091
   source .env
@@ -23,12 +26,20 @@ export DEFAULT_REGION="${DEFAULT_REGION:-US}"
 export RUST_LOG="${RUST_LOG:-info}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 API_PORT="${API_PORT:-9000}"
+STANDIN_PORT="${STANDIN_PORT:-9100}"
 # Webhooks are always signature-checked; locally against this documented token and base URL
 # (events/twilio-*.json are signed with them).
 export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-local-development-twilio-auth-token}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:${API_PORT}}"
-# Passed through to the functions when set (used by the messaging issues).
-export TWILIO_ACCOUNT_SID TWILIO_MESSAGING_SERVICE_SID TWILIO_API_BASE_URL
+# No Twilio account configured: the functions send through the local stand-in, as this
+# (made-up, well-formed) account.
+if [ -z "${TWILIO_ACCOUNT_SID:-}" ]; then
+  USE_STANDIN=1
+  export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000
+  export TWILIO_API_BASE_URL="http://127.0.0.1:${STANDIN_PORT}"
+  export STANDIN_PORT
+fi
+export TWILIO_MESSAGING_SERVICE_SID TWILIO_API_BASE_URL
 
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
@@ -58,12 +69,21 @@ fi
 
 cargo run --quiet -p xtask -- create-table "$TABLE_NAME"
 
+twilio_line="Twilio                     the account in TWILIO_ACCOUNT_SID"
+if [ -n "${USE_STANDIN:-}" ]; then
+  cargo build --quiet -p xtask --bin twilio-standin --bin phone
+  target/debug/twilio-standin &
+  pids+=("$!")
+  twilio_line="Twilio stand-in            http://127.0.0.1:${STANDIN_PORT}   phones: scripts/phone inbox | text FROM TO BODY"
+fi
+
 cat <<BANNER
 
   Switchboard local stack
   ------------------------------------------------------------------
   API (cargo lambda watch)   http://127.0.0.1:${API_PORT}/api/...
   DynamoDB (moto)            ${AWS_ENDPOINT_URL_DYNAMODB}   table: ${TABLE_NAME}
+  ${twilio_line}
   Admin emails               ${ADMIN_EMAILS}
   Functions compile on start; the first request may wait for them.
   Ctrl-C stops everything.

@@ -29,6 +29,67 @@ set +e
 cargo test --workspace --lib --bins --tests --no-fail-fast "$@" 2>&1 | tee target/test-output.log
 status=${PIPESTATUS[0]}
 set -e
+
+# The README walkthrough, over HTTP, against the local stack of `make dev` (cargo lambda watch,
+# the Twilio stand-in) on free ports, with a table of its own on the same moto.
+echo "==> the README walkthrough against the local stack (scripts/dev.sh)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for_port() {
+  for _ in $(seq 1 600); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  echo "nothing listens on 127.0.0.1:$1 (log: target/dev-e2e.log)" >&2
+  return 1
+}
+# Build what the stack runs first, so the functions' first requests do not wait for a compile.
+cargo build --quiet --bins -p switchboard-auth -p switchboard-users -p switchboard-numbers \
+  -p switchboard-conversations -p switchboard-messages -p switchboard-twilio-inbound -p switchboard-twilio-status
+walkthrough=$(cargo test --quiet -p switchboard-tests --features local-stack --test local_stack --no-run \
+  --message-format=json | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["executable"])')
+api_port=$(free_port)
+standin_port=$(free_port)
+env -u TWILIO_ACCOUNT_SID -u TWILIO_API_BASE_URL -u TWILIO_MESSAGING_SERVICE_SID -u TWILIO_AUTH_TOKEN \
+  -u PUBLIC_BASE_URL -u STATUS_CALLBACK_URL -u WEBHOOK_PUBLIC_URL \
+  DEV_IGNORE_DOTENV=1 API_PORT="$api_port" STANDIN_PORT="$standin_port" TABLE_NAME="switchboard-walkthrough" \
+  scripts/dev.sh >target/dev-e2e.log 2>&1 &
+dev_pid=$!
+trap 'kill -TERM "$dev_pid" 2>/dev/null || true; kill "$MOTO_PID" 2>/dev/null || true' EXIT
+set +e
+wait_for_port "$standin_port" && wait_for_port "$api_port" &&
+  SWITCHBOARD_API_URL="http://127.0.0.1:$api_port" SWITCHBOARD_STANDIN_URL="http://127.0.0.1:$standin_port" \
+    "$walkthrough" 2>&1 | tee -a target/test-output.log
+walkthrough_status=${PIPESTATUS[0]}
+set -e
+kill -TERM "$dev_pid" 2>/dev/null || true
+wait "$dev_pid" 2>/dev/null || true
+if [ "$walkthrough_status" != 0 ]; then
+  echo "the walkthrough failed; the local stack's log: target/dev-e2e.log" >&2
+  tail -n 40 target/dev-e2e.log >&2
+  status=1
+fi
+
+# `sam build` offline, x86_64 (the aarch64 standard library cannot be installed here; a
+# deployer builds the default arm64).
+echo "==> sam build (Architecture=x86_64)"
+sam_started=$(date +%s)
+if ! sam build --beta-features --parameter-overrides Architecture=x86_64 --build-dir target/sam-build \
+  >target/sam-build.log 2>&1; then
+  tail -n 40 target/sam-build.log >&2
+  echo "sam build failed (log: target/sam-build.log)" >&2
+  status=1
+else
+  echo "sam build succeeded in $(( $(date +%s) - sam_started )) s; bootstrap zip sizes:"
+  for dir in target/sam-build/*Function; do
+    size=$(cd "$dir" && python3 -c 'import io,sys,zipfile; b=io.BytesIO(); z=zipfile.ZipFile(b,"w",zipfile.ZIP_DEFLATED); z.write("bootstrap"); z.close(); print(b.tell())')
+    echo "  $(basename "$dir"): $(( size / 1024 )) KiB"
+  done
+fi
+
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' target/test-output.log | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '; [0-9]+ failed' target/test-output.log | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
 echo "==> make test finished in $(( $(date +%s) - started )) s"

@@ -1,3 +1,5 @@
-//! Developer tasks shared by the `xtask` binary and the test harness.
+//! Developer tasks shared by the `xtask` binaries and the test harness.
 
+pub mod standin;
 pub mod table;
+pub mod twilio_contract;

@@ -1,0 +1,46 @@
+//! `make dev` starts this when no Twilio account is configured: the local Twilio stand-in
+//! (see xtask/src/standin.rs). Settings from the environment, like the functions':
+//! TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, STANDIN_PORT (9100), TWILIO_INBOUND_URL (default
+//! PUBLIC_BASE_URL + /api/webhooks/twilio/incoming), STANDIN_CALLBACK_STEP_MS (250).
+
+use std::time::Duration;
+
+use xtask::standin::{router, StandinConfig};
+
+fn setting(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[tokio::main]
+async fn main() {
+    let required = |name: &str| {
+        setting(name).unwrap_or_else(|| {
+            eprintln!("twilio-standin: {name} is required");
+            std::process::exit(2)
+        })
+    };
+    let port: u16 = setting("STANDIN_PORT").and_then(|p| p.parse().ok()).unwrap_or(9100);
+    let inbound_url = setting("TWILIO_INBOUND_URL").unwrap_or_else(|| {
+        let base = required("PUBLIC_BASE_URL");
+        format!("{}/api/webhooks/twilio/incoming", base.trim_end_matches('/'))
+    });
+    let step = setting("STANDIN_CALLBACK_STEP_MS").and_then(|p| p.parse().ok()).unwrap_or(250);
+    let config = StandinConfig {
+        account_sid: required("TWILIO_ACCOUNT_SID"),
+        auth_token: required("TWILIO_AUTH_TOKEN"),
+        inbound_url,
+        callback_step: Duration::from_millis(step),
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap_or_else(|e| {
+        eprintln!("twilio-standin: cannot listen on 127.0.0.1:{port}: {e}");
+        std::process::exit(1)
+    });
+    println!(
+        "twilio-standin: Messages API and phones on http://127.0.0.1:{port}; inbound webhook {}",
+        config.inbound_url
+    );
+    if let Err(e) = axum::serve(listener, router(config)).await {
+        eprintln!("twilio-standin: {e}");
+        std::process::exit(1);
+    }
+}
