@@ -4,7 +4,9 @@
 #   2. the table, created from template.yaml's definition;
 #   3. when no Twilio account is configured, the local Twilio stand-in (xtask/src/standin.rs):
 #      it takes the functions' sends, plays the phones, and calls back with delivery statuses;
-#   4. every function under `cargo lambda watch` on one port, with the production paths.
+#   4. the WebSocket API stand-in (xtask/src/websocket.rs): sockets for real-time events, the
+#      `realtime` function's routes, and the @connections API the functions publish through;
+#   5. every function under `cargo lambda watch` on one port, with the production paths.
 # Settings come from the environment or a git-ignored .env; Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,9 @@ export RUST_LOG="${RUST_LOG:-info}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 API_PORT="${API_PORT:-9000}"
 STANDIN_PORT="${STANDIN_PORT:-9100}"
+WEBSOCKET_PORT="${WEBSOCKET_PORT:-9001}"
+# The functions publish real-time events through the local WebSocket stand-in.
+export WEBSOCKET_API_ENDPOINT="${WEBSOCKET_API_ENDPOINT:-http://127.0.0.1:${WEBSOCKET_PORT}}"
 # Webhooks are always signature-checked; locally against this documented token and base URL
 # (events/twilio-*.json are signed with them).
 export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-local-development-twilio-auth-token}"
@@ -69,9 +74,11 @@ fi
 
 cargo run --quiet -p xtask -- create-table "$TABLE_NAME"
 
+cargo build --quiet -p xtask --bin twilio-standin --bin phone --bin websocket-gateway
+WEBSOCKET_PORT="$WEBSOCKET_PORT" API_PORT="$API_PORT" target/debug/websocket-gateway &
+pids+=("$!")
 twilio_line="Twilio                     the account in TWILIO_ACCOUNT_SID"
 if [ -n "${USE_STANDIN:-}" ]; then
-  cargo build --quiet -p xtask --bin twilio-standin --bin phone
   target/debug/twilio-standin &
   pids+=("$!")
   twilio_line="Twilio stand-in            http://127.0.0.1:${STANDIN_PORT}   phones: scripts/phone inbox | text FROM TO BODY"
@@ -84,6 +91,7 @@ cat <<BANNER
   API (cargo lambda watch)   http://127.0.0.1:${API_PORT}/api/...
   DynamoDB (moto)            ${AWS_ENDPOINT_URL_DYNAMODB}   table: ${TABLE_NAME}
   ${twilio_line}
+  WebSocket (real-time)      ws://127.0.0.1:${WEBSOCKET_PORT}/?token=ACCESS_TOKEN
   Admin emails               ${ADMIN_EMAILS}
   Functions compile on start; the first request may wait for them.
   Ctrl-C stops everything.

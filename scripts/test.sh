@@ -30,8 +30,9 @@ cargo test --workspace --lib --bins --tests --no-fail-fast "$@" 2>&1 | tee targe
 status=${PIPESTATUS[0]}
 set -e
 
-# The README walkthrough, over HTTP, against the local stack of `make dev` (cargo lambda watch,
-# the Twilio stand-in) on free ports, with a table of its own on the same moto.
+# The README walkthrough, over HTTP, then real-time events over WebSockets, against the local
+# stack of `make dev` (cargo lambda watch, the Twilio and WebSocket API stand-ins) on free ports,
+# with a table of its own on the same moto.
 echo "==> the README walkthrough against the local stack (scripts/dev.sh)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_for_port() {
@@ -44,7 +45,8 @@ wait_for_port() {
 }
 # Build what the stack runs first, so the functions' first requests do not wait for a compile.
 cargo build --quiet --bins -p switchboard-auth -p switchboard-users -p switchboard-numbers \
-  -p switchboard-conversations -p switchboard-messages -p switchboard-twilio-inbound -p switchboard-twilio-status
+  -p switchboard-conversations -p switchboard-messages -p switchboard-twilio-inbound -p switchboard-twilio-status \
+  -p switchboard-realtime
 walkthrough=$(cargo test --quiet -p switchboard-tests --features local-stack --test local_stack --no-run \
   --message-format=json | python3 -c 'import json,sys
 for line in sys.stdin:
@@ -53,16 +55,19 @@ for line in sys.stdin:
         print(m["executable"])')
 api_port=$(free_port)
 standin_port=$(free_port)
+websocket_port=$(free_port)
 env -u TWILIO_ACCOUNT_SID -u TWILIO_API_BASE_URL -u TWILIO_MESSAGING_SERVICE_SID -u TWILIO_AUTH_TOKEN \
-  -u PUBLIC_BASE_URL -u STATUS_CALLBACK_URL -u WEBHOOK_PUBLIC_URL \
-  DEV_IGNORE_DOTENV=1 API_PORT="$api_port" STANDIN_PORT="$standin_port" TABLE_NAME="switchboard-walkthrough" \
+  -u PUBLIC_BASE_URL -u STATUS_CALLBACK_URL -u WEBHOOK_PUBLIC_URL -u WEBSOCKET_API_ENDPOINT \
+  DEV_IGNORE_DOTENV=1 API_PORT="$api_port" STANDIN_PORT="$standin_port" WEBSOCKET_PORT="$websocket_port" \
+  TABLE_NAME="switchboard-walkthrough" \
   scripts/dev.sh >target/dev-e2e.log 2>&1 &
 dev_pid=$!
 trap 'kill -TERM "$dev_pid" 2>/dev/null || true; kill "$MOTO_PID" 2>/dev/null || true' EXIT
 set +e
-wait_for_port "$standin_port" && wait_for_port "$api_port" &&
+wait_for_port "$standin_port" && wait_for_port "$websocket_port" && wait_for_port "$api_port" &&
   SWITCHBOARD_API_URL="http://127.0.0.1:$api_port" SWITCHBOARD_STANDIN_URL="http://127.0.0.1:$standin_port" \
-    "$walkthrough" 2>&1 | tee -a target/test-output.log
+    SWITCHBOARD_WEBSOCKET_URL="ws://127.0.0.1:$websocket_port" "$walkthrough" --nocapture 2>&1 |
+    tee -a target/test-output.log
 walkthrough_status=${PIPESTATUS[0]}
 set -e
 kill -TERM "$dev_pid" 2>/dev/null || true

@@ -19,6 +19,8 @@ pub struct Config {
     /// Region used to read phone numbers written without a leading `+`.
     pub default_region: country::Id,
     pub max_group_size: usize,
+    /// CloudWatch namespace of the metrics (`METRICS_NAMESPACE`, default `Switchboard`).
+    pub metrics_namespace: String,
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<Secret>,
     /// Still accepted on webhook signatures while the auth token is rotated.
@@ -42,6 +44,9 @@ pub struct Config {
     /// Twilio calls in flight at once for one message.
     pub sms_send_concurrency: usize,
     pub twilio_timeout: Duration,
+    /// The WebSocket API stage's management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`);
+    /// unset, no real-time events are published.
+    pub websocket_api_endpoint: Option<String>,
 }
 
 /// A secret value whose `Debug` output is redacted, so it never reaches a log line by accident.
@@ -127,6 +132,7 @@ impl Config {
                     })
                 }
             },
+            metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "Switchboard".into()),
             twilio_account_sid: get("TWILIO_ACCOUNT_SID"),
             twilio_auth_token: get("TWILIO_AUTH_TOKEN").map(Secret::new),
             twilio_auth_token_previous: get("TWILIO_AUTH_TOKEN_PREVIOUS").map(Secret::new),
@@ -143,6 +149,7 @@ impl Config {
             public_base_url: get("PUBLIC_BASE_URL"),
             sms_send_concurrency: parse_num(&get, "SMS_SEND_CONCURRENCY", 25)? as usize,
             twilio_timeout: Duration::from_millis(parse_num(&get, "TWILIO_TIMEOUT_MS", 8000)?),
+            websocket_api_endpoint: get("WEBSOCKET_API_ENDPOINT"),
         })
     }
 

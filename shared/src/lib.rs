@@ -6,6 +6,7 @@
 //! - [`store`]: the storage port ([`store::Store`]) and its DynamoDB adapter ([`store::dynamo`]).
 //! - [`service`]: use cases (accounts, numbers) written against the port.
 //! - [`api`]: the Lambda/HTTP edge: request parsing, authentication, mapping results to JSON responses.
+//! - [`realtime`]: real-time events to web users' WebSockets (the publisher and its gateway port).
 //! - [`app`]: [`app::AppState`], built once per cold start from [`config::Config`].
 
 pub mod api;
@@ -14,6 +15,8 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod observe;
+pub mod realtime;
 pub mod service;
 pub mod sms;
 pub mod store;

@@ -226,6 +226,15 @@ impl TestApp {
         self.register_with("admin", ADMIN_EMAIL).await
     }
 
+    /// `owner` creates a group with these participants (`[{"userId"} | {"phoneNumber", "displayName"}]`);
+    /// returns the conversation as the API answered it.
+    pub async fn create_group(&self, owner: &Session, name: &str, participants: Value) -> Value {
+        let body = serde_json::json!({ "name": name, "participants": participants });
+        let reply = self.post("/api/conversations/group", body, Some(&owner.token)).await;
+        assert_eq!(reply.status, 201, "create group: {:?}", reply.body);
+        reply.body["conversation"].clone()
+    }
+
     /// Adds numbers to the pool as `admin`.
     pub async fn add_numbers(&self, admin: &Session, numbers: &[String]) {
         for number in numbers {
@@ -307,6 +316,14 @@ impl TestApp {
         state.store.create_message(&new).await.unwrap();
         deliveries
     }
+}
+
+/// The proxy number a conversation's SMS participant `phone` texts through.
+pub fn proxy_of(conversation: &Value, phone: &str) -> String {
+    let participants = conversation["participants"].as_array().expect("participants");
+    let participant =
+        participants.iter().find(|p| p["phoneNumber"] == phone).expect("that phone is a participant");
+    participant["proxyNumber"].as_str().expect("proxyNumber").to_string()
 }
 
 /// A MessageSid for tests: "SM" and 32 hex digits.

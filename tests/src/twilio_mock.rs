@@ -158,6 +158,11 @@ impl TwilioMock {
         self.behaviour.lock().unwrap().failures.insert(to.to_string(), failure);
     }
 
+    /// Accepts messages to `to` again.
+    pub fn recover(&self, to: &str) {
+        self.behaviour.lock().unwrap().failures.remove(to);
+    }
+
     pub fn set_delay(&self, delay: Duration) {
         self.behaviour.lock().unwrap().delay = delay;
     }

@@ -1,5 +1,6 @@
 //! Every sample event in events/ goes through its function's handler, as Lambda would deliver
-//! it (API Gateway HTTP API payload v2), and must do what its name says.
+//! it (API Gateway HTTP API payload v2, function URL events for the webhooks, WebSocket API
+//! proxy events for `realtime`), and must do what its name says.
 //!
 //! Events that need a caller or an id carry placeholders (`{{TOKEN}}`, `{{ADMIN_TOKEN}}`,
 //! `{{REFRESH_TOKEN}}`, `{{USER_ID}}`, `{{ADMIN_ID}}`, `{{CONVERSATION_ID}}`, …); the test fills
@@ -49,6 +50,8 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
     ("auth-login.json", 200, |b| b["user"]["username"] == "ada", no_capture),
     ("auth-refresh.json", 200, |b| b["token"].is_string(), no_capture),
     ("auth-profile.json", 200, |b| b["user"]["email"] == "ada@example.com", no_capture),
+    // WebSocket API events (the `realtime` function): Ada connects with her token.
+    ("websocket-connect.json", 200, |b| b["statusCode"] == 200, no_capture),
     ("users-profile-get.json", 200, |b| b["user"]["lastName"] == "Lovelace", no_capture),
     (
         "users-profile-put.json",
@@ -98,6 +101,8 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
         no_capture,
     ),
     ("conversation-get.json", 200, |b| b["conversation"]["name"] == "Book club", no_capture),
+    // Ada's socket says she is typing in the group.
+    ("websocket-default.json", 200, |b| b["statusCode"] == 200, no_capture),
     (
         "conversation-participants-get.json",
         200,
@@ -127,6 +132,7 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
     // A callback for a delivery that does not exist: 200, nothing created.
     ("twilio-status.json", 200, |b| b.as_str().is_some_and(|x| x.contains("<Response/>")), no_capture),
     ("conversation-delete.json", 200, |b| b["conversation"]["status"] == "closed", no_capture),
+    ("websocket-disconnect.json", 200, |b| b["statusCode"] == 200, no_capture),
     ("users-virtual-number-delete.json", 200, |b| b["user"]["virtualPhoneNumber"].is_null(), no_capture),
     ("numbers-delete.json", 200, |b| b["deleted"] == "+14155550150", no_capture),
     ("users-status-put.json", 200, |b| b["user"]["active"] == false, no_capture),
@@ -152,8 +158,15 @@ async fn every_sample_event_runs_through_its_handler() {
             raw = raw.replace(&format!("{{{{{name}}}}}"), value);
         }
         assert!(!raw.contains("{{"), "{file}: a placeholder was not filled");
-        let request = lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let reply: Reply = app.dispatch(request).await;
+        let reply: Reply = if file.starts_with("websocket-") {
+            let event = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let response = switchboard_realtime::handle(&app.state, event).await;
+            let status = response.status_code as u16;
+            Reply { status, body: serde_json::to_value(&response).unwrap(), headers: Default::default() }
+        } else {
+            let request = lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
+            app.dispatch(request).await
+        };
         assert_eq!(reply.status, *status, "{file}: {:?}", reply.body);
         assert!(check(&reply.body), "{file}: unexpected body {:?}", reply.body);
         values.extend(capture(&reply.body));

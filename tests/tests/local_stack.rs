@@ -1,8 +1,11 @@
 //! The README's walkthrough, over HTTP, against the running local stack of `make dev`
 //! (`cargo lambda watch`, moto, the Twilio stand-in) — not by calling handlers.
 //!
+//! Then real-time events over the local WebSocket API stand-in, in the walkthrough's group.
+//!
 //! Built only with the `local-stack` feature: `scripts/test.sh` starts the stack on free ports
-//! and runs this with SWITCHBOARD_API_URL and SWITCHBOARD_STANDIN_URL pointing at it.
+//! and runs this with SWITCHBOARD_API_URL, SWITCHBOARD_STANDIN_URL and SWITCHBOARD_WEBSOCKET_URL
+//! pointing at it. One test, in phases: they share the stack's one table and number pool.
 
 use std::time::{Duration, Instant};
 
@@ -108,9 +111,24 @@ where
     }
 }
 
+/// What the walkthrough leaves for the real-time phase.
+struct Story {
+    admin: String,
+    ada: String,
+    ada_number: String,
+    grace_conversation: String,
+    club: String,
+}
+
 #[tokio::test]
-async fn the_readme_walkthrough_works_against_the_local_stack() {
+async fn the_readme_walkthrough_and_real_time_events_work_against_the_local_stack() {
     let stack = Stack::from_env();
+    let story = walkthrough(&stack).await;
+    real_time_events(&stack, &story).await;
+    inbound_to_socket_latency(&stack, &story).await;
+}
+
+async fn walkthrough(stack: &Stack) -> Story {
     let grace = "+14155550177";
 
     // An admin registers and adds two numbers to the pool.
@@ -208,4 +226,181 @@ async fn the_readme_walkthrough_works_against_the_local_stack() {
     assert_eq!(page["messages"][0]["sender"]["displayName"], "Sam");
     // Sam's own phone got nothing back.
     assert_eq!(stack.received_by("+14155550178").await.len(), 1);
+    Story { admin, ada, ada_number, grace_conversation: conversation, club: group_id }
+}
+
+// --- real-time events -------------------------------------------------------------------------
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One client socket, and every event it has received so far.
+struct Socket {
+    stream: WsStream,
+    seen: Vec<Value>,
+}
+
+impl Socket {
+    async fn open(token: &str) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        let url = format!("{}/?token={token}", setting("SWITCHBOARD_WEBSOCKET_URL"));
+        let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Self { stream, seen: Vec::new() })
+    }
+
+    /// As a browser does it: the token offered as the second subprotocol after `bearer`.
+    async fn open_by_subprotocol(token: &str) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = setting("SWITCHBOARD_WEBSOCKET_URL").into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", format!("bearer, {token}").parse().unwrap());
+        let (stream, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        assert_eq!(response.headers()["sec-websocket-protocol"], "bearer");
+        Self { stream, seen: Vec::new() }
+    }
+
+    async fn send(&mut self, frame: Value) {
+        use futures::SinkExt;
+        self.stream.send(tokio_tungstenite::tungstenite::Message::text(frame.to_string())).await.unwrap();
+    }
+
+    /// The next event, if one arrives within `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<Value> {
+        use futures::StreamExt;
+        loop {
+            let message = tokio::time::timeout(wait, self.stream.next()).await.ok()??.ok()?;
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                self.seen.push(event.clone());
+                return Some(event);
+            }
+        }
+    }
+
+    /// Waits for the first event (already seen or new) that `matches`.
+    async fn expect(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        if let Some(event) = self.seen.iter().find(|e| matches(e)) {
+            return event.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(event) = self.next(Duration::from_secs(1)).await {
+                if matches(&event) {
+                    return event;
+                }
+            }
+        }
+        panic!("no {what} event; received: {:#?}", self.seen);
+    }
+
+    /// Events received within `wait`, for checks that nothing arrives.
+    async fn drain(&mut self, wait: Duration) -> Vec<Value> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next(wait).await {
+            events.push(event);
+        }
+        events
+    }
+
+    /// The socket is open and served: ping answers pong.
+    async fn ping(&mut self) {
+        self.send(json!({ "action": "ping" })).await;
+        self.expect("pong", |e| e["type"] == "pong").await;
+        self.seen.retain(|e| e["type"] != "pong");
+    }
+}
+
+fn is_message(event: &Value, conversation: &str, content: &str) -> bool {
+    event["type"] == "message.created"
+        && event["conversationId"] == conversation
+        && event["payload"]["content"] == content
+}
+
+/// Two web users (Ada on two devices, the admin) and phones in the walkthrough's group.
+async fn real_time_events(stack: &Stack, story: &Story) {
+    let club = story.club.as_str();
+    let (eve, _) = stack.register("eve", "eve@example.com", Some("Eve")).await;
+    let mut ada_laptop = Socket::open(&story.ada).await.unwrap();
+    let mut ada_phone = Socket::open_by_subprotocol(&story.ada).await;
+    let mut admin = Socket::open(&story.admin).await.unwrap();
+    let mut outsider = Socket::open(&eve).await.unwrap();
+    for socket in [&mut ada_laptop, &mut ada_phone, &mut admin, &mut outsider] {
+        socket.ping().await;
+    }
+    // A bad or missing token is refused at the handshake.
+    for token in ["not-a-token", ""] {
+        match Socket::open(token).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+            Err(other) => panic!("refused with {other}"),
+            Ok(_) => panic!("a socket with token {token:?} was accepted"),
+        }
+    }
+
+    // Sam texts the group: every device of both web users gets the message, then the status
+    // of its relay to the other phone, up to delivered.
+    stack.text("+14155550178", "+442079460958", "Who brings snacks?").await;
+    for socket in [&mut ada_laptop, &mut ada_phone, &mut admin] {
+        let created = socket.expect("inbound SMS", |e| is_message(e, club, "Who brings snacks?")).await;
+        assert_eq!(created["payload"]["sender"]["displayName"], "Sam");
+        assert!(created["id"].is_string() && created["timestamp"].is_string(), "{created}");
+        let message_id = created["payload"]["id"].as_str().unwrap().to_string();
+        socket
+            .expect("delivery status", |e| {
+                e["type"] == "delivery.updated"
+                    && e["payload"]["messageId"] == message_id.as_str()
+                    && e["payload"]["status"] == "delivered"
+            })
+            .await;
+    }
+    // A web user types: the others see it, the typist does not.
+    admin.send(json!({ "action": "typing", "conversationId": club })).await;
+    ada_laptop.expect("typing", |e| e["type"] == "typing" && e["payload"]["displayName"] == "admin").await;
+    // The outsider received nothing of it (and its socket works).
+    assert_eq!(outsider.drain(Duration::from_millis(500)).await, Vec::<Value>::new());
+    outsider.ping().await;
+    assert!(admin.seen.iter().all(|e| e["type"] != "typing"), "{:#?}", admin.seen);
+
+    // Ada removes the admin: the admin is told, then receives nothing more of the group.
+    let participants = stack
+        .api(200, "GET", &format!("/api/conversations/{club}/participants"), Some(&story.ada), None)
+        .await;
+    let admin_participant = participants["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["displayName"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/conversations/{club}/participants/{admin_participant}");
+    stack.api(200, "DELETE", &path, Some(&story.ada), None).await;
+    admin.expect("removal", |e| e["type"] == "participant.left").await;
+    let before = admin.seen.len();
+    stack.text("+14155550178", "+442079460958", "Admin gone?").await;
+    ada_laptop.expect("the next SMS", |e| is_message(e, club, "Admin gone?")).await;
+    let late = admin.drain(Duration::from_millis(1500)).await;
+    assert!(late.iter().all(|e| e["conversationId"] != club), "after removal: {late:#?}");
+    assert_eq!(admin.seen.len(), before + late.len());
+    admin.ping().await;
+}
+
+/// Inbound webhook → event on a socket, over 200 texts (figures printed, not asserted).
+async fn inbound_to_socket_latency(stack: &Stack, story: &Story) {
+    let mut socket = Socket::open(&story.ada).await.unwrap();
+    let mut samples = Vec::new();
+    for i in 0..200 {
+        let text = format!("latency probe {i}");
+        let started = Instant::now();
+        stack.text("+14155550177", &story.ada_number, &text).await;
+        socket.expect("probe", |e| is_message(e, &story.grace_conversation, &text)).await;
+        samples.push(started.elapsed());
+        socket.seen.clear();
+    }
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "inbound webhook -> socket event over {} texts: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        samples.len(),
+        ms(samples[samples.len() / 2]),
+        ms(samples[samples.len() * 99 / 100]),
+        ms(samples[samples.len() - 1])
+    );
 }

@@ -420,3 +420,60 @@ async fn dynamodb_requests_per_send_do_not_grow_with_recipients() {
     assert_eq!(counts[0], counts[1], "1 phone and 3 phones cost the same");
     assert_eq!(counts[0], 5, "auth, conversation, opt-outs, write-ahead, record");
 }
+
+#[tokio::test]
+async fn redeliver_resends_failed_and_pending_deliveries_once_with_the_same_ids() {
+    use switchboard::service::messages::redeliver;
+    let mock = TwilioMock::start().await;
+    let g = group_with(&mock, &PHONES, &[]).await;
+    mock.fail_for(
+        PHONES[1],
+        Failure::Error { status: 400, code: 21211, message: "The 'To' number is not a valid phone number." },
+    );
+    let sent = g
+        .app
+        .post(format!("/api/messages/{}", g.id), json!({"content": "retry me"}), Some(&g.ada.token))
+        .await;
+    let message_id = sent.body["message"]["id"].as_str().unwrap().to_string();
+    let failed = sent.body["message"]["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["phoneNumber"] == PHONES[1])
+        .unwrap()
+        .clone();
+    assert_eq!((failed["status"].clone(), failed["errorCode"].clone()), (json!("failed"), json!(21211)));
+
+    // Once the cause is fixed, only the failed delivery is sent again, under the same id.
+    mock.recover(PHONES[1]);
+    let before = mock.sent().len();
+    let replayed = redeliver(&g.app.state, &g.id, &message_id).await.unwrap();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].id(), failed["id"].as_str().unwrap());
+    let resent = &mock.sent()[before..];
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].to, PHONES[1]);
+    assert_eq!(resent[0].body.as_deref(), Some("Ada Lovelace: retry me"), "the text of the first attempt");
+    assert!(resent[0].status_callback.as_deref().unwrap().ends_with(failed["id"].as_str().unwrap()));
+
+    let history = g.app.get(format!("/api/conversations/{}/messages", g.id), &g.ada.token).await;
+    let stored = history.body["messages"][0]["deliveries"].as_array().unwrap().clone();
+    let now = stored.iter().find(|d| d["id"] == failed["id"]).unwrap();
+    assert_eq!(now["status"], "queued");
+    assert_eq!(now["twilioSid"].as_str(), Some(resent[0].sid.as_str()));
+    assert!(now["errorCode"].is_null(), "the old error is gone: {now}");
+    assert!(stored.iter().all(|d| d["status"] == "queued"));
+
+    // Nothing is left to send: a second replay sends nothing.
+    assert!(redeliver(&g.app.state, &g.id, &message_id).await.unwrap().is_empty());
+    assert_eq!(mock.sent().len(), before + 1);
+
+    // Deliveries left pending by a crash after the write-ahead are sent too.
+    let pending = g.app.write_ahead_only(&g.ada.user_id, &g.id, "lost?").await;
+    let replayed = redeliver(&g.app.state, &g.id, &pending[0].message_id).await.unwrap();
+    assert_eq!(replayed.len(), 3);
+    assert!(replayed.iter().all(|d| d.status.as_str() == "queued" && d.twilio_sid.is_some()));
+    assert_eq!(mock.sent().len(), before + 4);
+    // Another conversation's id does not name the message.
+    assert!(redeliver(&g.app.state, &ulid::Ulid::new().to_string(), &message_id).await.is_err());
+}

@@ -40,6 +40,10 @@ fn every_sample_event_reaches_its_function_through_the_local_router() {
     let mut checked = 0;
     for entry in std::fs::read_dir(root().join("events")).unwrap() {
         let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+        // WebSocket events reach `realtime` through the WebSocket API, not an HTTP route.
+        if file.starts_with("websocket-") {
+            continue;
+        }
         let event: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(root().join("events").join(&file)).unwrap())
                 .unwrap();

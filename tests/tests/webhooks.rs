@@ -4,7 +4,7 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 use switchboard::api::webhook::EMPTY_TWIML;
 use switchboard_tests::twilio_mock::TwilioMock;
-use switchboard_tests::{message_sid, us_number, Reply, Session, TestApp};
+use switchboard_tests::{message_sid, proxy_of, us_number, Reply, Session, TestApp};
 
 const PAT: &str = "+14155550401";
 const SAM: &str = "+14155550402";
@@ -45,30 +45,15 @@ async fn world(mock: &TwilioMock, extra: &[(&str, &str)]) -> World {
     let sms =
         app.post("/api/conversations/sms", json!({"phoneNumber": PAT, "name": "Pat"}), Some(&a.token)).await;
     let participants = json!([{"userId": c.user_id}, {"phoneNumber": PAT, "displayName": "Pat"}, {"phoneNumber": SAM, "displayName": "Sam"}]);
-    let group = app
-        .post(
-            "/api/conversations/group",
-            json!({"name": "Club", "participants": participants}),
-            Some(&b.token),
-        )
-        .await;
-    assert_eq!(group.status, 201, "{:?}", group.body);
-    let group_proxy = group.body["conversation"]["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phoneNumber"] == PAT)
-        .unwrap()["proxyNumber"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let group = app.create_group(&b, "Club", participants).await;
+    let group_proxy = proxy_of(&group, PAT);
     World {
         a,
         b,
         c,
         a_number,
         sms_id: sms.body["conversation"]["id"].as_str().unwrap().to_string(),
-        group_id: group.body["conversation"]["id"].as_str().unwrap().to_string(),
+        group_id: group["id"].as_str().unwrap().to_string(),
         group_proxy,
         app,
     }

@@ -3,3 +3,4 @@
 pub mod standin;
 pub mod table;
 pub mod twilio_contract;
+pub mod websocket;

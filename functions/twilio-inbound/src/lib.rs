@@ -5,7 +5,8 @@
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use switchboard::api::{self, webhook, HttpResponse};
-use switchboard::service::inbound::{self, InboundSms};
+use switchboard::observe::{self, Metric};
+use switchboard::service::inbound::{self, InboundSms, Outcome};
 use switchboard::{AppError, AppState};
 
 pub async fn handle(state: AppState, req: Request) -> Response<Body> {
@@ -18,12 +19,28 @@ async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> 
     }
     // Nothing is read or stored before the signature is checked.
     let params = webhook::verified_params(&state, &req)?;
+    observe::count(Metric::InboundReceived);
+    if let Some(sid) = webhook::param(&params, "MessageSid") {
+        observe::message_sid(sid);
+    }
     match InboundSms::parse(&params, state.config.default_region)? {
         Some(sms) => {
+            observe::phones(&sms.from, &sms.to);
             let outcome = inbound::receive(&state, &sms).await?;
-            tracing::info!(message_sid = %sms.message_sid, from = %sms.from.masked(), to = %sms.to.masked(), outcome = ?outcome, "inbound sms");
+            let (metric, name) = match outcome {
+                Outcome::Routed { .. } => (Some(Metric::InboundRouted), "routed"),
+                Outcome::Opened { .. } => (Some(Metric::InboundNewConversation), "new_conversation"),
+                Outcome::Duplicate => (Some(Metric::InboundDuplicate), "duplicate"),
+                Outcome::Unroutable => (Some(Metric::InboundUnroutable), "unroutable"),
+                Outcome::OptChanged => (None, "opt_changed"),
+            };
+            metric.into_iter().for_each(observe::count);
+            observe::outcome(name);
         }
-        None => tracing::warn!("inbound sms from or to a non-phone address ignored"),
+        None => {
+            observe::outcome("ignored");
+            tracing::warn!("inbound sms from or to a non-phone address ignored");
+        }
     }
     Ok(webhook::twiml())
 }

@@ -17,44 +17,84 @@ pub use response::{json, HttpResponse};
 
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::observe;
 
-/// Runs one request through `route` and writes one log line for it. Errors become JSON
-/// responses here and nowhere else.
+/// Runs one request through `route` and writes its log line and metric document
+/// ([`crate::observe`]). Errors become JSON responses here and nowhere else.
 pub async fn serve<F, Fut>(state: AppState, function: &'static str, req: Request, route: F) -> Response<Body>
 where
     F: FnOnce(AppState, Request) -> Fut,
     Fut: Future<Output = Result<HttpResponse, AppError>>,
 {
+    if !observe::enabled() {
+        return route(state, req).await.unwrap_or_else(|err| response::error(&err));
+    }
     let started = Instant::now();
     let round_trips_before = state.round_trips.get();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    let result = route(state.clone(), req).await;
+    let (result, context) = observe::scope(route(state.clone(), req)).await;
     let db_round_trips = state.round_trips.get().saturating_sub(round_trips_before);
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match result {
-        Ok(response) => {
-            tracing::info!(function, %method, route = %redact_path(&path), status = response.status().as_u16(), latency_ms, db_round_trips, outcome = "ok", "request");
-            response
-        }
-        Err(err) => {
-            let status = err.status();
-            if status >= 500 {
-                tracing::error!(function, %method, route = %redact_path(&path), status, latency_ms, db_round_trips, outcome = "error", error = %err, "request");
-            } else {
-                tracing::info!(function, %method, route = %redact_path(&path), status, latency_ms, db_round_trips, outcome = "rejected", code = err.code(), "request");
-            }
-            response::error(&err)
-        }
+    let (response, error) = match result {
+        Ok(response) => (response, None),
+        Err(err) => (response::error(&err), Some(err)),
+    };
+    let code = error.as_ref().map(AppError::code);
+    let status = response.status().as_u16();
+    let outcome = context.outcome_for(status);
+    // Only 5xx carry the error's text (it names the failing setting or call); 4xx the code.
+    let error_text = error.as_ref().filter(|_| status >= 500).map(ToString::to_string);
+    macro_rules! request_line {
+        ($level:ident) => {
+            tracing::$level!(
+                function,
+                method = %method,
+                route = %redact_path(&path),
+                status,
+                outcome,
+                latencyMs = latency_ms,
+                dbRoundTrips = db_round_trips,
+                twilioCalls = context.twilio_calls(),
+                conversationId = context.conversation_id.as_deref(),
+                messageSid = context.message_sid.as_deref(),
+                deliveryId = context.delivery_id.as_deref(),
+                from = context.from.as_deref(),
+                to = context.to.as_deref(),
+                code,
+                error = error_text.as_deref(),
+                "request"
+            )
+        };
     }
+    if status >= 500 {
+        request_line!(error);
+    } else {
+        request_line!(info);
+    }
+    let figures = observe::emf::RequestFigures {
+        namespace: &state.config.metrics_namespace,
+        function,
+        status,
+        latency_ms,
+        db_round_trips,
+        timestamp_ms: observe::emf::now_ms(),
+    };
+    for document in context.metric_documents(&figures) {
+        observe::sink::write_line(&document);
+    }
+    response
 }
 
-/// Paths may carry phone numbers (`/api/numbers/+1415…`): mask them before logging.
+/// Paths name records by id and may carry phone numbers (`/api/numbers/+1415…`): ids become
+/// `{id}` so requests group by route, numbers are masked.
 fn redact_path(path: &str) -> String {
     path.split('/')
         .map(|segment| {
             let digits = segment.chars().filter(char::is_ascii_digit).count();
-            if digits >= 7 && segment.chars().all(|c| c.is_ascii_digit() || "+%2Bb".contains(c)) {
+            if ulid::Ulid::from_string(segment).is_ok() {
+                "{id}".to_string()
+            } else if digits >= 7 && segment.chars().all(|c| c.is_ascii_digit() || "+%2Bb".contains(c)) {
                 crate::domain::phone::mask(segment)
             } else {
                 segment.to_string()
@@ -85,5 +125,9 @@ mod tests {
         assert_eq!(super::redact_path("/api/numbers/+14155550100"), "/api/numbers/***0100");
         assert_eq!(super::redact_path("/api/numbers/%2B14155550100"), "/api/numbers/***0100");
         assert_eq!(super::redact_path("/api/users/01HZX"), "/api/users/01HZX");
+        assert_eq!(
+            super::redact_path("/api/conversations/01J9Z8Q4T5V6W7X8Y9Z0A1B2C3/messages"),
+            "/api/conversations/{id}/messages"
+        );
     }
 }

@@ -39,7 +39,11 @@ pub fn verified_params(state: &AppState, req: &Request) -> Result<Vec<(String, S
     let params: Vec<(String, String)> =
         serde_urlencoded::from_str(text).map_err(|_| AppError::bad_request(None, "malformed form body"))?;
 
-    let forbidden = || AppError::Forbidden("invalid Twilio signature".into());
+    let forbidden = || {
+        crate::observe::count(crate::observe::Metric::SignatureRejected);
+        crate::observe::outcome("signature_rejected");
+        AppError::Forbidden("invalid Twilio signature".into())
+    };
     let config = &state.config;
     let tokens: Vec<&str> = [&config.twilio_auth_token, &config.twilio_auth_token_previous]
         .into_iter()

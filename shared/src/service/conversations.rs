@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
+use serde_json::json;
 
+use super::realtime;
 use crate::app::AppState;
 use crate::domain::conversation::{
     validate_conversation_name, validate_description, Conversation, ConversationDetail, ConversationKind,
@@ -18,6 +20,7 @@ use crate::domain::phone::E164;
 use crate::domain::routing::{candidate_order, choose_proxies, Choice, Pair};
 use crate::domain::user::{validate_phone, User};
 use crate::error::AppError;
+use crate::realtime::{Event, EventKind};
 use crate::store::{Page, PageRequest, StoreError};
 
 /// Free pool numbers considered as proxies (one page of the pool index).
@@ -91,6 +94,7 @@ pub async fn load_visible(
     conversation_id: &str,
 ) -> Result<ConversationDetail, AppError> {
     let id = require_id(conversation_id, "conversation")?;
+    crate::observe::conversation(&id);
     match state.store.get_conversation(&id).await? {
         Some(detail) if detail.participant_for_user(&user.id).is_some() => Ok(detail),
         _ => Err(AppError::not_found("conversation not found")),
@@ -405,6 +409,7 @@ pub async fn add_participant(
                 .ok_or_else(|| AppError::not_found("user not found"))?;
             let participant = user_participant(&user, ParticipantRole::Member);
             state.store.add_participant(&detail, &participant, max).await?;
+            publish_joined(state, &detail, &participant).await;
             Ok(participant)
         }
         NewMember::Sms { phone, display_name } => {
@@ -417,7 +422,10 @@ pub async fn add_participant(
                     choose_routes(state, &detail.proxies(), phones, &mut taken, &unavailable).await?;
                 let participant = sms_participant(&phone, &proxies[0].1, display_name.clone());
                 match state.store.add_participant(&detail, &participant, max).await {
-                    Ok(()) => return Ok(participant),
+                    Ok(()) => {
+                        publish_joined(state, &detail, &participant).await;
+                        return Ok(participant);
+                    }
                     Err(StoreError::RouteTaken(pairs)) => taken.extend(pairs),
                     Err(StoreError::ProxyUnavailable(number)) => {
                         unavailable.insert(number);
@@ -461,7 +469,25 @@ pub async fn remove_participant(
         None
     };
     state.store.remove_participant(&detail, &target, promote.as_ref()).await?;
+    // To everyone who was in, the removed user too (their client drops the conversation); from
+    // now on they are not a recipient.
+    let payload =
+        json!({ "participant": target.view(), "promoted": promote.as_ref().map(Participant::view) });
+    realtime::to_members(
+        state,
+        &detail,
+        vec![Event::new(EventKind::ParticipantLeft, &detail.conversation.id, payload)],
+    )
+    .await;
     Ok(promote)
+}
+
+/// `participant.joined` to the members before the add and the newcomer.
+async fn publish_joined(state: &AppState, detail: &ConversationDetail, participant: &Participant) {
+    let mut users = realtime::web_users(detail);
+    users.extend(participant.user_id().map(str::to_string));
+    let event = Event::new(EventKind::ParticipantJoined, &detail.conversation.id, participant.view());
+    realtime::to_users(state, &users, vec![event]).await;
 }
 
 pub async fn set_role(
@@ -507,7 +533,13 @@ async fn close_current(
             return Ok(detail);
         }
         match state.store.close_conversation(&detail).await {
-            Ok(()) | Err(StoreError::ConversationInactive) => {
+            Ok(()) => {
+                detail.conversation.status = ConversationStatus::Closed;
+                let event = Event::new(EventKind::ConversationClosed, &detail.conversation.id, json!({}));
+                realtime::to_members(state, &detail, vec![event]).await;
+                return Ok(detail);
+            }
+            Err(StoreError::ConversationInactive) => {
                 detail.conversation.status = ConversationStatus::Closed;
                 return Ok(detail);
             }

@@ -8,13 +8,14 @@
 
 use chrono::Utc;
 
-use super::{conversations, messages};
+use super::{conversations, messages, realtime};
 use crate::api::webhook::param;
 use crate::app::AppState;
 use crate::domain::conversation::{ConversationKind, Member};
 use crate::domain::message::{sms_body, Delivery, DeliveryStatus, Message, Sender, SenderKind};
 use crate::domain::phone::E164;
 use crate::error::AppError;
+use crate::realtime::{Event, EventKind};
 use crate::store::{InboundWrite, RouteTarget, StoreError};
 
 /// Whole-body keywords (any case) that opt a phone out of the number it texted.
@@ -168,6 +169,7 @@ async fn deliver(
     target: RouteTarget,
     opt: Option<bool>,
 ) -> Result<Outcome, AppError> {
+    crate::observe::conversation(&target.conversation_id);
     let now = Utc::now();
     let name =
         if target.display_name.is_empty() { sms.from.to_string() } else { target.display_name.clone() };
@@ -231,8 +233,11 @@ async fn deliver(
         }
         Err(e) => return Err(e.into()),
     }
-    // One-to-one: the transaction above moved the one inbox line and there is nobody to relay to.
-    if target.inbox_user_id.is_some() {
+    // One-to-one: the transaction above moved the one inbox line and there is nobody to relay to;
+    // that user is the one to tell.
+    if let Some(user_id) = &target.inbox_user_id {
+        let event = Event::new(EventKind::MessageCreated, &message.conversation_id, message.view(&[]));
+        realtime::to_users(state, std::slice::from_ref(user_id), vec![event]).await;
         return Ok(Outcome::Routed { conversation_id: target.conversation_id, relays: 0 });
     }
     let relays = fan_out(state, &message, &target, opt.is_none(), &preview).await?;
@@ -300,5 +305,9 @@ async fn fan_out(
     state.store.fan_out(&detail, message, &deliveries, preview).await?;
     let relays = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).count();
     messages::dispatch(state, message, &mut deliveries, &body).await;
+    let accepted = deliveries.iter().filter(|d| d.twilio_sid.is_some()).count();
+    crate::observe::add(crate::observe::Metric::RelaysSent, accepted);
+    let event = Event::new(EventKind::MessageCreated, &message.conversation_id, message.view(&deliveries));
+    realtime::to_members(state, &detail, vec![event]).await;
     Ok(relays)
 }

@@ -13,7 +13,7 @@
 use chrono::Utc;
 use futures::StreamExt;
 
-use super::conversations;
+use super::{conversations, realtime};
 use crate::app::AppState;
 use crate::domain::conversation::{
     ConversationDetail, ConversationKind, ConversationStatus, DirectRequest, Member, SmsRequest,
@@ -25,7 +25,10 @@ use crate::domain::message::{
 use crate::domain::routing::Pair;
 use crate::domain::user::User;
 use crate::error::AppError;
+use crate::realtime::{Event, EventKind};
 use crate::sms::{OutboundSms, SendError};
+
+use crate::observe::{self, Metric};
 
 /// Twilio's error for a recipient who unsubscribed from the sender number.
 const OPTED_OUT_AT_TWILIO: i64 = 21610;
@@ -164,7 +167,10 @@ async fn send_in(
         }
         Err(e) => return Err(e.into()),
     }
+    observe::conversation(&detail.conversation.id);
     dispatch(state, &message, &mut deliveries, &body).await;
+    let event = Event::new(EventKind::MessageCreated, &message.conversation_id, message.view(&deliveries));
+    realtime::to_members(state, &detail, vec![event]).await;
     Ok(Sent { detail, message, deliveries, replayed: false })
 }
 
@@ -249,6 +255,8 @@ pub async fn dispatch(state: &AppState, message: &Message, deliveries: &mut [Del
     if pending.is_empty() {
         return;
     }
+    // Names the message before any Twilio call: a timeout from here on leaves pending deliveries.
+    tracing::info!(conversationId = %message.conversation_id, messageId = %message.id, sends = pending.len(), "sending sms");
     // Owned requests, so the futures borrow nothing (they must be Send for the Lambda runtime).
     let requests: Vec<(usize, OutboundSms)> = pending
         .iter()
@@ -282,6 +290,7 @@ pub async fn dispatch(state: &AppState, message: &Message, deliveries: &mut [Del
             Ok(accepted) => {
                 delivery.status = accepted.status;
                 delivery.twilio_sid = Some(accepted.sid);
+                observe::count(Metric::SmsQueued);
                 tracing::info!(delivery_id = %delivery.id(), to = %delivery.to.masked(), status = delivery.status.as_str(), "sms accepted");
             }
             // Twilio's 21610: the phone unsubscribed from this number (an opt-out we had not seen).
@@ -290,6 +299,7 @@ pub async fn dispatch(state: &AppState, message: &Message, deliveries: &mut [Del
                 delivery.error_code = err.code();
                 delivery.error_message = Some(err.to_string());
                 newly_opted_out.push((delivery.from.clone(), delivery.to.clone()));
+                observe::count(Metric::SmsOptedOut);
                 tracing::info!(delivery_id = %delivery.id(), to = %delivery.to.masked(), "recipient opted out at Twilio");
             }
             Err(err) => {
@@ -298,6 +308,7 @@ pub async fn dispatch(state: &AppState, message: &Message, deliveries: &mut [Del
                 delivery.tentative = matches!(err, SendError::Timeout | SendError::Unavailable(_));
                 delivery.error_code = err.code();
                 delivery.error_message = Some(err.to_string());
+                observe::count(Metric::SmsFailed);
                 // Twilio's texts can quote the phone number: log the kind and code only.
                 tracing::warn!(delivery_id = %delivery.id(), to = %delivery.to.masked(), error_code = ?err.code(), error_kind = err.kind(), "sms failed");
             }
@@ -313,6 +324,47 @@ pub async fn dispatch(state: &AppState, message: &Message, deliveries: &mut [Del
         // The SMS went out; their records stay `pending` until the status callbacks arrive.
         tracing::error!(message_id = %message.id, error = %err, "could not record send outcomes");
     }
+}
+
+/// An operator's replay (`xtask redeliver`): sends the message's `pending` deliveries (left by a
+/// crash after the write-ahead) and `failed` ones again, with the same delivery ids so status
+/// callbacks still find them, and records the outcomes as a send does. Returns the deliveries it
+/// attempted, as they now stand; anything further along is left alone.
+pub async fn redeliver(
+    state: &AppState,
+    conversation_id: &str,
+    message_id: &str,
+) -> Result<Vec<Delivery>, AppError> {
+    let not_found = || AppError::not_found("message not found");
+    let (message, deliveries) = state.store.get_message(message_id).await?.ok_or_else(not_found)?;
+    if message.conversation_id != conversation_id {
+        return Err(not_found());
+    }
+    if message.deleted {
+        return Err(AppError::conflict("message_deleted", "the message was deleted: nothing to send"));
+    }
+    let detail = state.store.get_conversation(conversation_id).await?.ok_or_else(not_found)?;
+    let mut retry = Vec::new();
+    for mut delivery in deliveries {
+        let resend = match delivery.status {
+            DeliveryStatus::Pending => true,
+            // A final failure outranks `queued`: it must go back to pending before a new outcome can land.
+            DeliveryStatus::Failed => state.store.reset_failed_delivery(&delivery).await?,
+            _ => false,
+        };
+        if resend {
+            delivery.status = DeliveryStatus::Pending;
+            (delivery.twilio_sid, delivery.error_code, delivery.error_message) = (None, None, None);
+            delivery.tentative = false;
+            retry.push(delivery);
+        }
+    }
+    // The same text as the first attempt: in a group, prefixed with the sender's name.
+    let prefix =
+        (detail.conversation.kind == ConversationKind::Group).then_some(&message.sender.display_name);
+    let body = sms_body(prefix.map(String::as_str), &message.content);
+    dispatch(state, &message, &mut retry, &body).await;
+    Ok(retry)
 }
 
 pub async fn history(
@@ -342,9 +394,16 @@ pub async fn change(
     let id = conversations::require_id(message_id, "message")?;
     let (message, deliveries) = state.store.get_message(&id).await?.ok_or(StoreError::MessageNotFound)?;
     // Only current participants see (and so may change) the conversation's messages.
-    conversations::load_visible(state, caller, &message.conversation_id)
+    let detail = conversations::load_visible(state, caller, &message.conversation_id)
         .await
         .map_err(|_| AppError::from(StoreError::MessageNotFound))?;
     let changed = state.store.change_message(&message, &caller.id, change).await?;
+    let kind = if changed.deleted { EventKind::MessageDeleted } else { EventKind::MessageUpdated };
+    realtime::to_members(
+        state,
+        &detail,
+        vec![Event::new(kind, &changed.conversation_id, changed.view(&deliveries))],
+    )
+    .await;
     Ok((changed, deliveries))
 }

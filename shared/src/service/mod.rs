@@ -6,4 +6,5 @@ pub mod conversations;
 pub mod inbound;
 pub mod messages;
 pub mod numbers;
+pub mod realtime;
 pub mod status;

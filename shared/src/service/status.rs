@@ -1,9 +1,14 @@
 //! Twilio status callbacks: one conditional update of one delivery; statuses only move forward.
 
+use chrono::Utc;
+use serde_json::json;
+
+use super::realtime;
 use crate::api::webhook::param;
 use crate::app::AppState;
-use crate::domain::message::{parse_delivery_id, DeliveryStatus};
+use crate::domain::message::{delivery_id, parse_delivery_id, DeliveryStatus};
 use crate::error::AppError;
+use crate::realtime::{Event, EventKind};
 use crate::store::{StatusOutcome, StatusUpdate};
 
 /// Applies a callback. The delivery is named by `deliveryId` in the callback URL (our own id, known
@@ -31,6 +36,7 @@ pub async fn apply(
         tracing::warn!(message_sid = ?sid, delivery_id = ?delivery_id, "status callback for an unknown delivery");
         return Ok(StatusOutcome::Unknown);
     };
+    crate::observe::conversation(&conversation_id);
     let update = StatusUpdate {
         conversation_id,
         message_id,
@@ -41,6 +47,9 @@ pub async fn apply(
         error_message: param(params, "ErrorMessage").filter(|m| !m.is_empty()).map(str::to_string),
     };
     let outcome = state.store.apply_status(&update).await?;
+    if outcome == StatusOutcome::Applied {
+        publish_delivery(state, &update).await;
+    }
     match outcome {
         StatusOutcome::Unknown => {
             tracing::warn!(message_sid = ?sid, "status callback for an unknown delivery")
@@ -50,4 +59,20 @@ pub async fn apply(
         }
     }
     Ok(outcome)
+}
+
+/// `delivery.updated` to the conversation's web users (read now: one Query, only when publishing).
+async fn publish_delivery(state: &AppState, update: &StatusUpdate) {
+    let delivery_id = delivery_id(&update.conversation_id, &update.message_id, &update.participant_id);
+    let payload = json!({
+        "messageId": update.message_id,
+        "deliveryId": delivery_id,
+        "participantId": update.participant_id,
+        "status": update.status.as_str(),
+        "twilioSid": update.sid,
+        "errorCode": update.error_code,
+        "updatedAt": Utc::now(),
+    });
+    let event = Event::new(EventKind::DeliveryUpdated, &update.conversation_id, payload);
+    realtime::to_conversation(state, &update.conversation_id, vec![event]).await;
 }

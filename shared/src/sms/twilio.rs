@@ -86,6 +86,16 @@ impl TwilioClient {
 #[async_trait]
 impl SmsSender for TwilioClient {
     async fn send(&self, sms: &OutboundSms) -> Result<Accepted, SendError> {
+        let started = std::time::Instant::now();
+        let result = self.create_message(sms).await;
+        crate::observe::twilio_call(started.elapsed(), result.as_ref().err());
+        result
+    }
+}
+
+impl TwilioClient {
+    /// One "create a Message" call.
+    async fn create_message(&self, sms: &OutboundSms) -> Result<Accepted, SendError> {
         let response = self
             .http
             .post(&self.messages_url)

@@ -12,6 +12,7 @@ use crate::domain::number::{NumberStatus, PoolNumber};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
 use crate::domain::user::User;
+use crate::realtime::Connection;
 
 /// The largest page any listing returns, whatever the caller asks for.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -206,6 +207,10 @@ pub trait Store: Send + Sync + 'static {
     /// Records send outcomes, one transaction for all of them; a delivery a status callback has
     /// already moved further keeps its status (only its SID is added).
     async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
+    /// Sets a `failed` delivery back to `pending` (rank 0, without SID or error) so it can be
+    /// sent again, since the rank of a final failure outranks `queued`. False when it is no
+    /// longer `failed` (a status callback moved it meanwhile).
+    async fn reset_failed_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError>;
     /// The message with this id and its deliveries.
     async fn get_message(&self, message_id: &str) -> Result<Option<(Message, Vec<Delivery>)>, StoreError>;
     /// The conversation a message belongs to (its pointer item).
@@ -228,6 +233,15 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Option<(String, String)>, StoreError>;
     /// Which of (sender, phone) pairs are opted out.
     async fn opted_out(&self, pairs: &[Pair]) -> Result<std::collections::HashSet<Pair>, StoreError>;
+
+    // --- real-time connections ---------------------------------------------------------------
+    /// Stores an open WebSocket of a user (with its TTL).
+    async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+    /// The user of a connection (GSI1), unless it is unknown or expired.
+    async fn connection_user(&self, connection_id: &str) -> Result<Option<String>, StoreError>;
+    async fn delete_connection(&self, user_id: &str, connection_id: &str) -> Result<(), StoreError>;
+    /// The live connections of these users: one Query per user, concurrently.
+    async fn connections_of(&self, user_ids: &[String]) -> Result<Vec<Connection>, StoreError>;
 
     // --- Twilio webhooks ---------------------------------------------------------------------
     /// The route of (to, from), and who holds `to`: one batched read.

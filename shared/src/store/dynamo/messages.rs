@@ -10,7 +10,7 @@ use chrono::Utc;
 use super::conversations::Slot;
 use super::items::{sortable, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem};
 use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError};
-use crate::domain::message::{Delivery, Message};
+use crate::domain::message::{Delivery, DeliveryStatus, Message};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
 use crate::store::{MessageChange, NewMessage, Page, PageRequest, StoreError};
@@ -218,6 +218,39 @@ impl DynamoStore {
             return Err(StoreError::Contention);
         }
         Ok(())
+    }
+
+    /// One conditional update, `failed` to `pending`; the SID goes too (and with it the GSI1
+    /// entry), so late callbacks for the failed attempt find nothing to change.
+    pub(super) async fn reset_failed_delivery_item(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::messages_pk(&delivery.conversation_id),
+                &keys::delivery_sk(&delivery.message_id, &delivery.participant_id),
+            )))
+            .update_expression(
+                "SET #status = :pending, #rank = :zero, updatedAt = :at \
+                 REMOVE twilioSid, errorCode, errorMessage, GSI1PK, GSI1SK",
+            )
+            .condition_expression("attribute_exists(SK) AND #status = :failed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#rank", "rank")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":at", s(Utc::now().to_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub(super) async fn get_message_pointer(&self, message_id: &str) -> Result<Option<String>, StoreError> {

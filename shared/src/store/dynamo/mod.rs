@@ -4,6 +4,7 @@
 //! at most 25 items per BatchWriteItem, 100 keys per BatchGetItem and 100 items per
 //! transaction; every listing is a paginated Query (never a Scan).
 
+mod connections;
 mod conversations;
 pub mod cursor;
 pub mod items;
@@ -36,6 +37,7 @@ use crate::domain::number::{NumberStatus, PoolNumber};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
 use crate::domain::user::User;
+use crate::realtime::Connection;
 
 /// DynamoDB's limit on keys per BatchGetItem.
 pub const BATCH_GET_LIMIT: usize = 100;
@@ -428,6 +430,9 @@ impl Store for DynamoStore {
     async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
         self.record_deliveries_tx(deliveries).await
     }
+    async fn reset_failed_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        self.reset_failed_delivery_item(delivery).await
+    }
     async fn get_message(&self, message_id: &str) -> Result<Option<(Message, Vec<Delivery>)>, StoreError> {
         self.get_message_item(message_id).await
     }
@@ -458,6 +463,18 @@ impl Store for DynamoStore {
     }
     async fn opted_out(&self, pairs: &[Pair]) -> Result<std::collections::HashSet<Pair>, StoreError> {
         self.batch_opted_out(pairs).await
+    }
+    async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        self.put_connection_item(connection).await
+    }
+    async fn connection_user(&self, connection_id: &str) -> Result<Option<String>, StoreError> {
+        self.query_connection_user(connection_id).await
+    }
+    async fn delete_connection(&self, user_id: &str, connection_id: &str) -> Result<(), StoreError> {
+        self.delete_connection_item(user_id, connection_id).await
+    }
+    async fn connections_of(&self, user_ids: &[String]) -> Result<Vec<Connection>, StoreError> {
+        self.query_connections(user_ids).await
     }
     async fn inbound_lookup(&self, to: &E164, from: &E164) -> Result<InboundLookup, StoreError> {
         self.lookup_inbound(to, from).await
