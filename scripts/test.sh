@@ -99,4 +99,4 @@ passed=$(grep -Eo '^test result: .* ([0-9]+) passed' target/test-output.log | gr
 failed=$(grep -Eo '; [0-9]+ failed' target/test-output.log | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
 echo "==> make test finished in $(( $(date +%s) - started )) s"
 echo "tests: ${passed} passed, ${failed} failed"
-exit "$status"
+exit "${status:-1}"

@@ -84,7 +84,10 @@ impl Respond for Responder {
         let to = first("To").unwrap_or_default();
         let behaviour = self.behaviour.lock().unwrap();
         match behaviour.failures.get(&to) {
-            Some(Failure::Error { status, code, message }) => return twilio_error(*status, *code, message),
+            // Twilio takes as long to refuse as to accept.
+            Some(Failure::Error { status, code, message }) => {
+                return twilio_error(*status, *code, message).set_delay(behaviour.delay)
+            }
             Some(Failure::Hang(delay)) => return twilio_error(500, 20500, "late").set_delay(*delay),
             None => {}
         }

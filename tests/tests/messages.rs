@@ -421,9 +421,43 @@ async fn dynamodb_requests_per_send_do_not_grow_with_recipients() {
     assert_eq!(counts[0], 5, "auth, conversation, opt-outs, write-ahead, record");
 }
 
+use switchboard::service::messages::{redeliver, RedeliverOptions, Skipped};
+
+/// A replay that does not wait for sends that may be in flight (the tests' write-aheads are new).
+fn at_once() -> RedeliverOptions {
+    RedeliverOptions { in_flight: chrono::Duration::zero(), ..RedeliverOptions::default() }
+}
+
+/// The message's deliveries as stored, by phone.
+async fn stored_deliveries(g: &Group, message_id: &str) -> Vec<switchboard::domain::message::Delivery> {
+    let (_, deliveries) = g.app.state.store.get_message(message_id).await.unwrap().expect("the message");
+    deliveries
+}
+
+fn by_phone<'a>(
+    deliveries: &'a [switchboard::domain::message::Delivery],
+    phone: &str,
+) -> &'a switchboard::domain::message::Delivery {
+    deliveries.iter().find(|d| d.to.as_str() == phone).unwrap_or_else(|| panic!("no delivery to {phone}"))
+}
+
+/// A signed status callback for `delivery_id`.
+async fn status_callback(g: &Group, delivery_id: &str, sid: &str, status: &str) -> u16 {
+    let path = format!("/api/webhooks/twilio/status?deliveryId={delivery_id}");
+    let params = [("MessageSid", sid), ("MessageStatus", status), ("ErrorCode", "30003")];
+    g.app.dispatch(g.app.twilio_request(&path, &params, None)).await.status
+}
+
+/// Sends `text` in the group; returns the message id.
+async fn send_text(g: &Group, text: &str) -> String {
+    let sent =
+        g.app.post(format!("/api/messages/{}", g.id), json!({"content": text}), Some(&g.ada.token)).await;
+    assert_eq!(sent.status, 201, "{:?}", sent.body);
+    sent.body["message"]["id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn redeliver_resends_failed_and_pending_deliveries_once_with_the_same_ids() {
-    use switchboard::service::messages::redeliver;
     let mock = TwilioMock::start().await;
     let g = group_with(&mock, &PHONES, &[]).await;
     mock.fail_for(
@@ -447,7 +481,9 @@ async fn redeliver_resends_failed_and_pending_deliveries_once_with_the_same_ids(
     // Once the cause is fixed, only the failed delivery is sent again, under the same id.
     mock.recover(PHONES[1]);
     let before = mock.sent().len();
-    let replayed = redeliver(&g.app.state, &g.id, &message_id).await.unwrap();
+    let replayed = redeliver(&g.app.state, &g.id, &message_id, RedeliverOptions::default()).await.unwrap();
+    assert!(replayed.skipped.is_empty());
+    let replayed = replayed.attempted;
     assert_eq!(replayed.len(), 1);
     assert_eq!(replayed[0].id(), failed["id"].as_str().unwrap());
     let resent = &mock.sent()[before..];
@@ -465,15 +501,169 @@ async fn redeliver_resends_failed_and_pending_deliveries_once_with_the_same_ids(
     assert!(stored.iter().all(|d| d["status"] == "queued"));
 
     // Nothing is left to send: a second replay sends nothing.
-    assert!(redeliver(&g.app.state, &g.id, &message_id).await.unwrap().is_empty());
+    let again = redeliver(&g.app.state, &g.id, &message_id, RedeliverOptions::default()).await.unwrap();
+    assert!(again.attempted.is_empty() && again.skipped.is_empty());
     assert_eq!(mock.sent().len(), before + 1);
 
     // Deliveries left pending by a crash after the write-ahead are sent too.
+    // (Here at once: no send of them is in flight.)
     let pending = g.app.write_ahead_only(&g.ada.user_id, &g.id, "lost?").await;
-    let replayed = redeliver(&g.app.state, &g.id, &pending[0].message_id).await.unwrap();
+    let replayed = redeliver(&g.app.state, &g.id, &pending[0].message_id, at_once()).await.unwrap().attempted;
     assert_eq!(replayed.len(), 3);
     assert!(replayed.iter().all(|d| d.status.as_str() == "queued" && d.twilio_sid.is_some()));
     assert_eq!(mock.sent().len(), before + 4);
     // Another conversation's id does not name the message.
-    assert!(redeliver(&g.app.state, &ulid::Ulid::new().to_string(), &message_id).await.is_err());
+    let elsewhere = ulid::Ulid::new().to_string();
+    assert!(redeliver(&g.app.state, &elsewhere, &message_id, RedeliverOptions::default()).await.is_err());
+}
+
+#[tokio::test]
+async fn redeliver_refuses_a_closed_conversation_and_skips_who_left_or_opted_out() {
+    let mock = TwilioMock::start().await;
+    let g = group_with(&mock, &PHONES, &[]).await;
+    let pending = g.app.write_ahead_only(&g.ada.user_id, &g.id, "lost?").await;
+    let message_id = pending[0].message_id.clone();
+
+    // PHONES[0] left the group; PHONES[1] replied STOP to its proxy number meanwhile.
+    let left = g.conversation["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phoneNumber"] == PHONES[0])
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let removed =
+        g.app.delete(format!("/api/conversations/{}/participants/{left}", g.id), &g.ada.token).await;
+    assert!(removed.status < 300, "{:?}", removed.body);
+    let stop = by_phone(&pending, PHONES[1]);
+    g.app.state.store.set_opt_out(&stop.from, &stop.to, true).await.unwrap();
+
+    let before = mock.sent().len();
+    let report = redeliver(&g.app.state, &g.id, &message_id, at_once()).await.unwrap();
+    let sent = &mock.sent()[before..];
+    assert_eq!(sent.len(), 1, "only the phone still there and not opted out");
+    assert_eq!(sent[0].to, PHONES[2]);
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!((report.skipped[0].0.to.as_str(), report.skipped[0].1), (PHONES[0], Skipped::NotAParticipant));
+    let stored = stored_deliveries(&g, &message_id).await;
+    assert_eq!(by_phone(&stored, PHONES[0]).status.as_str(), "pending", "left alone");
+    assert_eq!(by_phone(&stored, PHONES[1]).status.as_str(), "opted_out", "recorded, no SMS");
+    assert_eq!(by_phone(&stored, PHONES[2]).status.as_str(), "queued");
+    assert_eq!(report.attempted.len(), 2);
+
+    // A closed conversation sends nothing again, with a clear error.
+    let lost = g.app.write_ahead_only(&g.ada.user_id, &g.id, "lost too").await;
+    let closed = g.app.delete(format!("/api/conversations/{}", g.id), &g.ada.token).await;
+    assert_eq!(closed.status, 200, "{:?}", closed.body);
+    let refused = redeliver(&g.app.state, &g.id, &lost[0].message_id, at_once()).await.unwrap_err();
+    assert!(refused.to_string().contains("closed"), "{refused}");
+    assert_eq!(mock.sent().len(), before + 1);
+}
+
+#[tokio::test]
+async fn redeliver_skips_tentative_failures_unless_forced() {
+    let mock = TwilioMock::start().await;
+    let g = group_with(&mock, &PHONES[..1], &[]).await;
+    // A Twilio 5xx: Twilio may have sent it all the same.
+    mock.fail_for(PHONES[0], Failure::Error { status: 503, code: 20503, message: "Service unavailable" });
+    let message_id = send_text(&g, "maybe sent").await;
+    let failed = by_phone(&stored_deliveries(&g, &message_id).await, PHONES[0]).clone();
+    assert!(failed.tentative && failed.status.as_str() == "failed", "{failed:?}");
+    mock.recover(PHONES[0]);
+
+    let before = mock.sent().len();
+    let report = redeliver(&g.app.state, &g.id, &message_id, RedeliverOptions::default()).await.unwrap();
+    assert!(report.attempted.is_empty());
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped[0].1, Skipped::Tentative);
+    assert!(report.skipped[0].1.reason().contains("--force"));
+    assert_eq!(mock.sent().len(), before, "nothing sent");
+
+    let forced = RedeliverOptions { force: true, ..RedeliverOptions::default() };
+    let report = redeliver(&g.app.state, &g.id, &message_id, forced).await.unwrap();
+    assert_eq!((report.attempted.len(), report.skipped.len()), (1, 0));
+    assert_eq!(report.attempted[0].status.as_str(), "queued");
+    assert_eq!(mock.sent().len(), before + 1);
+}
+
+#[tokio::test]
+async fn concurrent_replays_and_sends_in_flight_never_send_a_delivery_twice() {
+    let mock = TwilioMock::start().await;
+    let g = group_with(&mock, &PHONES, &[]).await;
+    let pending = g.app.write_ahead_only(&g.ada.user_id, &g.id, "once").await;
+    let message_id = pending[0].message_id.clone();
+    let before = mock.sent().len();
+
+    // Just written: the send that wrote them may still be calling Twilio.
+    let report = redeliver(&g.app.state, &g.id, &message_id, RedeliverOptions::default()).await.unwrap();
+    assert!(report.attempted.is_empty());
+    assert!(report.skipped.iter().all(|(_, why)| *why == Skipped::Claimed) && report.skipped.len() == 3);
+    assert_eq!(mock.sent().len(), before);
+
+    // Older than the window: two replays at once send each SMS once between them.
+    for d in &pending {
+        g.app
+            .client
+            .update_item()
+            .table_name(&g.app.table)
+            .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("MSGS#{}", d.conversation_id)))
+            .key(
+                "SK",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                    "DLV#{}#{}",
+                    d.message_id, d.participant_id
+                )),
+            )
+            .update_expression("SET updatedAt = :old")
+            .condition_expression("attribute_exists(SK)")
+            .expression_attribute_values(
+                ":old",
+                aws_sdk_dynamodb::types::AttributeValue::S("2020-01-01T00:00:00Z".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    mock.set_delay(Duration::from_millis(200));
+    let (a, b) = futures::join!(
+        redeliver(&g.app.state, &g.id, &message_id, RedeliverOptions::default()),
+        redeliver(&g.app.state, &g.id, &message_id, RedeliverOptions::default()),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.attempted.len() + b.attempted.len(), 3, "each delivery in one replay");
+    assert_eq!(a.skipped.len() + b.skipped.len(), 3, "and skipped by the other");
+    assert_eq!(mock.sent().len(), before + 3);
+    // A later replay finds nothing left to send.
+    let later = redeliver(&g.app.state, &g.id, &message_id, at_once()).await.unwrap();
+    assert!(later.attempted.is_empty() && later.skipped.is_empty());
+    assert_eq!(mock.sent().len(), before + 3);
+}
+
+#[tokio::test]
+async fn late_callbacks_of_a_superseded_attempt_do_not_change_the_redelivered_one() {
+    let mock = TwilioMock::start().await;
+    let g = group_with(&mock, &PHONES[..1], &[]).await;
+    let message_id = send_text(&g, "carrier trouble").await;
+    let first = by_phone(&stored_deliveries(&g, &message_id).await, PHONES[0]).clone();
+    let old_sid = first.twilio_sid.clone().expect("accepted by Twilio");
+    // The carrier failed it: a final failure, with the first attempt's SID.
+    assert_eq!(status_callback(&g, &first.id(), &old_sid, "failed").await, 200);
+    assert_eq!(by_phone(&stored_deliveries(&g, &message_id).await, PHONES[0]).status.as_str(), "failed");
+
+    let report = redeliver(&g.app.state, &g.id, &message_id, RedeliverOptions::default()).await.unwrap();
+    assert_eq!(report.attempted.len(), 1);
+    let new_sid = report.attempted[0].twilio_sid.clone().expect("a new SID");
+    assert_ne!(new_sid, old_sid);
+
+    // A late (or repeated) callback of the first attempt, same deliveryId, changes nothing.
+    assert_eq!(status_callback(&g, &first.id(), &old_sid, "failed").await, 200);
+    let now = by_phone(&stored_deliveries(&g, &message_id).await, PHONES[0]).clone();
+    assert_eq!((now.status.as_str(), now.twilio_sid.as_deref()), ("queued", Some(new_sid.as_str())));
+    assert_eq!(now.error_code, None);
+    // The new attempt's callbacks still apply.
+    assert_eq!(status_callback(&g, &first.id(), &new_sid, "failed").await, 200);
+    let now = by_phone(&stored_deliveries(&g, &message_id).await, PHONES[0]).clone();
+    assert_eq!((now.status.as_str(), now.error_code), ("failed", Some(30003)));
 }

@@ -78,14 +78,101 @@ impl Captured {
 
     /// No full phone number, no secret and none of `private` (message bodies, tokens) in any line.
     fn assert_discreet(&self, private: &[&str]) {
-        let full_number = regex_lite::Regex::new(r"\+\d{8,}").unwrap();
         for line in &self.lines {
-            assert!(!full_number.is_match(line), "a full phone number is logged: {line}");
+            assert!(full_number(line).is_none(), "a full phone number is logged: {line}");
             for secret in [JWT_SECRET, AUTH_TOKEN, OLD_TOKEN].iter().chain(private) {
                 assert!(!line.contains(secret), "{secret:?} is logged: {line}");
             }
         }
     }
+}
+
+/// A phone number in a log line, however written: 7 or more digits in a row, maybe split by
+/// spaces, dots, hyphens or parentheses (`+14155550100`, `415-555-0100`, `(415) 555-0100`),
+/// after percent-decoding. Only JSON strings are searched (numbers such as latencies or EMF
+/// timestamps are not phone numbers, which are only ever logged as strings), and
+/// ULIDs (our ids, also joined by hyphens as delivery ids), Twilio SIDs, UUIDs and RFC 3339
+/// timestamps are taken out first: their digit runs are not numbers. A line that is not JSON is
+/// searched whole.
+fn full_number(line: &str) -> Option<String> {
+    let texts = match serde_json::from_str::<Value>(line) {
+        Ok(value) => strings_of(&value),
+        Err(_) => vec![line.to_string()],
+    };
+    let harmless = regex_lite::Regex::new(concat!(
+        r"(?i)\b[0-9A-HJKMNP-TV-Z]{26}\b",
+        r"|\b[A-Z]{2}[0-9A-F]{32}\b",
+        r"|\b[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\b",
+        r"|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?",
+    ))
+    .unwrap();
+    let number = regex_lite::Regex::new(r"\d(?:[ ().\-]*\d){6,}").unwrap();
+    texts.iter().find_map(|text| {
+        let decoded = percent_encoding_decode(text);
+        let cleaned = harmless.replace_all(&decoded, " ");
+        number.find(&cleaned).map(|m| m.as_str().to_string())
+    })
+}
+
+/// Every string (and key) in a JSON value.
+fn strings_of(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items.iter().flat_map(strings_of).collect(),
+        Value::Object(map) => {
+            map.iter().flat_map(|(k, v)| std::iter::once(k.clone()).chain(strings_of(v))).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `%XX` sequences decoded (others kept as they are).
+fn percent_encoding_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn the_full_number_check_finds_numbers_however_written_and_nothing_else() {
+    for logged in [
+        r#"{"route":"/api/numbers/+14155550100"}"#,
+        r#"{"route":"/api/numbers/415-555-0100"}"#,
+        r#"{"route":"/api/numbers/%28415%29555-0100"}"#,
+        r#"{"to":"(415) 555.0100"}"#,
+        r#"{"fields":{"error":"The 'To' number %2B14155550302 is not valid."}}"#,
+        "not json: 4155550100",
+    ] {
+        assert!(full_number(logged).is_some(), "{logged}");
+    }
+    let sid = message_sid(1234567);
+    let ids = format!("{}-{}-{}", ulid::Ulid::new(), ulid::Ulid::new(), ulid::Ulid::new());
+    let clean = json!({
+        "timestamp": "2024-05-01T12:34:56.123456789Z",
+        "route": "/api/conversations/{id}/messages",
+        "messageSid": sid,
+        "deliveryId": ids,
+        "table": "test-01j9z8q4t5v6w7x8y9z0a1b2c3",
+        "requestId": "12345678-1234-1234-1234-123456789012",
+        "to": "***0100",
+        "latencyMs": 12.345678912,
+        "_aws": {"Timestamp": 1714567890123u64, "TwilioApiLatency": [1234567.891]},
+    });
+    assert_eq!(full_number(&clean.to_string()), None);
 }
 
 /// The EMF specification: `_aws` with a numeric epoch-millisecond Timestamp and CloudWatchMetrics
@@ -150,9 +237,10 @@ fn assert_valid_emf(document: &Value) {
             assert!(UNITS.contains(&unit), "{name}: unit {unit}");
             match &root.get(name).unwrap_or_else(|| panic!("metric {name} is a top-level member")) {
                 Value::Number(_) => {}
-                Value::Array(values) => {
-                    assert!(values.len() <= 100 && values.iter().all(Value::is_number), "{name}: {values:?}")
-                }
+                Value::Array(values) => assert!(
+                    !values.is_empty() && values.len() <= 100 && values.iter().all(Value::is_number),
+                    "{name}: 1 to 100 numbers, not {values:?}"
+                ),
                 other => panic!("metric {name} is {other}"),
             }
         }
@@ -374,6 +462,39 @@ async fn a_group_send_counts_each_twilio_outcome_and_errors_by_code() {
     );
     assert_eq!(value(&missing.metrics(), "ServerErrors"), Some(0));
     assert!(missing.metrics().get("SmsQueued").is_none(), "no send, no send metrics");
+}
+
+#[tokio::test]
+async fn sends_that_never_reach_twilio_publish_no_empty_latency() {
+    logs_on();
+    // No Twilio account configured: every SMS fails before any call.
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1)]).await;
+    let ada = app.register("ada").await;
+    let group = app.create_group(&ada, "Team", json!([{"phoneNumber": PAT}, {"phoneNumber": SAM}])).await;
+    let id = group["id"].as_str().unwrap();
+    let send = Captured::of(app.post(
+        format!("/api/conversations/{id}/messages"),
+        json!({"content": "anyone?"}),
+        Some(&ada.token),
+    ))
+    .await;
+    assert_eq!(send.reply.status, 201, "{:?}", send.reply.body);
+    assert_eq!(send.request_line()["twilioCalls"], 0);
+    let metrics = send.metrics();
+    assert_eq!(["SmsQueued", "SmsFailed"].map(|m| value(&metrics, m)), [Some(0), Some(2)]);
+    assert!(metrics.get("TwilioApiLatency").is_none(), "no call, no latency: {metrics}");
+    let names = metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
+    assert!(names.iter().all(|m| m["Name"] != "TwilioApiLatency"), "nor its directive: {names:?}");
+    send.assert_discreet(&["anyone?"]);
+
+    // A path naming a number, however written, is logged masked.
+    for written in ["415-555-0100", "%28415%29555-0100", "%2B14155550100"] {
+        let lookup = Captured::of(app.get(format!("/api/numbers/{written}"), &admin.token)).await;
+        assert_eq!(lookup.request_line()["route"], "/api/numbers/***0100", "{written}");
+        lookup.assert_discreet(&["555-0100"]);
+    }
 }
 
 /// Sends Ann a message to Pat; returns its delivery id and SID.

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use switchboard::realtime::{ConnectionGateway, GatewayError, Publisher};
+use switchboard::realtime::{Connection, ConnectionGateway, GatewayError, Publisher};
 use switchboard::service::realtime;
-use switchboard_tests::twilio_mock::TwilioMock;
+use switchboard_tests::twilio_mock::{Failure, TwilioMock};
 use switchboard_tests::{message_sid, proxy_of, us_number, Session, TestApp};
 
 const SAM: &str = "+14155550178";
@@ -47,11 +47,12 @@ impl RecordingGateway {
 struct World {
     app: TestApp,
     gateway: Arc<RecordingGateway>,
+    admin: Session,
     ada: Session,
     bob: Session,
     group_id: String,
     proxy: String,
-    _mock: TwilioMock,
+    mock: TwilioMock,
 }
 
 /// Ada (admin) and Bob, web users, with Sam's phone in a group; Ada on two devices, Bob on one,
@@ -73,7 +74,7 @@ async fn world() -> World {
     for (connection, user) in [("ada-laptop", &ada), ("ada-phone", &ada), ("bob-1", &bob), ("eve-1", &eve)] {
         realtime::connect(&app.state, connection, Some(&user.token)).await.unwrap();
     }
-    World { app, gateway, ada, bob, group_id, proxy, _mock: mock }
+    World { app, gateway, admin, ada, bob, group_id, proxy, mock }
 }
 
 fn types(events: &[Value]) -> Vec<&str> {
@@ -211,17 +212,81 @@ async fn typing_goes_to_the_other_members_only_and_outsiders_cannot_type() {
 }
 
 #[tokio::test]
-async fn a_gone_connection_is_deleted_and_disconnects_are_forgotten() {
+async fn a_gone_connection_is_deleted_unless_it_is_still_opening_and_disconnects_are_forgotten() {
     let w = world().await;
-    w.gateway.gone.lock().unwrap().insert("ada-phone".into());
-    w.app.inbound_sms(&message_sid(1), SAM, &w.proxy, "one").await;
     let store = &w.app.state.store;
-    let ada_connections = store.connections_of(std::slice::from_ref(&w.ada.user_id)).await.unwrap();
-    assert_eq!(ada_connections.iter().map(|c| c.connection_id.as_str()).collect::<Vec<_>>(), ["ada-laptop"]);
+    // A socket that went away an hour ago, and one whose $connect has not returned yet: API
+    // Gateway answers 410 to both, only the first is gone.
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    store.put_connection(&Connection::new("ada-old", &w.ada.user_id, hour_ago)).await.unwrap();
+    w.gateway.gone.lock().unwrap().extend(["ada-old".to_string(), "ada-phone".to_string()]);
+    w.app.inbound_sms(&message_sid(1), SAM, &w.proxy, "one").await;
+    let mut ada_connections: Vec<String> = store
+        .connections_of(std::slice::from_ref(&w.ada.user_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.connection_id)
+        .collect();
+    ada_connections.sort();
+    assert_eq!(ada_connections, ["ada-laptop", "ada-phone"]);
     realtime::disconnect(&w.app.state, "bob-1").await.unwrap();
     realtime::disconnect(&w.app.state, "bob-1").await.unwrap(); // twice is fine
     assert!(store.connections_of(std::slice::from_ref(&w.bob.user_id)).await.unwrap().is_empty());
     assert!(store.connection_user("bob-1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_deactivated_user_is_forgotten_and_cannot_connect_again() {
+    let w = world().await;
+    let reply = w
+        .app
+        .put(format!("/api/users/{}/status", w.bob.user_id), json!({"active": false}), &w.admin.token)
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert!(w.app.state.store.connections_of(std::slice::from_ref(&w.bob.user_id)).await.unwrap().is_empty());
+    w.app.inbound_sms(&message_sid(1), SAM, &w.proxy, "still there?").await;
+    assert!(w.gateway.take("bob-1").is_empty());
+    assert_eq!(types(&w.gateway.take("ada-laptop")), ["message.created"]);
+    let refused = realtime::connect(&w.app.state, "bob-2", Some(&w.bob.token)).await.unwrap_err();
+    assert_eq!(refused.status(), 401);
+    let frame = json!({"action": "typing", "conversationId": w.group_id}).to_string();
+    assert_eq!(realtime::client_frame(&w.app.state, "bob-1", &frame).await.unwrap_err().status(), 401);
+}
+
+#[tokio::test]
+async fn a_member_removed_while_twilio_is_called_gets_the_message_but_not_what_follows() {
+    let w = world().await;
+    w.mock.set_delay(std::time::Duration::from_millis(800));
+    w.mock.fail_for(SAM, Failure::Error { status: 400, code: 21211, message: "invalid number" });
+    let path = format!("/api/conversations/{}/messages", w.group_id);
+    let ada_token = w.ada.token.clone();
+    let send = w.app.post(&path, json!({"content": "Hello"}), Some(&ada_token));
+    let remove = async {
+        // While the send waits for Twilio, Ada removes Bob.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let participants =
+            w.app.get(format!("/api/conversations/{}/participants", w.group_id), &ada_token).await;
+        let bob = participants.body["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["userId"] == w.bob.user_id.as_str())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        w.app.delete(format!("/api/conversations/{}/participants/{bob}", w.group_id), &ada_token).await
+    };
+    let (sent, removed) = tokio::join!(send, remove);
+    assert_eq!((sent.status, removed.status), (201, 200));
+    assert_eq!(sent.body["message"]["deliveries"][0]["status"], "failed");
+    // Bob was a member when the message was stored: he got it, then his removal, and not the
+    // failure that came after.
+    assert_eq!(types(&w.gateway.take("bob-1")), ["message.created", "participant.left"]);
+    let mut ada = types(&w.gateway.take("ada-laptop")).into_iter().map(str::to_string).collect::<Vec<_>>();
+    ada.sort();
+    assert_eq!(ada, ["delivery.updated", "message.created", "participant.left"]);
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
 //! `cargo run -p xtask -- create-table [TABLE]`: creates the table of template.yaml on the
 //! DynamoDB endpoint of the environment (AWS_ENDPOINT_URL_DYNAMODB), unless it exists.
 //!
-//! `cargo run -p xtask -- redeliver <conversationId> <messageId>`: sends that message's
-//! `pending` and `failed` deliveries again with the functions' settings from the environment
-//! (docs/operations.md, "Replaying a failed or stuck delivery").
+//! `cargo run -p xtask -- redeliver [--force] <conversationId> <messageId>`: sends that
+//! message's `pending` and `failed` deliveries again with the functions' settings from the
+//! environment; tentative failures only with `--force` (docs/operations.md, "Replaying a failed
+//! or stuck delivery").
 
 use xtask::table;
 
@@ -12,9 +13,12 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("create-table") => create_table(args.get(1).cloned()).await,
-        Some("redeliver") if args.len() == 3 => redeliver(&args[1], &args[2]).await,
+        Some("redeliver") if args.len() == 3 => redeliver(&args[1], &args[2], false).await,
+        Some("redeliver") if args.len() == 4 && args[1] == "--force" => {
+            redeliver(&args[2], &args[3], true).await
+        }
         _ => Err("usage: xtask create-table [TABLE_NAME (default: $TABLE_NAME or switchboard)]\n       \
-             xtask redeliver CONVERSATION_ID MESSAGE_ID"
+             xtask redeliver [--force] CONVERSATION_ID MESSAGE_ID"
             .to_string()),
     };
     if let Err(message) = result {
@@ -36,15 +40,22 @@ async fn create_table(name: Option<String>) -> Result<(), String> {
     Ok(())
 }
 
-async fn redeliver(conversation_id: &str, message_id: &str) -> Result<(), String> {
+async fn redeliver(conversation_id: &str, message_id: &str, force: bool) -> Result<(), String> {
+    use switchboard::service::messages::{self, RedeliverOptions, Skipped};
     let state = switchboard::AppState::from_env().await.map_err(|e| e.to_string())?;
-    let deliveries = switchboard::service::messages::redeliver(&state, conversation_id, message_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    if deliveries.is_empty() {
+    let options = RedeliverOptions { force, ..RedeliverOptions::default() };
+    let report =
+        messages::redeliver(&state, conversation_id, message_id, options).await.map_err(|e| e.to_string())?;
+    if report.attempted.is_empty() && report.skipped.is_empty() {
         println!("nothing to send: no delivery of {message_id} is pending or failed");
     }
-    for d in &deliveries {
+    for (d, why) in &report.skipped {
+        println!("{}  to {}  {}  skipped: {}", d.id(), d.to.masked(), d.status.as_str(), why.reason());
+    }
+    if report.skipped.iter().any(|(_, why)| *why == Skipped::Tentative) {
+        println!("tentative failures were not re-sent: check Twilio's logs, then run again with --force");
+    }
+    for d in &report.attempted {
         // Masked like the logs; the error code, not Twilio's text (it quotes the number).
         let code = d.error_code.map(|c| format!(" (Twilio error {c})")).unwrap_or_default();
         let sid = d.twilio_sid.as_deref().unwrap_or("-");

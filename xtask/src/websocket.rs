@@ -135,23 +135,18 @@ async fn upgrade(
         println!("websocket: connection refused by $connect ({status})");
         return StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN).into_response();
     }
-    // Registered before the upgrade completes: events published right after `$connect` wait in
-    // the outbox, as API Gateway would deliver them once the socket is up.
-    let (outbox, inbox) = mpsc::unbounded_channel();
-    gateway.open.lock().unwrap().insert(connection_id.clone(), Open { outbox, connected_at: Utc::now() });
     let ws = match reply_headers.get("sec-websocket-protocol") {
         Some(protocol) => ws.protocols([protocol.clone()]),
         None => ws,
     };
-    ws.on_upgrade(move |socket| serve_socket(gateway, connection_id, socket, inbox))
+    ws.on_upgrade(move |socket| serve_socket(gateway, connection_id, socket))
 }
 
-async fn serve_socket(
-    gateway: Arc<Gateway>,
-    connection_id: String,
-    socket: WebSocket,
-    mut inbox: mpsc::UnboundedReceiver<Message>,
-) {
+async fn serve_socket(gateway: Arc<Gateway>, connection_id: String, socket: WebSocket) {
+    // Open for posts only now, as with API Gateway: until the handshake completes, a post for
+    // this connection answers 410.
+    let (outbox, mut inbox) = mpsc::unbounded_channel();
+    gateway.open.lock().unwrap().insert(connection_id.clone(), Open { outbox, connected_at: Utc::now() });
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
         while let Some(message) = inbox.recv().await {

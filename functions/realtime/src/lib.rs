@@ -30,19 +30,19 @@ pub async fn handle(state: &AppState, event: ApiGatewayWebsocketProxyRequest) ->
             _ => frame(state, &event, &connection_id).await,
         }
     };
-    let latency_ms = started.elapsed().as_millis() as u64;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let db_round_trips = state.round_trips.get().saturating_sub(before);
     match result {
         Ok(response) => {
-            tracing::info!(function = "realtime", route = %route, status = response.status_code, latency_ms, db_round_trips, outcome = "ok", "request");
+            tracing::info!(function = "realtime", route = %route, status = response.status_code, outcome = "ok", latencyMs = latency_ms, dbRoundTrips = db_round_trips, connectionId = %connection_id, "request");
             response
         }
         Err(err) => {
             let status = err.status();
             if status >= 500 {
-                tracing::error!(function = "realtime", route = %route, status, latency_ms, db_round_trips, outcome = "error", error = %err, "request");
+                tracing::error!(function = "realtime", route = %route, status, outcome = "error", latencyMs = latency_ms, dbRoundTrips = db_round_trips, connectionId = %connection_id, error = %err, "request");
             } else {
-                tracing::info!(function = "realtime", route = %route, status, latency_ms, db_round_trips, outcome = "rejected", code = err.code(), "request");
+                tracing::info!(function = "realtime", route = %route, status, outcome = "rejected", latencyMs = latency_ms, dbRoundTrips = db_round_trips, connectionId = %connection_id, code = err.code(), "request");
             }
             response(status as i64, None, Some(json!({ "error": err.body() }).to_string()))
         }
@@ -65,17 +65,19 @@ fn ok(protocol: Option<&str>) -> ApiGatewayProxyResponse {
     response(200, protocol, None)
 }
 
-/// The token from `?token=` or from `Sec-WebSocket-Protocol: bearer, <token>` (then the
-/// `bearer` subprotocol is accepted in the answer, as browsers require).
+/// The token, from `?token=` or from `Sec-WebSocket-Protocol: bearer, <token>`; and whether the
+/// client offered the `bearer` subprotocol, which the answer must then accept (browsers fail a
+/// handshake whose answer names none of the offered subprotocols).
 fn token_of(event: &ApiGatewayWebsocketProxyRequest) -> (Option<String>, bool) {
-    if let Some(token) = event.query_string_parameters.first("token") {
-        return (Some(token.to_string()), false);
-    }
     let offered = event.headers.get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mut protocols = offered.split(',').map(str::trim);
-    match (protocols.next(), protocols.next()) {
-        (Some(TOKEN_PROTOCOL), Some(token)) => (Some(token.to_string()), true),
-        _ => (None, false),
+    let protocols: Vec<&str> = offered.split(',').map(str::trim).collect();
+    let bearer = protocols.first() == Some(&TOKEN_PROTOCOL);
+    if let Some(token) = event.query_string_parameters.first("token") {
+        return (Some(token.to_string()), bearer);
+    }
+    match (bearer, protocols.get(1)) {
+        (true, Some(token)) => (Some(token.to_string()), true),
+        _ => (None, bearer),
     }
 }
 

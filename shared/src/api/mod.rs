@@ -86,22 +86,33 @@ where
     response
 }
 
-/// Paths name records by id and may carry phone numbers (`/api/numbers/+1415…`): ids become
-/// `{id}` so requests group by route, numbers are masked.
+/// Paths name records by id and may carry phone numbers (`/api/numbers/+1415…`, or written
+/// as `415-555-0100`, `%28415%29555-0100`): ids become `{id}` so requests group by route; any
+/// other segment with 7 or more digits once percent-decoded is masked, whatever else it holds,
+/// unless it is a Twilio SID (two letters and 32 hex digits), which names no one.
 fn redact_path(path: &str) -> String {
     path.split('/')
         .map(|segment| {
-            let digits = segment.chars().filter(char::is_ascii_digit).count();
+            let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            let digits = decoded.chars().filter(char::is_ascii_digit).count();
             if ulid::Ulid::from_string(segment).is_ok() {
                 "{id}".to_string()
-            } else if digits >= 7 && segment.chars().all(|c| c.is_ascii_digit() || "+%2Bb".contains(c)) {
-                crate::domain::phone::mask(segment)
+            } else if digits >= 7 && !is_twilio_sid(&decoded) {
+                crate::domain::phone::mask(&decoded)
             } else {
                 segment.to_string()
             }
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// `SM…`, `MM…`, `PN…`: two ASCII capitals and 32 hex digits.
+fn is_twilio_sid(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    bytes.len() == 34
+        && bytes[..2].iter().all(u8::is_ascii_uppercase)
+        && bytes[2..].iter().all(u8::is_ascii_hexdigit)
 }
 
 /// Hands `handler` to the Lambda runtime. `state` was built once in `main` and is shared by
@@ -124,6 +135,13 @@ mod tests {
     fn phone_numbers_in_paths_are_masked() {
         assert_eq!(super::redact_path("/api/numbers/+14155550100"), "/api/numbers/***0100");
         assert_eq!(super::redact_path("/api/numbers/%2B14155550100"), "/api/numbers/***0100");
+        assert_eq!(super::redact_path("/api/numbers/415-555-0100"), "/api/numbers/***0100");
+        assert_eq!(super::redact_path("/api/numbers/%28415%29555-0100"), "/api/numbers/***0100");
+        assert_eq!(super::redact_path("/api/numbers/(415)%20555.0100x"), "/api/numbers/***100x");
+        assert_eq!(super::redact_path("/api/numbers/tel:4155550100"), "/api/numbers/***0100");
+        assert_eq!(super::redact_path("/api/numbers/55-0100"), "/api/numbers/55-0100", "6 digits");
+        let sid = format!("SM{:032x}", 1234567u32);
+        assert_eq!(super::redact_path(&format!("/api/messages/{sid}")), format!("/api/messages/{sid}"));
         assert_eq!(super::redact_path("/api/users/01HZX"), "/api/users/01HZX");
         assert_eq!(
             super::redact_path("/api/conversations/01J9Z8Q4T5V6W7X8Y9Z0A1B2C3/messages"),

@@ -250,7 +250,8 @@ impl RequestContext {
         metrics.sort();
         metrics.dedup();
         data.extend(metrics.into_iter().map(|m| Datum::count(m.name(), self.count_of(m))));
-        if sent {
+        // Only with a value: an empty array is no sample (sends that never reached Twilio).
+        if !self.twilio_latencies_ms.is_empty() {
             data.push(Datum::values("TwilioApiLatency", Unit::Milliseconds, &self.twilio_latencies_ms));
         }
         let function = [("Function", request.function)];

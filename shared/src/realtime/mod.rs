@@ -30,6 +30,9 @@ use crate::store::Store;
 pub const CONNECTION_TTL_SECONDS: i64 = 3 * 3600;
 /// Posts in flight at once for one publication.
 const POST_CONCURRENCY: usize = 32;
+/// API Gateway answers 410 to posts for a connection whose `$connect` has not returned yet; a
+/// connection younger than this is kept on a 410 (it is still opening, not gone).
+const OPENING_GRACE_SECONDS: i64 = 10;
 /// A publication never holds a request longer than this (the events are a convenience: a client
 /// that misses one catches up through the REST API).
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -195,7 +198,8 @@ async fn publish_to(
         match outcome {
             Ok(()) => published.delivered += 1,
             Err(GatewayError::Gone) => {
-                if !gone.iter().any(|c| c.connection_id == connection.connection_id) {
+                let opening = (Utc::now() - connection.connected_at).num_seconds() < OPENING_GRACE_SECONDS;
+                if !opening && !gone.iter().any(|c| c.connection_id == connection.connection_id) {
                     gone.push(connection);
                 }
             }

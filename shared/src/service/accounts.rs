@@ -160,6 +160,10 @@ pub async fn set_active(state: &AppState, user_id: &str, active: bool) -> Result
             super::conversations::close_sms_conversations_on(state, &user, number).await?;
         }
         state.store.set_active(&user, active).await?;
+        if !active {
+            // Their open sockets stop receiving events (and their frames are refused) at once.
+            super::realtime::forget_user(state, &user.id).await?;
+        }
     }
     state.store.get_user(user_id).await?.ok_or_else(|| AppError::not_found("user not found"))
 }

@@ -304,10 +304,15 @@ async fn fan_out(
         .collect();
     state.store.fan_out(&detail, message, &deliveries, preview).await?;
     let relays = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).count();
-    messages::dispatch(state, message, &mut deliveries, &body).await;
+    // As for a send: the web members hear of it while the relays go out.
+    let created = Event::new(EventKind::MessageCreated, &message.conversation_id, message.view(&deliveries));
+    let sending: Vec<bool> = deliveries.iter().map(|d| d.status == DeliveryStatus::Pending).collect();
+    tokio::join!(
+        messages::dispatch(state, message, &mut deliveries, &body),
+        realtime::to_members(state, &detail, vec![created])
+    );
     let accepted = deliveries.iter().filter(|d| d.twilio_sid.is_some()).count();
     crate::observe::add(crate::observe::Metric::RelaysSent, accepted);
-    let event = Event::new(EventKind::MessageCreated, &message.conversation_id, message.view(&deliveries));
-    realtime::to_members(state, &detail, vec![event]).await;
+    realtime::publish_send_failures(state, &message.conversation_id, &deliveries, &sending).await;
     Ok(relays)
 }

@@ -168,9 +168,15 @@ async fn send_in(
         Err(e) => return Err(e.into()),
     }
     observe::conversation(&detail.conversation.id);
-    dispatch(state, &message, &mut deliveries, &body).await;
-    let event = Event::new(EventKind::MessageCreated, &message.conversation_id, message.view(&deliveries));
-    realtime::to_members(state, &detail, vec![event]).await;
+    // Members hear of the message while Twilio is called: the recipients are those of a moment
+    // ago, and the event precedes every status callback's.
+    let created = Event::new(EventKind::MessageCreated, &message.conversation_id, message.view(&deliveries));
+    let sending: Vec<bool> = deliveries.iter().map(|d| d.status == DeliveryStatus::Pending).collect();
+    tokio::join!(
+        dispatch(state, &message, &mut deliveries, &body),
+        realtime::to_members(state, &detail, vec![created])
+    );
+    realtime::publish_send_failures(state, &message.conversation_id, &deliveries, &sending).await;
     Ok(Sent { detail, message, deliveries, replayed: false })
 }
 
@@ -326,15 +332,71 @@ pub async fn dispatch(state: &AppState, message: &Message, deliveries: &mut [Del
     }
 }
 
+/// How long a replay leaves a `pending` delivery alone after its last write (the write-ahead, a
+/// reset) or another replay's claim: a send of it may still be in flight (a Lambda runs at most
+/// 15 minutes).
+pub const REDELIVERY_CLAIM_MINUTES: i64 = 15;
+
+/// What an operator's replay may do.
+#[derive(Clone, Copy, Debug)]
+pub struct RedeliverOptions {
+    /// Also re-send tentative failures (a timeout or a Twilio 5xx: the SMS may have gone out).
+    pub force: bool,
+    /// A `pending` delivery written or claimed more recently than this is left alone.
+    pub in_flight: chrono::Duration,
+}
+
+impl Default for RedeliverOptions {
+    fn default() -> Self {
+        Self { force: false, in_flight: chrono::Duration::minutes(REDELIVERY_CLAIM_MINUTES) }
+    }
+}
+
+/// Why a replay left a `pending` or `failed` delivery alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skipped {
+    /// A failure we concluded without Twilio's answer: Twilio may have sent it (`--force`).
+    Tentative,
+    /// Its participant left the conversation, or now texts from another number.
+    NotAParticipant,
+    /// Another send or replay may own it (written or claimed within `in_flight`), or a status
+    /// callback moved it meanwhile.
+    Claimed,
+}
+
+impl Skipped {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Tentative => "tentative failure: Twilio may have sent it (--force re-sends it)",
+            Self::NotAParticipant => "the participant left or texts from another number now",
+            Self::Claimed => "a send or replay may still own it, or it moved on meanwhile",
+        }
+    }
+}
+
+/// What a replay did.
+#[derive(Debug, Default)]
+pub struct Redelivery {
+    /// The deliveries it handled, as they now stand: sent again (or failed again), or
+    /// `opted_out` without an SMS.
+    pub attempted: Vec<Delivery>,
+    /// The `pending` or `failed` deliveries it left alone, and why.
+    pub skipped: Vec<(Delivery, Skipped)>,
+}
+
 /// An operator's replay (`xtask redeliver`): sends the message's `pending` deliveries (left by a
 /// crash after the write-ahead) and `failed` ones again, with the same delivery ids so status
-/// callbacks still find them, and records the outcomes as a send does. Returns the deliveries it
-/// attempted, as they now stand; anything further along is left alone.
+/// callbacks still find them, and records the outcomes as a send does. Only in an active
+/// conversation, only to participants still there with the same (proxy, phone) pair; opted-out
+/// pairs are recorded `opted_out` without an SMS, as a send does. Each delivery is claimed by a
+/// conditional update first (the reset of a failure, or `claim_pending_delivery`), so concurrent
+/// replays, or a send still in flight, never send it twice. Tentative failures only with `force`.
 pub async fn redeliver(
     state: &AppState,
     conversation_id: &str,
     message_id: &str,
-) -> Result<Vec<Delivery>, AppError> {
+    options: RedeliverOptions,
+) -> Result<Redelivery, AppError> {
     let not_found = || AppError::not_found("message not found");
     let (message, deliveries) = state.store.get_message(message_id).await?.ok_or_else(not_found)?;
     if message.conversation_id != conversation_id {
@@ -344,27 +406,71 @@ pub async fn redeliver(
         return Err(AppError::conflict("message_deleted", "the message was deleted: nothing to send"));
     }
     let detail = state.store.get_conversation(conversation_id).await?.ok_or_else(not_found)?;
-    let mut retry = Vec::new();
-    for mut delivery in deliveries {
-        let resend = match delivery.status {
-            DeliveryStatus::Pending => true,
+    if detail.conversation.status != ConversationStatus::Active {
+        return Err(AppError::conflict(
+            "conversation_closed",
+            "the conversation is closed: nothing is sent again",
+        ));
+    }
+    let mut report = Redelivery::default();
+    let mut eligible = Vec::new();
+    for delivery in deliveries {
+        if !matches!(delivery.status, DeliveryStatus::Pending | DeliveryStatus::Failed) {
+            continue;
+        }
+        let still_there = detail.participants.iter().any(|p| {
+            p.id == delivery.participant_id
+                && matches!(&p.member, Member::Sms { phone, proxy_number }
+                    if *phone == delivery.to && *proxy_number == delivery.from)
+        });
+        if !still_there {
+            report.skipped.push((delivery, Skipped::NotAParticipant));
+        } else if delivery.status == DeliveryStatus::Failed && delivery.tentative && !options.force {
+            report.skipped.push((delivery, Skipped::Tentative));
+        } else {
+            eligible.push(delivery);
+        }
+    }
+    let opted_out = if eligible.is_empty() {
+        Default::default()
+    } else {
+        let pairs: Vec<Pair> = eligible.iter().map(|d| (d.from.clone(), d.to.clone())).collect();
+        state.store.opted_out(&pairs).await?
+    };
+    let stale_before = Utc::now() - options.in_flight;
+    let (mut retry, mut opted) = (Vec::new(), Vec::new());
+    for mut delivery in eligible {
+        let claimed = match delivery.status {
             // A final failure outranks `queued`: it must go back to pending before a new outcome can land.
             DeliveryStatus::Failed => state.store.reset_failed_delivery(&delivery).await?,
-            _ => false,
+            _ => state.store.claim_pending_delivery(&delivery, stale_before).await?,
         };
-        if resend {
-            delivery.status = DeliveryStatus::Pending;
-            (delivery.twilio_sid, delivery.error_code, delivery.error_message) = (None, None, None);
-            delivery.tentative = false;
+        if !claimed {
+            report.skipped.push((delivery, Skipped::Claimed));
+            continue;
+        }
+        delivery.status = DeliveryStatus::Pending;
+        (delivery.twilio_sid, delivery.error_code, delivery.error_message) = (None, None, None);
+        delivery.tentative = false;
+        delivery.updated_at = Utc::now();
+        if opted_out.contains(&(delivery.from.clone(), delivery.to.clone())) {
+            delivery.status = DeliveryStatus::OptedOut;
+            opted.push(delivery);
+        } else {
             retry.push(delivery);
         }
+    }
+    if !opted.is_empty() {
+        state.store.record_deliveries(&opted).await?;
     }
     // The same text as the first attempt: in a group, prefixed with the sender's name.
     let prefix =
         (detail.conversation.kind == ConversationKind::Group).then_some(&message.sender.display_name);
     let body = sms_body(prefix.map(String::as_str), &message.content);
     dispatch(state, &message, &mut retry, &body).await;
-    Ok(retry)
+    report.attempted = opted;
+    report.attempted.append(&mut retry);
+    Ok(report)
 }
 
 pub async fn history(

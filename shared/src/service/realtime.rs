@@ -9,6 +9,7 @@ use crate::api::auth::load_session_user;
 use crate::app::AppState;
 use crate::auth::tokens::TokenKind;
 use crate::domain::conversation::{ConversationDetail, ConversationStatus};
+use crate::domain::message::{delivery_id, Delivery, DeliveryStatus};
 use crate::domain::user::User;
 use crate::error::AppError;
 use crate::realtime::{Connection, Event, EventKind, Published};
@@ -43,6 +44,57 @@ pub async fn to_conversation(state: &AppState, conversation_id: &str, events: Ve
     }
 }
 
+/// A `delivery.updated` event: `{messageId, deliveryId, participantId, status, twilioSid, errorCode, updatedAt}`.
+pub fn delivery_event(
+    conversation_id: &str,
+    message_id: &str,
+    participant_id: &str,
+    status: DeliveryStatus,
+    twilio_sid: Option<&str>,
+    error_code: Option<i64>,
+) -> Event {
+    let payload = json!({
+        "messageId": message_id,
+        "deliveryId": delivery_id(conversation_id, message_id, participant_id),
+        "participantId": participant_id,
+        "status": status.as_str(),
+        "twilioSid": twilio_sid,
+        "errorCode": error_code,
+        "updatedAt": Utc::now(),
+    });
+    Event::new(EventKind::DeliveryUpdated, conversation_id, payload)
+}
+
+/// After a send's Twilio calls: `delivery.updated` for each delivery that was being sent
+/// (`sending[i]`) and ended failed or opted out, since no status callback will report those.
+/// Accepted ones are reported by Twilio's callbacks. The recipients are read again: the calls
+/// may have taken seconds.
+pub async fn publish_send_failures(
+    state: &AppState,
+    conversation_id: &str,
+    deliveries: &[Delivery],
+    sending: &[bool],
+) {
+    let events: Vec<Event> = deliveries
+        .iter()
+        .zip(sending)
+        .filter(|(d, sent)| **sent && matches!(d.status, DeliveryStatus::Failed | DeliveryStatus::OptedOut))
+        .map(|(d, _)| {
+            delivery_event(
+                conversation_id,
+                &d.message_id,
+                &d.participant_id,
+                d.status,
+                d.twilio_sid.as_deref(),
+                d.error_code,
+            )
+        })
+        .collect();
+    if !events.is_empty() {
+        to_conversation(state, conversation_id, events).await;
+    }
+}
+
 /// `$connect`: the access token from the query string (`?token=`) or the
 /// `Sec-WebSocket-Protocol` header (`bearer, <token>`, for browsers, which cannot set headers).
 /// One GetItem (the user, as on every request) and one PutItem.
@@ -59,6 +111,15 @@ pub async fn connect(state: &AppState, connection_id: &str, token: Option<&str>)
 pub async fn disconnect(state: &AppState, connection_id: &str) -> Result<(), AppError> {
     if let Some(user_id) = state.store.connection_user(connection_id).await? {
         state.store.delete_connection(&user_id, connection_id).await?;
+    }
+    Ok(())
+}
+
+/// Forgets every connection of a user (deactivation): one Query and a DeleteItem per connection.
+/// The sockets stay open until the client or API Gateway closes them, but receive nothing.
+pub async fn forget_user(state: &AppState, user_id: &str) -> Result<(), AppError> {
+    for connection in state.store.connections_of(&[user_id.to_string()]).await? {
+        state.store.delete_connection(user_id, &connection.connection_id).await?;
     }
     Ok(())
 }

@@ -1,14 +1,10 @@
 //! Twilio status callbacks: one conditional update of one delivery; statuses only move forward.
 
-use chrono::Utc;
-use serde_json::json;
-
 use super::realtime;
 use crate::api::webhook::param;
 use crate::app::AppState;
-use crate::domain::message::{delivery_id, parse_delivery_id, DeliveryStatus};
+use crate::domain::message::{parse_delivery_id, DeliveryStatus};
 use crate::error::AppError;
-use crate::realtime::{Event, EventKind};
 use crate::store::{StatusOutcome, StatusUpdate};
 
 /// Applies a callback. The delivery is named by `deliveryId` in the callback URL (our own id, known
@@ -63,16 +59,13 @@ pub async fn apply(
 
 /// `delivery.updated` to the conversation's web users (read now: one Query, only when publishing).
 async fn publish_delivery(state: &AppState, update: &StatusUpdate) {
-    let delivery_id = delivery_id(&update.conversation_id, &update.message_id, &update.participant_id);
-    let payload = json!({
-        "messageId": update.message_id,
-        "deliveryId": delivery_id,
-        "participantId": update.participant_id,
-        "status": update.status.as_str(),
-        "twilioSid": update.sid,
-        "errorCode": update.error_code,
-        "updatedAt": Utc::now(),
-    });
-    let event = Event::new(EventKind::DeliveryUpdated, &update.conversation_id, payload);
+    let event = realtime::delivery_event(
+        &update.conversation_id,
+        &update.message_id,
+        &update.participant_id,
+        update.status,
+        update.sid.as_deref(),
+        update.error_code,
+    );
     realtime::to_conversation(state, &update.conversation_id, vec![event]).await;
 }

@@ -208,9 +208,19 @@ pub trait Store: Send + Sync + 'static {
     /// already moved further keeps its status (only its SID is added).
     async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
     /// Sets a `failed` delivery back to `pending` (rank 0, without SID or error) so it can be
-    /// sent again, since the rank of a final failure outranks `queued`. False when it is no
-    /// longer `failed` (a status callback moved it meanwhile).
+    /// sent again, since the rank of a final failure outranks `queued`. Its SID joins
+    /// `supersededSids` (status callbacks naming it change nothing any more) and `redeliveryAt`
+    /// is set: the reset is also the replay's claim ([`Store::claim_pending_delivery`]). False
+    /// when it is no longer that `failed` attempt (a callback or another replay moved it).
     async fn reset_failed_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError>;
+    /// A replay's claim on a `pending` delivery before sending it: sets `redeliveryAt` if it is
+    /// still `pending`, was last written before `stale_before` (no send of it can still be in
+    /// flight) and carries no claim newer than that. False when another send may own it.
+    async fn claim_pending_delivery(
+        &self,
+        delivery: &Delivery,
+        stale_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>;
     /// The message with this id and its deliveries.
     async fn get_message(&self, message_id: &str) -> Result<Option<(Message, Vec<Delivery>)>, StoreError>;
     /// The conversation a message belongs to (its pointer item).

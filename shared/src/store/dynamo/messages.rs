@@ -221,8 +221,57 @@ impl DynamoStore {
     }
 
     /// One conditional update, `failed` to `pending`; the SID goes too (and with it the GSI1
-    /// entry), so late callbacks for the failed attempt find nothing to change.
+    /// entry) into `supersededSids`, so late callbacks for the failed attempt, even those naming
+    /// the delivery by `deliveryId`, change nothing. Only the attempt that was read is reset (same
+    /// rank and SID), and `redeliveryAt` marks the replay's claim.
     pub(super) async fn reset_failed_delivery_item(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        let now = s(Utc::now().to_rfc3339());
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::messages_pk(&delivery.conversation_id),
+                &keys::delivery_sk(&delivery.message_id, &delivery.participant_id),
+            )))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#rank", "rank")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":read_rank", AttributeValue::N(delivery.rank().to_string()))
+            .expression_attribute_values(":at", now);
+        let mut update = "SET #status = :pending, #rank = :zero, updatedAt = :at, redeliveryAt = :at \
+                          REMOVE twilioSid, errorCode, errorMessage, GSI1PK, GSI1SK"
+            .to_string();
+        let mut condition = "attribute_exists(SK) AND #status = :failed AND #rank = :read_rank".to_string();
+        match &delivery.twilio_sid {
+            Some(sid) => {
+                update.push_str(" ADD supersededSids :old");
+                condition.push_str(" AND twilioSid = :sid");
+                request = request
+                    .expression_attribute_values(":sid", s(sid.clone()))
+                    .expression_attribute_values(":old", AttributeValue::Ss(vec![sid.clone()]));
+            }
+            None => condition.push_str(" AND attribute_not_exists(twilioSid)"),
+        }
+        let result = request.update_expression(update).condition_expression(condition).send().await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The replay's claim on a `pending` delivery: `redeliveryAt` is set only if nothing wrote
+    /// the delivery (a send's write-ahead, a reset) or claimed it since `stale_before`.
+    pub(super) async fn claim_pending_delivery_item(
+        &self,
+        delivery: &Delivery,
+        stale_before: chrono::DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -231,17 +280,15 @@ impl DynamoStore {
                 keys::messages_pk(&delivery.conversation_id),
                 &keys::delivery_sk(&delivery.message_id, &delivery.participant_id),
             )))
-            .update_expression(
-                "SET #status = :pending, #rank = :zero, updatedAt = :at \
-                 REMOVE twilioSid, errorCode, errorMessage, GSI1PK, GSI1SK",
+            .update_expression("SET redeliveryAt = :now")
+            .condition_expression(
+                "attribute_exists(SK) AND #status = :pending AND updatedAt < :cutoff \
+                 AND (attribute_not_exists(redeliveryAt) OR redeliveryAt < :cutoff)",
             )
-            .condition_expression("attribute_exists(SK) AND #status = :failed")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#rank", "rank")
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
-            .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(":at", s(Utc::now().to_rfc3339()))
+            .expression_attribute_values(":cutoff", s(stale_before.to_rfc3339()))
+            .expression_attribute_values(":now", s(Utc::now().to_rfc3339()))
             .send()
             .await;
         match result {

@@ -433,6 +433,13 @@ impl Store for DynamoStore {
     async fn reset_failed_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
         self.reset_failed_delivery_item(delivery).await
     }
+    async fn claim_pending_delivery(
+        &self,
+        delivery: &Delivery,
+        stale_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        self.claim_pending_delivery_item(delivery, stale_before).await
+    }
     async fn get_message(&self, message_id: &str) -> Result<Option<(Message, Vec<Delivery>)>, StoreError> {
         self.get_message_item(message_id).await
     }

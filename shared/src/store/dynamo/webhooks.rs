@@ -188,6 +188,10 @@ impl DynamoStore {
                 .expression_attribute_values(":opted_out", s(DeliveryStatus::OptedOut.as_str()));
         }
         if let Some(sid) = &update.sid {
+            // A callback of an attempt a replay superseded (`reset_failed_delivery`) is stale.
+            condition.push_str(
+                " AND (attribute_not_exists(supersededSids) OR NOT contains(supersededSids, :sid))",
+            );
             set.extend([
                 "twilioSid = if_not_exists(twilioSid, :sid)",
                 "GSI1PK = if_not_exists(GSI1PK, :gpk)",
