@@ -77,6 +77,13 @@ async fn world() -> World {
     World { app, gateway, admin, ada, bob, group_id, proxy, mock }
 }
 
+/// The participant id of a web user in the world's group.
+async fn participant_of(w: &World, user_id: &str) -> String {
+    let reply = w.app.get(format!("/api/conversations/{}/participants", w.group_id), &w.ada.token).await;
+    let participants = reply.body["participants"].as_array().unwrap().clone();
+    participants.iter().find(|p| p["userId"] == user_id).unwrap()["id"].as_str().unwrap().to_string()
+}
+
 fn types(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["type"].as_str().unwrap()).collect()
 }
@@ -153,17 +160,7 @@ async fn sends_edits_status_callbacks_and_membership_changes_are_published() {
     }
 
     // Bob is removed: he is told, and from then on hears nothing of the group.
-    let participants =
-        w.app.get(format!("/api/conversations/{}/participants", w.group_id), &w.ada.token).await;
-    let bob_participant = participants.body["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["userId"] == w.bob.user_id.as_str())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bob_participant = participant_of(&w, &w.bob.user_id).await;
     let removed = w
         .app
         .delete(format!("/api/conversations/{}/participants/{bob_participant}", w.group_id), &w.ada.token)
@@ -265,17 +262,7 @@ async fn a_member_removed_while_twilio_is_called_gets_the_message_but_not_what_f
     let remove = async {
         // While the send waits for Twilio, Ada removes Bob.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let participants =
-            w.app.get(format!("/api/conversations/{}/participants", w.group_id), &ada_token).await;
-        let bob = participants.body["participants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["userId"] == w.bob.user_id.as_str())
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let bob = participant_of(&w, &w.bob.user_id).await;
         w.app.delete(format!("/api/conversations/{}/participants/{bob}", w.group_id), &ada_token).await
     };
     let (sent, removed) = tokio::join!(send, remove);

@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use super::conversations::Slot;
 use super::items::{sortable, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem};
-use super::{cursor, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError};
+use super::{cursor, delivery_key, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError};
 use crate::domain::message::{Delivery, DeliveryStatus, Message};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
@@ -169,9 +169,10 @@ impl DynamoStore {
         let update = built(
             Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(key(
-                    keys::messages_pk(&delivery.conversation_id),
-                    &keys::delivery_sk(&delivery.message_id, &delivery.participant_id),
+                .set_key(Some(delivery_key(
+                    &delivery.conversation_id,
+                    &delivery.message_id,
+                    &delivery.participant_id,
                 )))
                 .update_expression(format!("SET {}", set.join(", ")))
                 .condition_expression(condition)
@@ -230,9 +231,10 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::messages_pk(&delivery.conversation_id),
-                &keys::delivery_sk(&delivery.message_id, &delivery.participant_id),
+            .set_key(Some(delivery_key(
+                &delivery.conversation_id,
+                &delivery.message_id,
+                &delivery.participant_id,
             )))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#rank", "rank")
@@ -276,9 +278,10 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::messages_pk(&delivery.conversation_id),
-                &keys::delivery_sk(&delivery.message_id, &delivery.participant_id),
+            .set_key(Some(delivery_key(
+                &delivery.conversation_id,
+                &delivery.message_id,
+                &delivery.participant_id,
             )))
             .update_expression("SET redeliveryAt = :now")
             .condition_expression(

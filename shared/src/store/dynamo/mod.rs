@@ -308,6 +308,11 @@ fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError
     serde_dynamo::from_item(item).map_err(|e| StoreError::Backend(format!("deserialize: {e}")))
 }
 
+/// The key of the delivery of (conversation, message, participant).
+fn delivery_key(conversation_id: &str, message_id: &str, participant_id: &str) -> Item {
+    key(keys::messages_pk(conversation_id), &keys::delivery_sk(message_id, participant_id))
+}
+
 fn key(pk: String, sk: &str) -> Item {
     HashMap::from([(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))])
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::conversations::Slot;
 use super::items::{DeliveryItem, MessageItem, MessagePointerItem, NumberItem, RouteItem};
-use super::{from_item, key, keys, s, to_item, DynamoStore, Item};
+use super::{delivery_key, from_item, key, keys, s, to_item, DynamoStore, Item};
 use crate::domain::conversation::ConversationDetail;
 use crate::domain::message::{Delivery, DeliveryStatus, Message};
 use crate::domain::phone::E164;
@@ -168,10 +168,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::messages_pk(&update.conversation_id),
-                &keys::delivery_sk(&update.message_id, &update.participant_id),
-            )))
+            .set_key(Some(delivery_key(&update.conversation_id, &update.message_id, &update.participant_id)))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#rank", "rank")
             .expression_attribute_values(":status", s(update.status.as_str()))
