@@ -247,7 +247,7 @@ pub trait Store: Send + Sync + 'static {
     // --- real-time connections ---------------------------------------------------------------
     /// Stores an open WebSocket of a user (with its TTL).
     async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError>;
-    /// The user of a connection (GSI1), unless it is unknown or expired.
+    /// The user of a connection (consistent read), unless it is unknown or expired.
     async fn connection_user(&self, connection_id: &str) -> Result<Option<String>, StoreError>;
     async fn delete_connection(&self, user_id: &str, connection_id: &str) -> Result<(), StoreError>;
     /// The live connections of these users: one Query per user, concurrently.

@@ -1,9 +1,12 @@
-//! Real-time connections: one item per open WebSocket, in its user's partition.
+//! Real-time connections: two items per open WebSocket, written and deleted together:
+//! `USER#<userId> / CONN#<connectionId>` (so a user's connections are one Query) and
+//! `CONN#<connectionId> / CONNECTION` (so the user of a connection is one consistent GetItem:
+//! `$default` and `$disconnect` know only the connection id, and may come right after `$connect`).
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::{key, keys, s, DynamoStore, Item, StoreError};
+use super::{built, key, keys, s, DynamoStore, Item, StoreError, TxError};
 use crate::realtime::Connection;
 
 fn n(value: i64) -> AttributeValue {
@@ -23,56 +26,67 @@ fn connection_from(item: &Item) -> Option<Connection> {
     })
 }
 
+/// The two keys of a connection: (the user's side, the connection's own).
+fn connection_keys(user_id: &str, connection_id: &str) -> [Item; 2] {
+    [
+        key(keys::user_pk(user_id), &keys::connection_sk(connection_id)),
+        key(keys::connection_pk(connection_id), keys::CONNECTION_SK),
+    ]
+}
+
+fn no_conditions(result: Result<(), TxError>) -> Result<(), StoreError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(TxError::Store(e)) => Err(e),
+        Err(TxError::Cancelled(_)) => Err(StoreError::Contention),
+    }
+}
+
 impl DynamoStore {
-    /// One PutItem.
+    /// One TransactWriteItems: both items.
     pub(super) async fn put_connection_item(&self, connection: &Connection) -> Result<(), StoreError> {
-        let mut item =
-            key(keys::user_pk(&connection.user_id), &keys::connection_sk(&connection.connection_id));
-        item.insert(keys::GSI1PK.into(), s(keys::connection_gsi1pk(&connection.connection_id)));
-        item.insert(keys::GSI1SK.into(), s(keys::CONNECTION_GSI1SK));
-        item.insert("entity".into(), s("connection"));
-        item.insert("connectionId".into(), s(&connection.connection_id));
-        item.insert("userId".into(), s(&connection.user_id));
-        item.insert("connectedAt".into(), s(connection.connected_at.to_rfc3339()));
-        item.insert("expiresAt".into(), n(connection.expires_at));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await?;
-        Ok(())
+        let mut writes = Vec::with_capacity(2);
+        for mut item in connection_keys(&connection.user_id, &connection.connection_id) {
+            item.insert("entity".into(), s("connection"));
+            item.insert("connectionId".into(), s(&connection.connection_id));
+            item.insert("userId".into(), s(&connection.user_id));
+            item.insert("connectedAt".into(), s(connection.connected_at.to_rfc3339()));
+            item.insert("expiresAt".into(), n(connection.expires_at));
+            let put = built(Put::builder().table_name(&self.table).set_item(Some(item)).build())?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        no_conditions(self.transact(writes).await)
     }
 
-    /// One Query of GSI1.
-    pub(super) async fn query_connection_user(
+    /// One consistent GetItem of the connection's own item.
+    pub(super) async fn get_connection_user(
         &self,
         connection_id: &str,
     ) -> Result<Option<String>, StoreError> {
         let out = self
             .client
-            .query()
+            .get_item()
             .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("#pk = :pk AND #sk = :sk")
-            .expression_attribute_names("#pk", keys::GSI1PK)
-            .expression_attribute_names("#sk", keys::GSI1SK)
-            .expression_attribute_values(":pk", s(keys::connection_gsi1pk(connection_id)))
-            .expression_attribute_values(":sk", s(keys::CONNECTION_GSI1SK))
+            .set_key(Some(key(keys::connection_pk(connection_id), keys::CONNECTION_SK)))
+            .consistent_read(true)
             .send()
             .await?;
         let now = Utc::now().timestamp();
-        Ok(out.items().iter().filter_map(connection_from).find(|c| c.expires_at > now).map(|c| c.user_id))
+        Ok(out.item().and_then(connection_from).filter(|c| c.expires_at > now).map(|c| c.user_id))
     }
 
-    /// One DeleteItem (idempotent).
+    /// One TransactWriteItems deleting both items (idempotent).
     pub(super) async fn delete_connection_item(
         &self,
         user_id: &str,
         connection_id: &str,
     ) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::user_pk(user_id), &keys::connection_sk(connection_id))))
-            .send()
-            .await?;
-        Ok(())
+        let mut writes = Vec::with_capacity(2);
+        for item in connection_keys(user_id, connection_id) {
+            let delete = built(Delete::builder().table_name(&self.table).set_key(Some(item)).build())?;
+            writes.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        no_conditions(self.transact(writes).await)
     }
 
     /// One Query per user (`begins_with(SK, CONN#)`), concurrently. Expired items the TTL has not

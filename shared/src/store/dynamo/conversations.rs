@@ -8,17 +8,13 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::items::{participant_sk, ConversationItem, DirectItem, ParticipantItem, RouteItem};
-use super::{from_item, key, keys, s, to_item, DynamoStore, Item, TxError};
+use super::{built, from_item, key, keys, s, to_item, DynamoStore, Item, TxError};
 use crate::domain::conversation::{
     ConversationDetail, ConversationKind, InboxEntry, Participant, ParticipantRole,
 };
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
 use crate::store::{Page, PageRequest, StoreError};
-
-fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
-    result.map_err(|e| StoreError::Backend(e.to_string()))
-}
 
 /// What each item of a transaction is for, so a cancellation can be explained.
 #[derive(Clone, Debug)]

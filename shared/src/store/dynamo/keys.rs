@@ -126,14 +126,15 @@ pub fn opt_out_sk(phone: &str) -> String {
     format!("PHONE#{phone}")
 }
 
-// Connection (an open WebSocket): PK=USER#<userId> SK=CONN#<connectionId>, so "the connections
-// of user U" is one Query; GSI1PK=CONN#<connectionId> GSI1SK=CONN finds the user of a connection
-// ($disconnect and the default route only know the connection id). TTL on expiresAt.
+// Connection (an open WebSocket), two items written together: PK=USER#<userId>
+// SK=CONN#<connectionId>, so "the connections of user U" is one Query; and PK=CONN#<connectionId>
+// SK=CONNECTION, so the user of a connection is one consistent GetItem ($disconnect and the
+// default route only know the connection id). TTL on expiresAt.
 pub const CONNECTION_PREFIX: &str = "CONN#";
 pub fn connection_sk(connection_id: &str) -> String {
     format!("{CONNECTION_PREFIX}{connection_id}")
 }
-pub fn connection_gsi1pk(connection_id: &str) -> String {
+pub fn connection_pk(connection_id: &str) -> String {
     format!("{CONNECTION_PREFIX}{connection_id}")
 }
-pub const CONNECTION_GSI1SK: &str = "CONN";
+pub const CONNECTION_SK: &str = "CONNECTION";

@@ -9,7 +9,9 @@ use chrono::Utc;
 
 use super::conversations::Slot;
 use super::items::{sortable, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem};
-use super::{cursor, delivery_key, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError};
+use super::{
+    built, cursor, delivery_key, from_item, key, keys, page_limit, s, to_item, DynamoStore, TxError,
+};
 use crate::domain::message::{Delivery, DeliveryStatus, Message};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
@@ -19,10 +21,6 @@ use crate::store::{MessageChange, NewMessage, Page, PageRequest, StoreError};
 const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
 /// Rounds of `record_deliveries` when status callbacks keep overtaking it.
 const RECORD_ATTEMPTS: usize = 3;
-
-fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
-    result.map_err(|e| StoreError::Backend(e.to_string()))
-}
 
 impl DynamoStore {
     pub(super) async fn create_message_tx(&self, new: &NewMessage<'_>) -> Result<(), StoreError> {

@@ -313,6 +313,11 @@ fn delivery_key(conversation_id: &str, message_id: &str, participant_id: &str) -
     key(keys::messages_pk(conversation_id), &keys::delivery_sk(message_id, participant_id))
 }
 
+/// An SDK builder's error (a missing required field) as a store error.
+fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Backend(e.to_string()))
+}
+
 fn key(pk: String, sk: &str) -> Item {
     HashMap::from([(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))])
 }
@@ -480,7 +485,7 @@ impl Store for DynamoStore {
         self.put_connection_item(connection).await
     }
     async fn connection_user(&self, connection_id: &str) -> Result<Option<String>, StoreError> {
-        self.query_connection_user(connection_id).await
+        self.get_connection_user(connection_id).await
     }
     async fn delete_connection(&self, user_id: &str, connection_id: &str) -> Result<(), StoreError> {
         self.delete_connection_item(user_id, connection_id).await

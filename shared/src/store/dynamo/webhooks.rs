@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::conversations::Slot;
 use super::items::{DeliveryItem, MessageItem, MessagePointerItem, NumberItem, RouteItem};
-use super::{delivery_key, from_item, key, keys, s, to_item, DynamoStore, Item};
+use super::{built, delivery_key, from_item, key, keys, s, to_item, DynamoStore, Item};
 use crate::domain::conversation::ConversationDetail;
 use crate::domain::message::{Delivery, DeliveryStatus, Message};
 use crate::domain::phone::E164;
@@ -16,10 +16,6 @@ use crate::store::{InboundLookup, InboundWrite, RouteTarget, StatusOutcome, Stat
 
 /// How long a MessageSid is remembered (Twilio retries within minutes).
 const INBOUND_RECORD_SECONDS: i64 = 7 * 24 * 3600;
-
-fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
-    result.map_err(|e| StoreError::Backend(e.to_string()))
-}
 
 impl DynamoStore {
     /// One BatchGetItem: the route (to, from) and the number item of `to`.
