@@ -284,6 +284,19 @@ async fn connecting_needs_a_valid_access_token() {
         assert_eq!(err.status(), 401, "{token:?}");
     }
     assert!(w.app.state.store.connection_user("x").await.unwrap().is_none());
+
+    // Through the function, as API Gateway invokes it: a refused $connect answers the API's JSON error.
+    let event = json!({
+        "requestContext": {"routeKey": "$connect", "eventType": "CONNECT", "connectionId": "y",
+            "connectedAt": 1795599000000_i64, "requestTimeEpoch": 1795599000000_i64, "identity": {"sourceIp": "203.0.113.7"}},
+        "queryStringParameters": {"token": "not-a-token"},
+        "isBase64Encoded": false
+    });
+    let response = switchboard_realtime::handle(&w.app.state, serde_json::from_value(event).unwrap()).await;
+    assert_eq!(response.status_code, 401);
+    let body: Value = serde_json::to_value(&response).unwrap();
+    let error: Value = serde_json::from_str(body["body"].as_str().unwrap()).unwrap();
+    assert_eq!(error["error"]["code"], "unauthorized", "{error}");
 }
 
 /// DynamoDB requests of an inbound SMS with publishing on, minus the same with it off.

@@ -3,50 +3,34 @@
 //! `$disconnect` forgets it, `$default` takes client frames (`ping`, `typing`). Events reach the
 //! sockets from the functions that change conversations (`switchboard::realtime`).
 
-use std::time::Instant;
-
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use serde_json::json;
+use switchboard::api;
 use switchboard::service::realtime;
 use switchboard::{AppError, AppState};
 
 /// The subprotocol a browser offers along with its token: `new WebSocket(url, ["bearer", token])`.
 const TOKEN_PROTOCOL: &str = "bearer";
 
+/// One invocation, logged and measured like every HTTP request (`api::observed`); errors become
+/// the JSON answer API Gateway hands back (a refused `$connect` refuses the handshake).
 pub async fn handle(state: &AppState, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
-    let started = Instant::now();
-    let before = state.round_trips.get();
-    let context = &event.request_context;
-    let route = context.route_key.clone().unwrap_or_default();
-    let connection_id = context.connection_id.clone().unwrap_or_default();
-    let result = if connection_id.is_empty() {
-        Err(AppError::bad_request(None, "no connection id"))
-    } else {
+    let route = event.request_context.route_key.clone().unwrap_or_default();
+    let connection_id = event.request_context.connection_id.clone().unwrap_or_default();
+    let work = async {
+        if connection_id.is_empty() {
+            return Err(AppError::bad_request(None, "no connection id"));
+        }
         match route.as_str() {
             "$connect" => connect(state, &event, &connection_id).await,
             "$disconnect" => realtime::disconnect(state, &connection_id).await.map(|()| ok(None)),
             _ => frame(state, &event, &connection_id).await,
         }
     };
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let db_round_trips = state.round_trips.get().saturating_sub(before);
-    match result {
-        Ok(response) => {
-            tracing::info!(function = "realtime", route = %route, status = response.status_code, outcome = "ok", latencyMs = latency_ms, dbRoundTrips = db_round_trips, connectionId = %connection_id, "request");
-            response
-        }
-        Err(err) => {
-            let status = err.status();
-            if status >= 500 {
-                tracing::error!(function = "realtime", route = %route, status, outcome = "error", latencyMs = latency_ms, dbRoundTrips = db_round_trips, connectionId = %connection_id, error = %err, "request");
-            } else {
-                tracing::info!(function = "realtime", route = %route, status, outcome = "rejected", latencyMs = latency_ms, dbRoundTrips = db_round_trips, connectionId = %connection_id, code = err.code(), "request");
-            }
-            response(status as i64, None, Some(json!({ "error": err.body() }).to_string()))
-        }
-    }
+    let result = api::observed(state, "realtime", "WEBSOCKET", &route, work, |r| r.status_code as u16).await;
+    result.unwrap_or_else(|err| response(err.status() as i64, None, Some(json!(err.body()).to_string())))
 }
 
 fn response(status: i64, protocol: Option<&str>, body: Option<String>) -> ApiGatewayProxyResponse {
@@ -103,7 +87,7 @@ async fn frame(
     match realtime::client_frame(state, connection_id, body).await {
         Ok(_) => Ok(ok(None)),
         Err(err) if err.status() < 500 => {
-            let frame = json!({ "type": "error", "error": err.body() });
+            let frame = json!({ "type": "error", "error": err.body().error });
             if let Err(e) = state.events.reply(connection_id, &frame).await {
                 tracing::info!(error = %e, "error frame not delivered");
             }

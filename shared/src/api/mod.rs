@@ -20,37 +20,58 @@ use crate::error::AppError;
 use crate::observe;
 
 /// Runs one request through `route` and writes its log line and metric document
-/// ([`crate::observe`]). Errors become JSON responses here and nowhere else.
+/// ([`observed`]). Errors become JSON responses here and nowhere else.
 pub async fn serve<F, Fut>(state: AppState, function: &'static str, req: Request, route: F) -> Response<Body>
 where
     F: FnOnce(AppState, Request) -> Fut,
     Fut: Future<Output = Result<HttpResponse, AppError>>,
 {
+    let method = req.method().to_string();
+    let path = redact_path(req.uri().path());
+    // Boxed: handler futures are large, and nesting them in `observed` by value overflows the
+    // 2 MB stack of a test thread in unoptimised builds.
+    let work = Box::pin(route(state.clone(), req));
+    let result =
+        observed(&state, function, &method, &path, work, |response| response.status().as_u16()).await;
+    result.unwrap_or_else(|err| response::error(&err))
+}
+
+/// Runs one invocation of any kind (an HTTP request, a WebSocket route) under a request context
+/// ([`crate::observe`]) and writes its one log line and its metric document. `status_of` gives
+/// the status a success answers with; an error answers with its own.
+pub async fn observed<T, Fut>(
+    state: &AppState,
+    function: &'static str,
+    method: &str,
+    route: &str,
+    work: Fut,
+    status_of: impl FnOnce(&T) -> u16,
+) -> Result<T, AppError>
+where
+    Fut: Future<Output = Result<T, AppError>>,
+{
     if !observe::enabled() {
-        return route(state, req).await.unwrap_or_else(|err| response::error(&err));
+        return work.await;
     }
     let started = Instant::now();
     let round_trips_before = state.round_trips.get();
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let (result, context) = observe::scope(route(state.clone(), req)).await;
+    let (result, context) = observe::scope(work).await;
     let db_round_trips = state.round_trips.get().saturating_sub(round_trips_before);
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (response, error) = match result {
-        Ok(response) => (response, None),
-        Err(err) => (response::error(&err), Some(err)),
+    let (status, error) = match &result {
+        Ok(value) => (status_of(value), None),
+        Err(err) => (err.status(), Some(err)),
     };
-    let code = error.as_ref().map(AppError::code);
-    let status = response.status().as_u16();
+    let code = error.map(AppError::code);
     let outcome = context.outcome_for(status);
     // Only 5xx carry the error's text (it names the failing setting or call); 4xx the code.
-    let error_text = error.as_ref().filter(|_| status >= 500).map(ToString::to_string);
+    let error_text = error.filter(|_| status >= 500).map(ToString::to_string);
     macro_rules! request_line {
         ($level:ident) => {
             tracing::$level!(
                 function,
-                method = %method,
-                route = %redact_path(&path),
+                method,
+                route,
                 status,
                 outcome,
                 latencyMs = latency_ms,
@@ -83,7 +104,7 @@ where
     for document in context.metric_documents(&figures) {
         observe::sink::write_line(&document);
     }
-    response
+    result
 }
 
 /// Paths name records by id and may carry phone numbers (`/api/numbers/+1415…`, or written
