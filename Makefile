@@ -1,13 +1,20 @@
 # The two commands a newcomer needs:
 #   make dev    start the whole local stack (DynamoDB-compatible server, table, functions)
 #   make test   install what is needed (pinned) and run every check and test
-.PHONY: dev test bench phone fmt lint
+.PHONY: dev test test-fast bench phone fmt lint
 
 dev:
 	@scripts/dev.sh
 
 test:
 	@scripts/test.sh
+
+# The fast tier: domain, use cases and handlers over in-memory fakes; no server, no install.
+test-fast:
+	cargo test --quiet -p switchboard-core -p switchboard -p switchboard-auth -p switchboard-users \
+	  -p switchboard-numbers -p switchboard-conversations -p switchboard-messages \
+	  -p switchboard-twilio-inbound -p switchboard-twilio-status -p switchboard-realtime
+	cargo test --quiet -p switchboard-tests --test fast_handlers --test layers --test routes
 
 bench:
 	@scripts/bench.sh

@@ -1,72 +1,95 @@
-//! Application state: configuration and clients, built once per cold start and shared by
-//! every invocation of the function.
+//! A function's state: the use cases' dependencies ([`App`]) over the DynamoDB store, the
+//! configuration, and the DynamoDB request counter. Built once per cold start in `main`, with
+//! only the clients that function uses:
+//!
+//! ```ignore
+//! let state = AppState::from_env().await?;                       // DynamoDB only (auth, numbers)
+//! let state = AppState::from_env().await?.with_events();         // + real-time events
+//! let state = AppState::from_env().await?.with_events().with_twilio()?; // + SMS (messages)
+//! ```
+//!
+//! A function that never calls `with_twilio` links no Twilio client at all.
 
 use std::sync::Arc;
 
-use crate::auth::tokens::TokenService;
+use switchboard_core::auth::TokenService;
+use switchboard_core::memory::MemoryStore;
+use switchboard_core::ports::sms::NotConfigured;
+use switchboard_core::ports::SmsSender;
+use switchboard_core::service::Publisher;
+use switchboard_core::App;
+
+use crate::apigw::ApiGatewayManagement;
 use crate::config::{Config, ConfigError};
-use crate::realtime::gateway::ApiGatewayManagement;
-use crate::realtime::Publisher;
-use crate::sms::twilio::TwilioClient;
-use crate::sms::{NotConfigured, SmsSender};
-use crate::store::dynamo::{DynamoStore, RoundTrips};
-use crate::store::Store;
+use crate::dynamo::{DynamoStore, RoundTrips};
+use crate::twilio::{TwilioClient, TwilioSettings};
 
 #[derive(Clone)]
 pub struct AppState {
+    pub app: App,
     pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
-    pub tokens: Arc<TokenService>,
     /// DynamoDB requests sent by this instance's client (for logs, tests and benchmarks).
     pub round_trips: RoundTrips,
-    pub sms: Arc<dyn SmsSender>,
-    /// Real-time events to web users' WebSockets (disabled without WEBSOCKET_API_ENDPOINT).
-    pub events: Publisher,
+    /// The AWS configuration the clients were built from (none over the in-memory store).
+    aws: Option<Arc<aws_config::SdkConfig>>,
 }
 
 impl AppState {
-    /// Reads the environment and builds the DynamoDB client. Call once, in `main`.
+    /// Reads and validates the environment, builds the DynamoDB client. Call once, in `main`.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        let sdk_config = aws_config::load_from_env().await;
-        let (client, round_trips) = DynamoStore::client_from_config(&sdk_config);
-        let endpoint = config.websocket_api_endpoint.clone();
-        let state = Self::new(config, client, round_trips)?;
-        Ok(match endpoint {
-            Some(endpoint) => {
-                state.with_events(Publisher::new(Arc::new(ApiGatewayManagement::new(&sdk_config, &endpoint))))
+        let aws = aws_config::load_from_env().await;
+        let (client, round_trips) = DynamoStore::client_from_config(&aws);
+        let mut state = Self::with_dynamo(config, client, round_trips);
+        state.aws = Some(Arc::new(aws));
+        Ok(state)
+    }
+
+    /// Over a DynamoDB client built elsewhere (tests, tools).
+    pub fn with_dynamo(config: Config, client: aws_sdk_dynamodb::Client, round_trips: RoundTrips) -> Self {
+        let store = Arc::new(DynamoStore::new(client, config.table_name.clone()));
+        let app = App::new(config.settings(), TokenService::new(&config.token_settings()), store);
+        Self { app, config: Arc::new(config), round_trips, aws: None }
+    }
+
+    /// Over the in-memory store (fast tests): no AWS at all, same handlers.
+    pub fn in_memory(config: Config, store: Arc<MemoryStore>) -> Self {
+        let app = App::new(config.settings(), TokenService::new(&config.token_settings()), store);
+        Self { app, config: Arc::new(config), round_trips: RoundTrips::default(), aws: None }
+    }
+
+    /// Publishes real-time events through the WebSocket API's management endpoint
+    /// (`WEBSOCKET_API_ENDPOINT`); without one, or without AWS configuration, events stay off.
+    pub fn with_events(self) -> Self {
+        match (&self.aws, &self.config.websocket_api_endpoint) {
+            (Some(aws), Some(endpoint)) => {
+                let gateway = Arc::new(ApiGatewayManagement::new(aws, endpoint));
+                self.with_publisher(Publisher::new(gateway))
             }
-            None => state,
-        })
+            _ => self,
+        }
     }
 
-    /// The same state, publishing real-time events through `events`.
-    pub fn with_events(self, events: Publisher) -> Self {
-        Self { events, ..self }
+    pub fn with_publisher(mut self, events: Publisher) -> Self {
+        self.app = self.app.with_events(events);
+        self
     }
 
-    /// Builds every client once. The SMS sender is Twilio when an account is configured, and
-    /// otherwise one that fails every send visibly.
-    pub fn new(
-        config: Config,
-        client: aws_sdk_dynamodb::Client,
-        round_trips: RoundTrips,
-    ) -> Result<Self, ConfigError> {
+    /// Sends SMS through Twilio when an account is configured; otherwise every send fails
+    /// visibly (`NotConfigured`), never silently.
+    pub fn with_twilio(self) -> Result<Self, ConfigError> {
         let sms: Arc<dyn SmsSender> =
-            match config.twilio()? {
+            match TwilioSettings::from_config(&self.config)? {
                 Some(settings) => Arc::new(TwilioClient::new(settings).map_err(|e| {
                     ConfigError::Invalid { name: "TWILIO_API_BASE_URL", reason: e.to_string() }
                 })?),
                 None => Arc::new(NotConfigured),
             };
-        let store = DynamoStore::new(client, config.table_name.clone());
-        Ok(Self {
-            tokens: Arc::new(TokenService::new(&config)),
-            config: Arc::new(config),
-            store: Arc::new(store),
-            round_trips,
-            sms,
-            events: Publisher::disabled(),
-        })
+        Ok(self.with_sms(sms))
+    }
+
+    pub fn with_sms(mut self, sms: Arc<dyn SmsSender>) -> Self {
+        self.app = self.app.with_sms(sms);
+        self
     }
 }

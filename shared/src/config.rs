@@ -1,10 +1,14 @@
-//! Configuration, read once per cold start from the environment.
+//! Configuration, read once per cold start from the environment and validated there: a function
+//! with a bad setting fails its cold start with a message naming the setting.
 
 use std::time::Duration;
 
 use phonenumber::country;
+use switchboard_core::auth::{Roles, TokenSettings};
+use switchboard_core::{Secret, Settings};
 
-/// Every setting the functions read. See the README's configuration table.
+/// Every setting the functions read. See the README's configuration table. The Twilio client's
+/// own settings are checked by `twilio::TwilioSettings::from_config`, in the functions that send.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub table_name: String,
@@ -47,25 +51,6 @@ pub struct Config {
     /// The WebSocket API stage's management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`);
     /// unset, no real-time events are published.
     pub websocket_api_endpoint: Option<String>,
-}
-
-/// A secret value whose `Debug` output is redacted, so it never reaches a log line by accident.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,35 +138,24 @@ impl Config {
         })
     }
 
-    /// The Twilio client settings, or `None` when no account is configured.
-    pub fn twilio(&self) -> Result<Option<crate::sms::twilio::TwilioSettings>, ConfigError> {
-        let Some(account_sid) = self.twilio_account_sid.clone() else {
-            return Ok(None);
-        };
-        let credentials =
-            match (&self.twilio_api_key_sid, &self.twilio_api_key_secret, &self.twilio_auth_token) {
-                (Some(key), Some(secret), _) => (key.clone(), secret.clone()),
-                (None, None, Some(token)) => (account_sid.clone(), token.clone()),
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "TWILIO_AUTH_TOKEN",
-                        reason: "set TWILIO_AUTH_TOKEN, or both TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET"
-                            .into(),
-                    })
-                }
-            };
-        Ok(Some(crate::sms::twilio::TwilioSettings {
-            base_url: self
-                .twilio_api_base_url
-                .clone()
-                .unwrap_or_else(|| crate::sms::twilio::DEFAULT_BASE_URL.into()),
-            account_sid,
-            username: credentials.0,
-            password: credentials.1,
-            messaging_service_sid: self.twilio_messaging_service_sid.clone(),
-            connect_timeout: Duration::from_secs(3),
-            timeout: self.twilio_timeout,
-        }))
+    /// What the use cases read.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            default_region: self.default_region,
+            max_group_size: self.max_group_size,
+            roles: Roles::new(self.admin_emails.iter().cloned()),
+            status_callback_url: self.status_callback_url.clone(),
+            sms_send_concurrency: self.sms_send_concurrency,
+        }
+    }
+
+    pub fn token_settings(&self) -> TokenSettings {
+        TokenSettings {
+            secret: self.jwt_secret.clone(),
+            previous: self.jwt_secret_previous.clone(),
+            access_ttl: self.access_token_ttl,
+            refresh_ttl: self.refresh_token_ttl,
+        }
     }
 
     pub fn is_admin_email(&self, email: &str) -> bool {

@@ -1,27 +1,26 @@
-//! Switchboard's domain crate, shared by every Lambda function.
+//! Switchboard's adapters and HTTP edge, over `switchboard-core` (the domain, the ports and the
+//! use cases, re-exported here as [`core`]).
 //!
-//! Layout (hexagonal):
-//! - [`domain`]: entities and rules (users, phone numbers, pool numbers). No AWS, no HTTP.
-//! - [`auth`]: password hashing and tokens.
-//! - [`store`]: the storage port ([`store::Store`]) and its DynamoDB adapter ([`store::dynamo`]).
-//! - [`service`]: use cases (accounts, numbers) written against the port.
-//! - [`api`]: the Lambda/HTTP edge: request parsing, authentication, mapping results to JSON responses.
-//! - [`realtime`]: real-time events to web users' WebSockets (the publisher and its gateway port).
-//! - [`app`]: [`app::AppState`], built once per cold start from [`config::Config`].
+//! - [`dynamo`]: the storage ports over one DynamoDB table (keys in [`dynamo::keys`]).
+//! - [`twilio`]: the SMS port over Twilio's Messages API, and webhook signatures.
+//! - [`apigw`]: the WebSocket gateway port over API Gateway's management API.
+//! - [`api`]: the HTTP edge: route tables, the caller, request parsing, the one error-to-HTTP
+//!   mapping, the Twilio webhooks' forms, the request log line and metrics.
+//! - [`config`], [`app`]: validated settings and the per-function state, built once per cold start.
+//! - [`telemetry`]: JSON logs.
 
 pub mod api;
+pub mod apigw;
 pub mod app;
-pub mod auth;
 pub mod config;
-pub mod domain;
-pub mod error;
-pub mod observe;
-pub mod realtime;
-pub mod service;
-pub mod sms;
-pub mod store;
+pub mod dynamo;
 pub mod telemetry;
+pub mod twilio;
 
 pub use app::AppState;
 pub use config::Config;
-pub use error::AppError;
+pub use switchboard_core as core;
+pub use switchboard_core::AppError;
+
+#[doc(hidden)]
+pub use pastey as __pastey;

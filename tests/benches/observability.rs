@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use switchboard::observe::{self, emf, Metric};
+use switchboard::core::observe::{self, emf, Metric};
 use switchboard_tests::twilio_mock::TwilioMock;
 use switchboard_tests::{message_sid, us_number, TestApp};
 use tracing::instrument::WithSubscriber;
@@ -94,7 +94,7 @@ async fn main() {
         let ((), context) = observe::scope(async {
             observe::count(Metric::InboundReceived);
             observe::count(Metric::InboundRouted);
-            observe::conversation("01J9Z8Q4T5V6W7X8Y9Z0A1B2C3");
+            observe::conversation(&"01J9Z8Q4T5V6W7X8Y9Z0A1B2C3");
             observe::message_sid("SM0123456789abcdef0123456789abcdef");
         })
         .await;

@@ -1,17 +1,59 @@
 //! Test harness. Every test gets its own table, created from template.yaml on the
 //! DynamoDB-compatible server that `make test` starts (AWS_ENDPOINT_URL_DYNAMODB), and calls the
-//! real function handlers with lambda_http requests, routed by path as API Gateway would.
+//! real function handlers with lambda_http requests, routed by path as API Gateway would: by
+//! the functions' own route tables ([`functions`]).
 
 pub mod bench;
+pub mod fast;
 pub mod twilio_mock;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request};
 use serde_json::Value;
-use switchboard::store::dynamo::DynamoStore;
+use switchboard::api::Routes;
+use switchboard::core::domain::ids::{ConversationId, UserId};
+use switchboard::dynamo::DynamoStore;
 use switchboard::{AppState, Config};
+
+/// Every HTTP function's route table, built once (as each function's `main` does).
+pub fn functions() -> &'static [Routes] {
+    static TABLES: OnceLock<Vec<Routes>> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        vec![
+            switchboard_auth::routes(),
+            switchboard_users::routes(),
+            switchboard_numbers::routes(),
+            switchboard_conversations::routes(),
+            switchboard_messages::routes(),
+            switchboard_twilio_inbound::routes(),
+            switchboard_twilio_status::routes(),
+        ]
+    })
+}
+
+/// The function that serves `path` in production: the one whose table has the path (any
+/// method), or `auth`, the HTTP API's `$default` route, which answers the JSON 404.
+pub fn function_for(path: &str) -> &'static Routes {
+    static MATCHER: OnceLock<matchit::Router<usize>> = OnceLock::new();
+    let matcher = MATCHER.get_or_init(|| {
+        let mut matcher = matchit::Router::new();
+        for (i, table) in functions().iter().enumerate() {
+            for route in table.routes() {
+                // Function URL roots ("/") are no HTTP API route.
+                if route.path.starts_with("/api/") {
+                    let _ = matcher.insert(route.path.clone(), i);
+                }
+            }
+        }
+        matcher
+    });
+    let normalized = format!("/{}", path.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("/"));
+    let index = matcher.at(&normalized).map(|m| *m.value).unwrap_or(0);
+    &functions()[index]
+}
 
 pub const JWT_SECRET: &str = "test-only-secret-0123456789abcdef0123456789";
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -88,7 +130,8 @@ impl TestApp {
             values.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(|k| values.get(k).cloned()).expect("test config");
-        let state = AppState::new(config, client.clone(), round_trips).expect("test state");
+        let state =
+            AppState::with_dynamo(config, client.clone(), round_trips).with_twilio().expect("test state");
         Self { state, client, table }
     }
 
@@ -168,28 +211,7 @@ impl TestApp {
     /// Routes a request to the function that serves its path, as the HTTP API does.
     pub async fn dispatch(&self, req: Request) -> Reply {
         let path = req.uri().path().to_string();
-        let state = self.state.clone();
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let is_messages = matches!(segments.as_slice(), ["api", "conversations", _, "messages"])
-            || path.starts_with("/api/messages/")
-            || path.starts_with("/api/users/sms/");
-        let response = if path == "/api/webhooks/twilio/incoming" {
-            switchboard_twilio_inbound::handle(state, req).await
-        } else if path == "/api/webhooks/twilio/status" {
-            switchboard_twilio_status::handle(state, req).await
-        } else if is_messages {
-            switchboard_messages::handle(state, req).await
-        } else if path.starts_with("/api/auth/") {
-            switchboard_auth::handle(state, req).await
-        } else if path == "/api/users" || path.starts_with("/api/users/") {
-            switchboard_users::handle(state, req).await
-        } else if path == "/api/numbers" || path.starts_with("/api/numbers/") {
-            switchboard_numbers::handle(state, req).await
-        } else if path == "/api/conversations" || path.starts_with("/api/conversations/") {
-            switchboard_conversations::handle(state, req).await
-        } else {
-            panic!("no function serves {path}");
-        };
+        let response = switchboard::api::serve(self.state.clone(), function_for(&path), req).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes: &[u8] = response.body().as_ref();
@@ -267,7 +289,7 @@ impl TestApp {
             self.state.config.twilio_auth_token.as_ref().expect("TWILIO_AUTH_TOKEN").expose().to_string()
         });
         let signature =
-            switchboard::sms::signature::sign(&token, &format!("{base}{path_and_query}"), &params);
+            switchboard::twilio::signature::sign(&token, &format!("{base}{path_and_query}"), &params);
         lambda_http::http::Request::builder()
             .method("POST")
             .uri(path_and_query)
@@ -299,21 +321,25 @@ impl TestApp {
         user_id: &str,
         conversation_id: &str,
         text: &str,
-    ) -> Vec<switchboard::domain::message::Delivery> {
-        let state = &self.state;
-        let user = state.store.get_user(user_id).await.unwrap().expect("user");
-        let detail = state.store.get_conversation(conversation_id).await.unwrap().expect("conversation");
-        let content = switchboard::domain::message::NewContent { content: text.into(), media_urls: vec![] };
+    ) -> Vec<switchboard::core::domain::message::Delivery> {
+        let app = &self.state.app;
+        let user_id = UserId::parse(user_id).expect("a user id");
+        let conversation_id = ConversationId::parse(conversation_id).expect("a conversation id");
+        let user = app.users.get_user(user_id).await.unwrap().expect("user");
+        let detail =
+            app.conversations.get_conversation(conversation_id).await.unwrap().expect("conversation");
+        let content =
+            switchboard::core::domain::message::NewContent { content: text.into(), media_urls: vec![] };
         let (message, deliveries, _) =
-            switchboard::service::messages::prepare(state, &user, &detail, &content).await.unwrap();
-        let new = switchboard::store::NewMessage {
+            switchboard::core::service::messages::prepare(app, &user, &detail, &content).await.unwrap();
+        let new = switchboard::core::ports::messages::NewMessage {
             detail: &detail,
             message: &message,
             deliveries: &deliveries,
             idempotency: None,
             preview: text.into(),
         };
-        state.store.create_message(&new).await.unwrap();
+        app.messages.create_message(&new).await.unwrap();
         deliveries
     }
 }

@@ -218,9 +218,10 @@ async fn no_sms_conversation_starts_on_a_number_being_released() {
     app.add_numbers(&admin, &[us_number(1)]).await;
     let ada = app.register("ada").await;
     let number = app.give_number(&ada).await;
-    let e164 = switchboard::domain::phone::E164::from_stored(number.clone());
+    let e164 = switchboard::core::domain::phone::E164::from_stored(number.clone());
     // A release that stopped after its first step...
-    app.state.store.mark_number_releasing(&ada.user_id, &e164).await.unwrap();
+    let ada_id = switchboard::core::domain::ids::UserId::parse(&ada.user_id).unwrap();
+    app.state.app.numbers.mark_number_releasing(ada_id, &e164).await.unwrap();
     let refused =
         app.post("/api/conversations/sms", json!({"phoneNumber": "+14155550188"}), Some(&ada.token)).await;
     assert_eq!((refused.status, refused.code()), (409, "no_virtual_number"));

@@ -421,7 +421,21 @@ async fn dynamodb_requests_per_send_do_not_grow_with_recipients() {
     assert_eq!(counts[0], 5, "auth, conversation, opt-outs, write-ahead, record");
 }
 
-use switchboard::service::messages::{redeliver, RedeliverOptions, Skipped};
+use switchboard::core::domain::ids::{ConversationId, MessageId};
+use switchboard::core::service::messages::{RedeliverOptions, Redelivery, Skipped};
+use switchboard::core::AppError;
+
+/// An operator's replay of a message's deliveries, as `xtask redeliver` runs it.
+async fn redeliver(
+    state: &switchboard::AppState,
+    conversation_id: &str,
+    message_id: &impl ToString,
+    options: RedeliverOptions,
+) -> Result<Redelivery, AppError> {
+    let conversation_id = ConversationId::parse(conversation_id).expect("a conversation id");
+    let message_id = MessageId::parse(&message_id.to_string()).expect("a message id");
+    switchboard::core::service::messages::redeliver(&state.app, conversation_id, message_id, options).await
+}
 
 /// A replay that does not wait for sends that may be in flight (the tests' write-aheads are new).
 fn at_once() -> RedeliverOptions {
@@ -429,15 +443,18 @@ fn at_once() -> RedeliverOptions {
 }
 
 /// The message's deliveries as stored, by phone.
-async fn stored_deliveries(g: &Group, message_id: &str) -> Vec<switchboard::domain::message::Delivery> {
-    let (_, deliveries) = g.app.state.store.get_message(message_id).await.unwrap().expect("the message");
-    deliveries
+async fn stored_deliveries(
+    g: &Group,
+    message_id: &impl ToString,
+) -> Vec<switchboard::core::domain::message::Delivery> {
+    let id = MessageId::parse(&message_id.to_string()).expect("a message id");
+    g.app.state.app.messages.get_message(id).await.unwrap().expect("the message").deliveries
 }
 
 fn by_phone<'a>(
-    deliveries: &'a [switchboard::domain::message::Delivery],
+    deliveries: &'a [switchboard::core::domain::message::Delivery],
     phone: &str,
-) -> &'a switchboard::domain::message::Delivery {
+) -> &'a switchboard::core::domain::message::Delivery {
     deliveries.iter().find(|d| d.to.as_str() == phone).unwrap_or_else(|| panic!("no delivery to {phone}"))
 }
 
@@ -485,7 +502,7 @@ async fn redeliver_resends_failed_and_pending_deliveries_once_with_the_same_ids(
     assert!(replayed.skipped.is_empty());
     let replayed = replayed.attempted;
     assert_eq!(replayed.len(), 1);
-    assert_eq!(replayed[0].id(), failed["id"].as_str().unwrap());
+    assert_eq!(replayed[0].id().to_string(), failed["id"].as_str().unwrap());
     let resent = &mock.sent()[before..];
     assert_eq!(resent.len(), 1);
     assert_eq!(resent[0].to, PHONES[1]);
@@ -522,7 +539,7 @@ async fn redeliver_refuses_a_closed_conversation_and_skips_who_left_or_opted_out
     let mock = TwilioMock::start().await;
     let g = group_with(&mock, &PHONES, &[]).await;
     let pending = g.app.write_ahead_only(&g.ada.user_id, &g.id, "lost?").await;
-    let message_id = pending[0].message_id.clone();
+    let message_id = pending[0].message_id;
 
     // PHONES[0] left the group; PHONES[1] replied STOP to its proxy number meanwhile.
     let left = g.conversation["participants"]
@@ -538,7 +555,7 @@ async fn redeliver_refuses_a_closed_conversation_and_skips_who_left_or_opted_out
         g.app.delete(format!("/api/conversations/{}/participants/{left}", g.id), &g.ada.token).await;
     assert!(removed.status < 300, "{:?}", removed.body);
     let stop = by_phone(&pending, PHONES[1]);
-    g.app.state.store.set_opt_out(&stop.from, &stop.to, true).await.unwrap();
+    g.app.state.app.messages.set_opt_out(&stop.from, &stop.to, true).await.unwrap();
 
     let before = mock.sent().len();
     let report = redeliver(&g.app.state, &g.id, &message_id, at_once()).await.unwrap();
@@ -593,7 +610,7 @@ async fn concurrent_replays_and_sends_in_flight_never_send_a_delivery_twice() {
     let mock = TwilioMock::start().await;
     let g = group_with(&mock, &PHONES, &[]).await;
     let pending = g.app.write_ahead_only(&g.ada.user_id, &g.id, "once").await;
-    let message_id = pending[0].message_id.clone();
+    let message_id = pending[0].message_id;
     let before = mock.sent().len();
 
     // Just written: the send that wrote them may still be calling Twilio.
@@ -649,7 +666,7 @@ async fn late_callbacks_of_a_superseded_attempt_do_not_change_the_redelivered_on
     let first = by_phone(&stored_deliveries(&g, &message_id).await, PHONES[0]).clone();
     let old_sid = first.twilio_sid.clone().expect("accepted by Twilio");
     // The carrier failed it: a final failure, with the first attempt's SID.
-    assert_eq!(status_callback(&g, &first.id(), &old_sid, "failed").await, 200);
+    assert_eq!(status_callback(&g, &first.id().to_string(), &old_sid, "failed").await, 200);
     assert_eq!(by_phone(&stored_deliveries(&g, &message_id).await, PHONES[0]).status.as_str(), "failed");
 
     let report = redeliver(&g.app.state, &g.id, &message_id, RedeliverOptions::default()).await.unwrap();
@@ -658,12 +675,12 @@ async fn late_callbacks_of_a_superseded_attempt_do_not_change_the_redelivered_on
     assert_ne!(new_sid, old_sid);
 
     // A late (or repeated) callback of the first attempt, same deliveryId, changes nothing.
-    assert_eq!(status_callback(&g, &first.id(), &old_sid, "failed").await, 200);
+    assert_eq!(status_callback(&g, &first.id().to_string(), &old_sid, "failed").await, 200);
     let now = by_phone(&stored_deliveries(&g, &message_id).await, PHONES[0]).clone();
     assert_eq!((now.status.as_str(), now.twilio_sid.as_deref()), ("queued", Some(new_sid.as_str())));
     assert_eq!(now.error_code, None);
     // The new attempt's callbacks still apply.
-    assert_eq!(status_callback(&g, &first.id(), &new_sid, "failed").await, 200);
+    assert_eq!(status_callback(&g, &first.id().to_string(), &new_sid, "failed").await, 200);
     let now = by_phone(&stored_deliveries(&g, &message_id).await, PHONES[0]).clone();
     assert_eq!((now.status.as_str(), now.error_code), ("failed", Some(30003)));
 }

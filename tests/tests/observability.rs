@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use switchboard::observe::sink;
+use switchboard::core::observe::sink;
 use switchboard_tests::twilio_mock::{Failure, TwilioMock, AUTH_TOKEN};
 use switchboard_tests::{message_sid, proxy_of, us_number, Reply, Session, TestApp, JWT_SECRET};
 

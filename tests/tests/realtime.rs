@@ -8,12 +8,23 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use switchboard::realtime::{Connection, ConnectionGateway, GatewayError, Publisher};
-use switchboard::service::realtime;
+use switchboard::api::response::HttpStatus;
+use switchboard::core::domain::ids::{ConnectionId, UserId};
+use switchboard::core::domain::realtime::Connection;
+use switchboard::core::ports::{ConnectionGateway, GatewayError};
+use switchboard::core::service::{realtime, Publisher};
 use switchboard_tests::twilio_mock::{Failure, TwilioMock};
 use switchboard_tests::{message_sid, proxy_of, us_number, Session, TestApp};
 
 const SAM: &str = "+14155550178";
+
+fn conn(id: &str) -> ConnectionId {
+    ConnectionId::parse(id).unwrap()
+}
+
+fn uid(id: &str) -> UserId {
+    UserId::parse(id).unwrap()
+}
 
 /// The gateway port, recording each post; connections marked gone answer 410.
 #[derive(Default)]
@@ -24,7 +35,8 @@ struct RecordingGateway {
 
 #[async_trait]
 impl ConnectionGateway for RecordingGateway {
-    async fn post(&self, connection_id: &str, data: Vec<u8>) -> Result<(), GatewayError> {
+    async fn post(&self, connection_id: &ConnectionId, data: Vec<u8>) -> Result<(), GatewayError> {
+        let connection_id = connection_id.as_str();
         if self.gone.lock().unwrap().contains(connection_id) {
             return Err(GatewayError::Gone);
         }
@@ -61,7 +73,7 @@ async fn world() -> World {
     let mock = TwilioMock::start().await;
     let mut app = TestApp::with_twilio(&mock, &[]).await;
     let gateway = Arc::new(RecordingGateway::default());
-    app.state = app.state.clone().with_events(Publisher::new(gateway.clone()));
+    app.state = app.state.clone().with_publisher(Publisher::new(gateway.clone()));
     let admin = app.admin().await;
     app.add_numbers(&admin, &[us_number(1)]).await;
     let ada = app.register("ada").await;
@@ -72,7 +84,7 @@ async fn world() -> World {
     let group_id = group["id"].as_str().unwrap().to_string();
     let proxy = proxy_of(&group, SAM);
     for (connection, user) in [("ada-laptop", &ada), ("ada-phone", &ada), ("bob-1", &bob), ("eve-1", &eve)] {
-        realtime::connect(&app.state, connection, Some(&user.token)).await.unwrap();
+        realtime::connect(&app.state.app, &conn(connection), Some(&user.token)).await.unwrap();
     }
     World { app, gateway, admin, ada, bob, group_id, proxy, mock }
 }
@@ -193,44 +205,46 @@ async fn sends_edits_status_callbacks_and_membership_changes_are_published() {
 async fn typing_goes_to_the_other_members_only_and_outsiders_cannot_type() {
     let w = world().await;
     let typing = json!({"action": "typing", "conversationId": w.group_id}).to_string();
-    realtime::client_frame(&w.app.state, "ada-laptop", &typing).await.unwrap();
+    realtime::client_frame(&w.app.state.app, &conn("ada-laptop"), &typing).await.unwrap();
     let events = w.gateway.take("bob-1");
     assert_eq!(types(&events), ["typing"]);
     assert_eq!(events[0]["payload"]["userId"], w.ada.user_id.as_str());
     assert!(w.gateway.take("ada-phone").is_empty(), "the typist's own devices are not told");
-    let refused = realtime::client_frame(&w.app.state, "eve-1", &typing).await.unwrap_err();
+    let refused = realtime::client_frame(&w.app.state.app, &conn("eve-1"), &typing).await.unwrap_err();
     assert_eq!(refused.status(), 404);
     assert!(w.gateway.posts.lock().unwrap().is_empty());
-    let bad = realtime::client_frame(&w.app.state, "eve-1", r#"{"action":"shout"}"#).await.unwrap_err();
+    let bad =
+        realtime::client_frame(&w.app.state.app, &conn("eve-1"), r#"{"action":"shout"}"#).await.unwrap_err();
     assert_eq!((bad.status(), bad.code()), (422, "validation_failed"));
-    let unknown =
-        realtime::client_frame(&w.app.state, "never-connected", r#"{"action":"ping"}"#).await.unwrap_err();
+    let unknown = realtime::client_frame(&w.app.state.app, &conn("never-connected"), r#"{"action":"ping"}"#)
+        .await
+        .unwrap_err();
     assert_eq!(unknown.status(), 401);
 }
 
 #[tokio::test]
 async fn a_gone_connection_is_deleted_unless_it_is_still_opening_and_disconnects_are_forgotten() {
     let w = world().await;
-    let store = &w.app.state.store;
+    let store = &w.app.state.app.connections;
     // A socket that went away an hour ago, and one whose $connect has not returned yet: API
     // Gateway answers 410 to both, only the first is gone.
     let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
-    store.put_connection(&Connection::new("ada-old", &w.ada.user_id, hour_ago)).await.unwrap();
+    store.put_connection(&Connection::new(conn("ada-old"), uid(&w.ada.user_id), hour_ago)).await.unwrap();
     w.gateway.gone.lock().unwrap().extend(["ada-old".to_string(), "ada-phone".to_string()]);
     w.app.inbound_sms(&message_sid(1), SAM, &w.proxy, "one").await;
     let mut ada_connections: Vec<String> = store
-        .connections_of(std::slice::from_ref(&w.ada.user_id))
+        .connections_of(&[uid(&w.ada.user_id)])
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.connection_id)
+        .map(|c| c.connection_id.to_string())
         .collect();
     ada_connections.sort();
     assert_eq!(ada_connections, ["ada-laptop", "ada-phone"]);
-    realtime::disconnect(&w.app.state, "bob-1").await.unwrap();
-    realtime::disconnect(&w.app.state, "bob-1").await.unwrap(); // twice is fine
-    assert!(store.connections_of(std::slice::from_ref(&w.bob.user_id)).await.unwrap().is_empty());
-    assert!(store.connection_user("bob-1").await.unwrap().is_none());
+    realtime::disconnect(&w.app.state.app, &conn("bob-1")).await.unwrap();
+    realtime::disconnect(&w.app.state.app, &conn("bob-1")).await.unwrap(); // twice is fine
+    assert!(store.connections_of(&[uid(&w.bob.user_id)]).await.unwrap().is_empty());
+    assert!(store.connection_user(&conn("bob-1")).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -241,14 +255,17 @@ async fn a_deactivated_user_is_forgotten_and_cannot_connect_again() {
         .put(format!("/api/users/{}/status", w.bob.user_id), json!({"active": false}), &w.admin.token)
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
-    assert!(w.app.state.store.connections_of(std::slice::from_ref(&w.bob.user_id)).await.unwrap().is_empty());
+    assert!(w.app.state.app.connections.connections_of(&[uid(&w.bob.user_id)]).await.unwrap().is_empty());
     w.app.inbound_sms(&message_sid(1), SAM, &w.proxy, "still there?").await;
     assert!(w.gateway.take("bob-1").is_empty());
     assert_eq!(types(&w.gateway.take("ada-laptop")), ["message.created"]);
-    let refused = realtime::connect(&w.app.state, "bob-2", Some(&w.bob.token)).await.unwrap_err();
+    let refused = realtime::connect(&w.app.state.app, &conn("bob-2"), Some(&w.bob.token)).await.unwrap_err();
     assert_eq!(refused.status(), 401);
     let frame = json!({"action": "typing", "conversationId": w.group_id}).to_string();
-    assert_eq!(realtime::client_frame(&w.app.state, "bob-1", &frame).await.unwrap_err().status(), 401);
+    assert_eq!(
+        realtime::client_frame(&w.app.state.app, &conn("bob-1"), &frame).await.unwrap_err().status(),
+        401
+    );
 }
 
 #[tokio::test]
@@ -280,10 +297,10 @@ async fn a_member_removed_while_twilio_is_called_gets_the_message_but_not_what_f
 async fn connecting_needs_a_valid_access_token() {
     let w = world().await;
     for token in [None, Some(""), Some("not-a-token"), Some(w.ada.refresh_token.as_str())] {
-        let err = realtime::connect(&w.app.state, "x", token).await.unwrap_err();
+        let err = realtime::connect(&w.app.state.app, &conn("x"), token).await.unwrap_err();
         assert_eq!(err.status(), 401, "{token:?}");
     }
-    assert!(w.app.state.store.connection_user("x").await.unwrap().is_none());
+    assert!(w.app.state.app.connections.connection_user(&conn("x")).await.unwrap().is_none());
 
     // Through the function, as API Gateway invokes it: a refused $connect answers the API's JSON error.
     let event = json!({
@@ -305,13 +322,13 @@ async fn extra_requests(w: &mut World) -> BTreeMap<String, i64> {
         .app
         .count_operations(|| async { w.app.inbound_sms(&message_sid(10), SAM, &w.proxy, "counted").await })
         .await;
-    let publishing = w.app.state.events.clone();
-    w.app.state = w.app.state.clone().with_events(Publisher::disabled());
+    let publishing = w.app.state.app.events.clone();
+    w.app.state = w.app.state.clone().with_publisher(Publisher::disabled());
     let (_, off) = w
         .app
         .count_operations(|| async { w.app.inbound_sms(&message_sid(11), SAM, &w.proxy, "counted").await })
         .await;
-    w.app.state = w.app.state.clone().with_events(publishing);
+    w.app.state = w.app.state.clone().with_publisher(publishing);
     let mut extra: BTreeMap<String, i64> = on.into_iter().map(|(k, v)| (k, v as i64)).collect();
     for (op, count) in off {
         *extra.entry(op).or_default() -= count as i64;

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use futures::future::join_all;
 use serde_json::{json, Value};
-use switchboard::domain::phone::E164;
+use switchboard::core::domain::ids::ConversationId;
+use switchboard::core::domain::phone::E164;
 use switchboard_tests::{us_number, Session, TestApp};
 
 const P1: &str = "+14155550201";
@@ -109,9 +110,12 @@ async fn one_phone_in_an_sms_conversation_and_a_group_has_two_distinct_routes() 
     let group_proxy = proxies(&g.body["conversation"])[0].1.clone();
     assert_ne!(group_proxy, a_number, "a user's own number is never a group proxy");
 
-    let store = &app.state.store;
-    assert_eq!(store.route_conversation(&e164(&a_number), &e164(P1)).await.unwrap(), Some(sms_id));
-    assert_eq!(store.route_conversation(&e164(&group_proxy), &e164(P1)).await.unwrap(), Some(group_id));
+    let store = &app.state.app.conversations;
+    let route = |number: String| async move {
+        store.route_conversation(&e164(&number), &e164(P1)).await.unwrap().map(|id| id.to_string())
+    };
+    assert_eq!(route(a_number.clone()).await, Some(sms_id));
+    assert_eq!(route(group_proxy.clone()).await, Some(group_id));
 }
 
 #[tokio::test]
@@ -189,8 +193,13 @@ async fn one_phone_added_twice_to_one_group_concurrently_joins_once() {
     let read = app.get(&format!("/api/conversations/{id}"), &owner.token).await;
     assert_eq!(proxies(&read.body["conversation"]).len(), 1);
     // And only one route holds the phone: the other numbers are still free for it.
-    let taken =
-        app.state.store.taken_routes(&[1, 2, 3].map(|n| (e164(&us_number(n)), e164(P1)))).await.unwrap();
+    let taken = app
+        .state
+        .app
+        .conversations
+        .taken_routes(&[1, 2, 3].map(|n| (e164(&us_number(n)), e164(P1))))
+        .await
+        .unwrap();
     assert_eq!(taken.len(), 1);
 }
 
@@ -217,7 +226,7 @@ async fn an_exhausted_pool_refuses_the_next_group_and_changes_nothing() {
     assert_eq!(inbox.body["conversations"].as_array().unwrap().len(), 2, "no third group");
     let free_pairs = [2, 3].map(|n| (e164(&us_number(n)), e164(P2)));
     assert!(
-        app.state.store.taken_routes(&free_pairs).await.unwrap().is_empty(),
+        app.state.app.conversations.taken_routes(&free_pairs).await.unwrap().is_empty(),
         "no route was written for P2"
     );
 
@@ -289,17 +298,24 @@ async fn a_close_that_read_a_stale_participant_list_frees_every_route() {
     let owner = pool_of(&app, 2).await;
     let g = group(&app, &owner, "g", &[P1]).await;
     let id = g["id"].as_str().unwrap().to_string();
-    let stale = app.state.store.get_conversation(&id).await.unwrap().unwrap();
+    let stale = app
+        .state
+        .app
+        .conversations
+        .get_conversation(ConversationId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let added = app
         .post(format!("/api/conversations/{id}/participants"), json!({"phoneNumber": P2}), Some(&owner.token))
         .await;
     assert_eq!(added.status, 201);
 
     // Closing from the stale read would leave P2's route behind: the store refuses it.
-    let refused = app.state.store.close_conversation(&stale).await;
-    assert!(matches!(refused, Err(switchboard::store::StoreError::Contention)), "{refused:?}");
+    let refused = app.state.app.conversations.close_conversation(&stale).await;
+    assert!(matches!(refused, Err(switchboard::core::ports::StoreError::Contention)), "{refused:?}");
     // Through the API the close re-reads and frees both routes.
     assert_eq!(app.delete(format!("/api/conversations/{id}"), &owner.token).await.status, 200);
     let pairs = [(e164(&us_number(1)), e164(P1)), (e164(&us_number(1)), e164(P2))];
-    assert!(app.state.store.taken_routes(&pairs).await.unwrap().is_empty());
+    assert!(app.state.app.conversations.taken_routes(&pairs).await.unwrap().is_empty());
 }

@@ -354,7 +354,7 @@ async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing(
     let w = world(&mock, &[]).await;
     let state = &w.app.state;
     let deliveries = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "race").await;
-    let id = deliveries[0].id();
+    let id = deliveries[0].id().to_string();
 
     // Twilio's "delivered" arrives while our send is still waiting for Twilio's answer...
     assert_eq!(
@@ -364,9 +364,9 @@ async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing(
     assert_eq!(delivery_status(&w, &id).await["status"], "delivered");
     // ...and the answer, recorded after, keeps the later status.
     let mut answered = deliveries.clone();
-    answered[0].status = switchboard::domain::message::DeliveryStatus::Queued;
+    answered[0].status = switchboard::core::domain::message::DeliveryStatus::Queued;
     answered[0].twilio_sid = Some("SM00000000000000000000000000000042".into());
-    state.store.record_deliveries(&answered).await.unwrap();
+    state.app.messages.record_deliveries(&answered).await.unwrap();
     let after = delivery_status(&w, &id).await;
     assert_eq!(
         (after["status"].clone(), after["twilioSid"].clone()),
@@ -376,19 +376,21 @@ async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing(
     // A failure we concluded ourselves (a timeout) yields to Twilio's word; Twilio's own does not.
     let tentative = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "timed out").await;
     let mut timed_out = tentative.clone();
-    timed_out[0].status = switchboard::domain::message::DeliveryStatus::Failed;
+    timed_out[0].status = switchboard::core::domain::message::DeliveryStatus::Failed;
     timed_out[0].tentative = true;
     timed_out[0].error_message = Some("Twilio did not answer in time".into());
-    state.store.record_deliveries(&timed_out).await.unwrap();
-    callback(&w, Some(&timed_out[0].id()), "SM00000000000000000000000000000043", "sent", None).await;
-    assert_eq!(delivery_status(&w, &timed_out[0].id()).await["status"], "sent");
+    state.app.messages.record_deliveries(&timed_out).await.unwrap();
+    callback(&w, Some(&timed_out[0].id().to_string()), "SM00000000000000000000000000000043", "sent", None)
+        .await;
+    assert_eq!(delivery_status(&w, &timed_out[0].id().to_string()).await["status"], "sent");
     let definite = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "rejected").await;
     let mut rejected = definite.clone();
-    rejected[0].status = switchboard::domain::message::DeliveryStatus::Failed;
+    rejected[0].status = switchboard::core::domain::message::DeliveryStatus::Failed;
     rejected[0].error_code = Some(21211);
-    state.store.record_deliveries(&rejected).await.unwrap();
-    callback(&w, Some(&rejected[0].id()), "SM00000000000000000000000000000044", "sent", None).await;
-    assert_eq!(delivery_status(&w, &rejected[0].id()).await["status"], "failed");
+    state.app.messages.record_deliveries(&rejected).await.unwrap();
+    callback(&w, Some(&rejected[0].id().to_string()), "SM00000000000000000000000000000044", "sent", None)
+        .await;
+    assert_eq!(delivery_status(&w, &rejected[0].id().to_string()).await["status"], "failed");
 
     // Unknown deliveries: 200, nothing created.
     let ghost = format!("{}-{}-{}", w.sms_id, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAW");

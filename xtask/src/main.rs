@@ -41,11 +41,19 @@ async fn create_table(name: Option<String>) -> Result<(), String> {
 }
 
 async fn redeliver(conversation_id: &str, message_id: &str, force: bool) -> Result<(), String> {
-    use switchboard::service::messages::{self, RedeliverOptions, Skipped};
-    let state = switchboard::AppState::from_env().await.map_err(|e| e.to_string())?;
+    use switchboard::core::domain::ids::{ConversationId, MessageId};
+    use switchboard::core::service::messages::{self, RedeliverOptions, Skipped};
+    let conversation_id = ConversationId::parse(conversation_id).map_err(|e| e.to_string())?;
+    let message_id = MessageId::parse(message_id).map_err(|e| e.to_string())?;
+    let state = switchboard::AppState::from_env()
+        .await
+        .map_err(|e| e.to_string())?
+        .with_twilio()
+        .map_err(|e| e.to_string())?;
     let options = RedeliverOptions { force, ..RedeliverOptions::default() };
-    let report =
-        messages::redeliver(&state, conversation_id, message_id, options).await.map_err(|e| e.to_string())?;
+    let report = messages::redeliver(&state.app, conversation_id, message_id, options)
+        .await
+        .map_err(|e| e.to_string())?;
     if report.attempted.is_empty() && report.skipped.is_empty() {
         println!("nothing to send: no delivery of {message_id} is pending or failed");
     }

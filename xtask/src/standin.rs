@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use switchboard::sms::signature;
+use switchboard::twilio::signature;
 
 use crate::twilio_contract::{message_sid, Account, Contract, MessageRequest, Refusal};
 

@@ -1,40 +1,44 @@
-//! `auth` function: POST /api/auth/register, /login, /refresh; GET /api/auth/profile.
+//! `auth` function: register, log in, refresh, and the caller's profile. Also the HTTP API's
+//! `$default` route: any path no function serves gets this table's JSON 404.
 
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use switchboard::api::{self, HttpResponse};
-use switchboard::service::accounts;
-use switchboard::{AppError, AppState};
+use switchboard::api::{self, Access, Call, Reply, Routes};
+use switchboard::core::service::accounts;
+use switchboard::route;
 
-pub async fn handle(state: AppState, req: Request) -> Response<Body> {
-    api::serve(state, "auth", req, route).await
+pub fn routes() -> Routes {
+    Routes::new(
+        "auth",
+        [
+            route!(Access::Public, register),
+            route!(Access::Public, login),
+            route!(Access::Public, refresh),
+            route!(Access::User, profile),
+        ],
+    )
 }
 
-async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> {
-    let segments = api::path_segments(&req);
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let method = req.method().clone();
-    match segments.as_slice() {
-        ["api", "auth", "register"] => match method {
-            Method::POST => api::json(201, &accounts::register(&state, api::json_body(&req)?).await?),
-            _ => Err(AppError::MethodNotAllowed { allowed: &["POST"] }),
-        },
-        ["api", "auth", "login"] => match method {
-            Method::POST => api::json(200, &accounts::login(&state, api::json_body(&req)?).await?),
-            _ => Err(AppError::MethodNotAllowed { allowed: &["POST"] }),
-        },
-        ["api", "auth", "refresh"] => match method {
-            Method::POST => api::json(200, &accounts::refresh(&state, api::json_body(&req)?).await?),
-            _ => Err(AppError::MethodNotAllowed { allowed: &["POST"] }),
-        },
-        ["api", "auth", "profile"] => match method {
-            Method::GET => {
-                let caller = api::authenticate(&state, &req).await?;
-                api::json(200, &json!({ "user": caller.user.view(caller.role) }))
-            }
-            _ => Err(AppError::MethodNotAllowed { allowed: &["GET"] }),
-        },
-        _ => Err(AppError::not_found("no such route")),
-    }
+/// Registers a user and logs them in: `{token, refreshToken, expiresIn, user}`.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth")]
+async fn register(call: Call) -> Reply {
+    api::json(201, &accounts::register(call.app(), call.json()?).await?)
+}
+
+/// Logs in by email or username.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth")]
+async fn login(call: Call) -> Reply {
+    api::json(200, &accounts::login(call.app(), call.json()?).await?)
+}
+
+/// A new token pair for a refresh token.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth")]
+async fn refresh(call: Call) -> Reply {
+    api::json(200, &accounts::refresh(call.app(), call.json()?).await?)
+}
+
+/// The caller.
+#[utoipa::path(get, path = "/api/auth/profile", tag = "auth", security(("bearer" = [])))]
+async fn profile(call: Call) -> Reply {
+    let caller = call.caller()?;
+    api::json(200, &json!({ "user": caller.user.view(caller.role) }))
 }

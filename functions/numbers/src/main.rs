@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     switchboard::telemetry::init();
     let state = switchboard::AppState::from_env().await?;
-    switchboard::api::run(state, switchboard_numbers::handle).await
+    switchboard::api::run(state, switchboard_numbers::routes()).await
 }

@@ -7,12 +7,17 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use serde_json::json;
-use switchboard::api;
-use switchboard::service::realtime;
+use switchboard::api::{self, response};
+use switchboard::core::domain::ids::ConnectionId;
+use switchboard::core::service::realtime;
 use switchboard::{AppError, AppState};
 
 /// The subprotocol a browser offers along with its token: `new WebSocket(url, ["bearer", token])`.
 const TOKEN_PROTOCOL: &str = "bearer";
+
+/// The WebSocket API's route keys this function serves (template.yaml's routes; checked by
+/// tests/tests/routes.rs). Any other key is a client frame, as on `$default`.
+pub const ROUTE_KEYS: [&str; 3] = ["$connect", "$disconnect", "$default"];
 
 /// One invocation, logged and measured like every HTTP request (`api::observed`); errors become
 /// the JSON answer API Gateway hands back (a refused `$connect` refuses the handshake).
@@ -20,17 +25,19 @@ pub async fn handle(state: &AppState, event: ApiGatewayWebsocketProxyRequest) ->
     let route = event.request_context.route_key.clone().unwrap_or_default();
     let connection_id = event.request_context.connection_id.clone().unwrap_or_default();
     let work = async {
-        if connection_id.is_empty() {
-            return Err(AppError::bad_request(None, "no connection id"));
-        }
+        let connection_id = ConnectionId::parse(&connection_id)
+            .map_err(|_| AppError::bad_request(None, "no connection id"))?;
         match route.as_str() {
             "$connect" => connect(state, &event, &connection_id).await,
-            "$disconnect" => realtime::disconnect(state, &connection_id).await.map(|()| ok(None)),
+            "$disconnect" => realtime::disconnect(&state.app, &connection_id).await.map(|()| ok(None)),
             _ => frame(state, &event, &connection_id).await,
         }
     };
     let result = api::observed(state, "realtime", "WEBSOCKET", &route, work, |r| r.status_code as u16).await;
-    result.unwrap_or_else(|err| response(err.status() as i64, None, Some(json!(err.body()).to_string())))
+    result.unwrap_or_else(|err| {
+        let body = json!(response::error_body(&err)).to_string();
+        response(i64::from(response::status_of(&err)), None, Some(body))
+    })
 }
 
 fn response(status: i64, protocol: Option<&str>, body: Option<String>) -> ApiGatewayProxyResponse {
@@ -68,11 +75,11 @@ fn token_of(event: &ApiGatewayWebsocketProxyRequest) -> (Option<String>, bool) {
 async fn connect(
     state: &AppState,
     event: &ApiGatewayWebsocketProxyRequest,
-    connection_id: &str,
+    connection_id: &ConnectionId,
 ) -> Result<ApiGatewayProxyResponse, AppError> {
     let (token, by_protocol) = token_of(event);
-    let user = realtime::connect(state, connection_id, token.as_deref()).await?;
-    tracing::info!(user_id = %user.id, connection_id, "websocket connected");
+    let user = realtime::connect(&state.app, connection_id, token.as_deref()).await?;
+    tracing::info!(userId = %user.id, connectionId = %connection_id, "websocket connected");
     Ok(ok(by_protocol.then_some(TOKEN_PROTOCOL)))
 }
 
@@ -81,14 +88,14 @@ async fn connect(
 async fn frame(
     state: &AppState,
     event: &ApiGatewayWebsocketProxyRequest,
-    connection_id: &str,
+    connection_id: &ConnectionId,
 ) -> Result<ApiGatewayProxyResponse, AppError> {
     let body = event.body.as_deref().unwrap_or("");
-    match realtime::client_frame(state, connection_id, body).await {
+    match realtime::client_frame(&state.app, connection_id, body).await {
         Ok(_) => Ok(ok(None)),
-        Err(err) if err.status() < 500 => {
-            let frame = json!({ "type": "error", "error": err.body().error });
-            if let Err(e) = state.events.reply(connection_id, &frame).await {
+        Err(err) if response::status_of(&err) < 500 => {
+            let frame = json!({ "type": "error", "error": response::error_body(&err).error });
+            if let Err(e) = state.app.events.reply(connection_id, &frame).await {
                 tracing::info!(error = %e, "error frame not delivered");
             }
             Err(err)

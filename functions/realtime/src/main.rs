@@ -6,7 +6,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     switchboard::telemetry::init();
-    let state = switchboard::AppState::from_env().await?;
+    let state = switchboard::AppState::from_env().await?.with_events();
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
         Ok::<_, lambda_runtime::Error>(switchboard_realtime::handle(state, event.payload).await)

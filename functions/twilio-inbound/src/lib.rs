@@ -1,32 +1,40 @@
 //! `twilio-inbound` function: Twilio's webhook for an SMS to one of our numbers. Reached through
 //! its Lambda function URL (locally at POST /api/webhooks/twilio/incoming). The routing itself is
-//! `switchboard::service::inbound`.
+//! `switchboard::core::service::inbound`.
 
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
-use switchboard::api::{self, webhook, HttpResponse};
-use switchboard::observe::{self, Metric};
-use switchboard::service::inbound::{self, InboundSms, Outcome};
-use switchboard::{AppError, AppState};
+use switchboard::api::{webhook, Access, Call, Reply, Routes};
+use switchboard::core::observe::{self, Metric};
+use switchboard::core::service::inbound::{self, Outcome};
+use switchboard::route;
 
-pub async fn handle(state: AppState, req: Request) -> Response<Body> {
-    api::serve(state, "twilio-inbound", req, route).await
+pub fn routes() -> Routes {
+    Routes::new("twilio-inbound", [route!(Access::Public, incoming), route!(Access::Public, incoming_local)])
 }
 
-async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> {
-    if req.method() != Method::POST {
-        return Err(AppError::MethodNotAllowed { allowed: &["POST"] });
-    }
-    // Nothing is read or stored before the signature is checked.
-    let params = webhook::verified_params(&state, &req)?;
+/// Twilio's "A message comes in" webhook, at the function URL Twilio is given.
+#[utoipa::path(post, path = "/", tag = "webhooks")]
+async fn incoming(call: Call) -> Reply {
+    receive(call).await
+}
+
+/// The same webhook at the path `make dev` serves it on.
+#[utoipa::path(post, path = "/api/webhooks/twilio/incoming", tag = "webhooks")]
+async fn incoming_local(call: Call) -> Reply {
+    receive(call).await
+}
+
+/// Checks the signature (nothing is read or stored before), stores the text once, answers an
+/// empty TwiML document.
+async fn receive(call: Call) -> Reply {
+    let params = webhook::verified_params(&call.state, &call.req)?;
     observe::count(Metric::InboundReceived);
     if let Some(sid) = webhook::param(&params, "MessageSid") {
         observe::message_sid(sid);
     }
-    match InboundSms::parse(&params, state.config.default_region)? {
+    match webhook::inbound_sms(&params, call.app().settings.default_region)? {
         Some(sms) => {
             observe::phones(&sms.from, &sms.to);
-            let outcome = inbound::receive(&state, &sms).await?;
+            let outcome = inbound::receive(call.app(), &sms).await?;
             let (metric, name) = match outcome {
                 Outcome::Routed { .. } => (Some(Metric::InboundRouted), "routed"),
                 Outcome::Opened { .. } => (Some(Metric::InboundNewConversation), "new_conversation"),

@@ -1,32 +1,38 @@
 //! `twilio-status` function: Twilio's status callbacks for the SMS we send. Reached through its
 //! Lambda function URL (locally at POST /api/webhooks/twilio/status?deliveryId=…).
 
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
-use switchboard::api::{self, webhook, HttpResponse};
-use switchboard::observe::{self, Metric};
-use switchboard::service::status;
-use switchboard::store::StatusOutcome;
-use switchboard::{AppError, AppState};
+use switchboard::api::{webhook, Access, Call, Reply, Routes};
+use switchboard::core::observe::{self, Metric};
+use switchboard::core::ports::webhooks::StatusOutcome;
+use switchboard::core::service::status;
+use switchboard::route;
 
-pub async fn handle(state: AppState, req: Request) -> Response<Body> {
-    api::serve(state, "twilio-status", req, route).await
+pub fn routes() -> Routes {
+    Routes::new("twilio-status", [route!(Access::Public, callback), route!(Access::Public, callback_local)])
 }
 
-async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> {
-    if req.method() != Method::POST {
-        return Err(AppError::MethodNotAllowed { allowed: &["POST"] });
-    }
-    let params = webhook::verified_params(&state, &req)?;
-    let delivery_id = api::query_param(&req, "deliveryId");
-    let status_name =
-        webhook::param(&params, "MessageStatus").or_else(|| webhook::param(&params, "SmsStatus"));
+/// Twilio's status callback, at the function URL every send names (`?deliveryId=…`).
+#[utoipa::path(post, path = "/", tag = "webhooks")]
+async fn callback(call: Call) -> Reply {
+    apply(call).await
+}
+
+/// The same callback at the path `make dev` serves it on.
+#[utoipa::path(post, path = "/api/webhooks/twilio/status", tag = "webhooks")]
+async fn callback_local(call: Call) -> Reply {
+    apply(call).await
+}
+
+/// Checks the signature, applies the status if it moves the delivery forward. Unknown deliveries
+/// are answered 200 too: Twilio has nothing to retry.
+async fn apply(call: Call) -> Reply {
+    let params = webhook::verified_params(&call.state, &call.req)?;
+    let callback = webhook::status_callback(&params, call.query("deliveryId").as_deref());
     observe::count(Metric::StatusCallbacks);
-    observe::count(Metric::for_status(status_name.unwrap_or_default()));
-    delivery_id.as_deref().into_iter().for_each(observe::delivery);
-    webhook::param(&params, "MessageSid").into_iter().for_each(observe::message_sid);
-    // Unknown deliveries are answered 200 too: Twilio has nothing to retry.
-    let outcome = status::apply(&state, delivery_id.as_deref(), &params).await?;
+    observe::count(Metric::for_status(&callback.status_name));
+    callback.delivery_id.iter().for_each(observe::delivery);
+    callback.message_sid.as_deref().into_iter().for_each(observe::message_sid);
+    let outcome = status::apply(call.app(), &callback).await?;
     observe::outcome(match outcome {
         StatusOutcome::Applied => "applied",
         StatusOutcome::Stale => "stale",

@@ -3,6 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     switchboard::telemetry::init();
-    let state = switchboard::AppState::from_env().await?;
-    switchboard::api::run(state, switchboard_twilio_status::handle).await
+    let state = switchboard::AppState::from_env().await?.with_events();
+    switchboard::api::run(state, switchboard_twilio_status::routes()).await
 }

@@ -1,20 +1,27 @@
 //! `users` function: the caller's profile and virtual number, the directory, and admin
 //! activation.
-//!
-//! GET|PUT /api/users/profile, POST|DELETE /api/users/virtual-number,
-//! GET /api/users/virtual-numbers, GET /api/users, PUT /api/users/{userId}/status (admin).
 
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
-use switchboard::api::{self, HttpResponse};
-use switchboard::domain::user::{User, USERNAME_MAX};
-use switchboard::service::{accounts, numbers};
-use switchboard::{AppError, AppState};
+use switchboard::api::{self, Access, Call, Reply, Routes};
+use switchboard::core::domain::ids::UserId;
+use switchboard::core::domain::user::User;
+use switchboard::core::service::{accounts, numbers};
+use switchboard::route;
 
-pub async fn handle(state: AppState, req: Request) -> Response<Body> {
-    api::serve(state, "users", req, route).await
+pub fn routes() -> Routes {
+    Routes::new(
+        "users",
+        [
+            route!(Access::User, get_profile),
+            route!(Access::User, update_profile),
+            route!(Access::User, take_number),
+            route!(Access::User, release_number),
+            route!(Access::User, users_with_numbers),
+            route!(Access::User, directory),
+            route!(Access::Admin, set_status),
+        ],
+    )
 }
 
 #[derive(Deserialize)]
@@ -22,56 +29,58 @@ struct StatusRequest {
     active: bool,
 }
 
-async fn route(state: AppState, req: Request) -> Result<HttpResponse, AppError> {
-    let segments = api::path_segments(&req);
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let method = req.method().clone();
-    // Every route here needs a caller; check the route exists first so unknown paths are 404.
-    let allowed: &'static [&'static str] = match segments.as_slice() {
-        ["api", "users", "profile"] => &["GET", "PUT"],
-        ["api", "users", "virtual-number"] => &["POST", "DELETE"],
-        ["api", "users", "virtual-numbers"] | ["api", "users"] => &["GET"],
-        ["api", "users", _, "status"] => &["PUT"],
-        _ => return Err(AppError::not_found("no such route")),
-    };
-    if !allowed.contains(&method.as_str()) {
-        return Err(AppError::MethodNotAllowed { allowed });
-    }
-    let caller = api::authenticate(&state, &req).await?;
-    let user_response = |user: &User| api::json(200, &json!({ "user": user.view(caller.role) }));
+fn user_reply(call: &Call, user: &User) -> Reply {
+    api::json(200, &json!({ "user": user.view(call.caller()?.role) }))
+}
 
-    match (method, segments.as_slice()) {
-        (Method::GET, ["api", "users", "profile"]) => user_response(&caller.user),
-        (Method::PUT, ["api", "users", "profile"]) => {
-            let updated = accounts::update_profile(&state, &caller.user, api::json_body(&req)?).await?;
-            user_response(&updated)
-        }
-        (Method::POST, ["api", "users", "virtual-number"]) => {
-            let updated = numbers::assign(&state, &caller.user, api::json_body_or_default(&req)?).await?;
-            user_response(&updated)
-        }
-        (Method::DELETE, ["api", "users", "virtual-number"]) => {
-            user_response(&numbers::release(&state, &caller.user).await?)
-        }
-        (Method::GET, ["api", "users", "virtual-numbers"]) => {
-            let page = numbers::users_with_numbers(&state, &api::page_request(&req)?).await?;
-            api::json(200, &json!({ "users": page.items, "nextCursor": page.next_cursor }))
-        }
-        (Method::GET, ["api", "users"]) => {
-            // No username is longer than USERNAME_MAX; a longer prefix matches nobody.
-            let prefix =
-                api::query_param(&req, "q").map(|q| q.chars().take(USERNAME_MAX + 1).collect::<String>());
-            let page = state.store.list_active_users(prefix.as_deref(), &api::page_request(&req)?).await?;
-            let users: Vec<_> = page.items.iter().map(User::public_view).collect();
-            api::json(200, &json!({ "users": users, "nextCursor": page.next_cursor }))
-        }
-        (Method::PUT, ["api", "users", user_id, "status"]) => {
-            caller.require_admin()?;
-            let body: StatusRequest = api::json_body(&req)?;
-            let user = accounts::set_active(&state, user_id, body.active).await?;
-            let role = api::auth::role_of(&state, &user);
-            api::json(200, &json!({ "user": user.view(role) }))
-        }
-        _ => Err(AppError::not_found("no such route")),
-    }
+/// The caller's profile.
+#[utoipa::path(get, path = "/api/users/profile", tag = "users", security(("bearer" = [])))]
+async fn get_profile(call: Call) -> Reply {
+    user_reply(&call, &call.caller()?.user)
+}
+
+/// Changes the caller's names, personal phone or email.
+#[utoipa::path(put, path = "/api/users/profile", tag = "users", security(("bearer" = [])))]
+async fn update_profile(call: Call) -> Reply {
+    let updated = accounts::update_profile(call.app(), &call.caller()?.user, call.json()?).await?;
+    user_reply(&call, &updated)
+}
+
+/// Gives the caller a virtual number: the one asked for, or any free one.
+#[utoipa::path(post, path = "/api/users/virtual-number", tag = "users", security(("bearer" = [])))]
+async fn take_number(call: Call) -> Reply {
+    let updated = numbers::assign(call.app(), &call.caller()?.user, call.json_or_default()?).await?;
+    user_reply(&call, &updated)
+}
+
+/// Releases the caller's virtual number (its SMS conversations close).
+#[utoipa::path(delete, path = "/api/users/virtual-number", tag = "users", security(("bearer" = [])))]
+async fn release_number(call: Call) -> Reply {
+    let updated = numbers::release(call.app(), &call.caller()?.user).await?;
+    user_reply(&call, &updated)
+}
+
+/// Users who hold a virtual number.
+#[utoipa::path(get, path = "/api/users/virtual-numbers", tag = "users", security(("bearer" = [])))]
+async fn users_with_numbers(call: Call) -> Reply {
+    let page = numbers::users_with_numbers(call.app(), &call.page()?).await?;
+    api::json(200, &json!({ "users": page.items, "nextCursor": page.next_cursor }))
+}
+
+/// The directory of active users, by username (`?q=` a prefix).
+#[utoipa::path(get, path = "/api/users", tag = "users", security(("bearer" = [])))]
+async fn directory(call: Call) -> Reply {
+    let page = accounts::directory(call.app(), call.query("q").as_deref(), &call.page()?).await?;
+    api::json(200, &json!({ "users": page.items, "nextCursor": page.next_cursor }))
+}
+
+/// Admins deactivate (ends sessions, frees the number) or reactivate a user.
+#[utoipa::path(put, path = "/api/users/{userId}/status", tag = "users", security(("bearer" = [])))]
+async fn set_status(call: Call) -> Reply {
+    // The body is read before the id: a malformed request is a 400 whatever it names.
+    let body: StatusRequest = call.json()?;
+    let user_id: UserId = call.id("userId")?;
+    let user = accounts::set_active(call.app(), user_id, body.active).await?;
+    let role = call.app().settings.roles.of(&user);
+    api::json(200, &json!({ "user": user.view(role) }))
 }

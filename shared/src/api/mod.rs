@@ -1,36 +1,35 @@
-//! The HTTP edge shared by every REST function: parse requests, authenticate, and turn
-//! results into JSON responses, in one place.
+//! The HTTP edge shared by every function: route tables ([`router`]), the call a handler gets
+//! ([`call`]), request parsing, the one error-to-HTTP mapping ([`response`]), Twilio's webhook
+//! forms ([`webhook`]), and the one log line and metrics document of every request ([`observed`]).
 
-pub mod auth;
+pub mod call;
 pub mod request;
 pub mod response;
+pub mod router;
 pub mod webhook;
 
 use std::future::Future;
 use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
+use switchboard_core::observe;
+use switchboard_core::AppError;
 
-pub use auth::{authenticate, AuthUser};
-pub use request::{json_body, json_body_or_default, page_request, path_segments, query_param};
+pub use call::Call;
 pub use response::{json, HttpResponse};
+pub use router::{Access, Reply, Route, Routes};
 
 use crate::app::AppState;
-use crate::error::AppError;
-use crate::observe;
 
-/// Runs one request through `route` and writes its log line and metric document
-/// ([`observed`]). Errors become JSON responses here and nowhere else.
-pub async fn serve<F, Fut>(state: AppState, function: &'static str, req: Request, route: F) -> Response<Body>
-where
-    F: FnOnce(AppState, Request) -> Fut,
-    Fut: Future<Output = Result<HttpResponse, AppError>>,
-{
+/// Runs one request through the function's route table and writes its log line and metric
+/// document ([`observed`]). Errors become JSON responses here and nowhere else.
+pub async fn serve(state: AppState, routes: &Routes, req: Request) -> Response<Body> {
     let method = req.method().to_string();
     let path = redact_path(req.uri().path());
+    let function = routes.function();
     // Boxed: handler futures are large, and nesting them in `observed` by value overflows the
     // 2 MB stack of a test thread in unoptimised builds.
-    let work = Box::pin(route(state.clone(), req));
+    let work = Box::pin(routes.dispatch(state.clone(), req));
     let result =
         observed(&state, function, &method, &path, work, |response| response.status().as_u16()).await;
     result.unwrap_or_else(|err| response::error(&err))
@@ -60,7 +59,7 @@ where
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (status, error) = match &result {
         Ok(value) => (status_of(value), None),
-        Err(err) => (err.status(), Some(err)),
+        Err(err) => (response::status_of(err), Some(err)),
     };
     let code = error.map(AppError::code);
     let outcome = context.outcome_for(status);
@@ -119,7 +118,7 @@ fn redact_path(path: &str) -> String {
             if ulid::Ulid::from_string(segment).is_ok() {
                 "{id}".to_string()
             } else if digits >= 7 && !is_twilio_sid(&decoded) {
-                crate::domain::phone::mask(&decoded)
+                switchboard_core::domain::phone::mask(&decoded)
             } else {
                 segment.to_string()
             }
@@ -136,16 +135,13 @@ fn is_twilio_sid(segment: &str) -> bool {
         && bytes[2..].iter().all(u8::is_ascii_hexdigit)
 }
 
-/// Hands `handler` to the Lambda runtime. `state` was built once in `main` and is shared by
-/// every invocation this instance serves.
-pub async fn run<F, Fut>(state: AppState, handler: F) -> Result<(), lambda_http::Error>
-where
-    F: Fn(AppState, Request) -> Fut + Copy + Send + 'static,
-    Fut: Future<Output = Response<Body>> + Send,
-{
+/// Serves `routes` on the Lambda runtime. `state` and `routes` were built once in `main` and
+/// are shared by every invocation this instance serves.
+pub async fn run(state: AppState, routes: Routes) -> Result<(), lambda_http::Error> {
+    let routes = &routes;
     lambda_http::run(lambda_http::service_fn(move |req: Request| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(handler(state, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(serve(state, routes, req).await) }
     }))
     .await
 }

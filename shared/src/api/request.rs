@@ -1,10 +1,9 @@
-//! Reading requests: JSON bodies with field-level errors, query parameters, path segments.
+//! Reading requests: JSON bodies with field-level errors, query parameters, pages.
 
 use lambda_http::{Request, RequestExt};
 use serde::de::DeserializeOwned;
-
-use crate::error::AppError;
-use crate::store::{PageRequest, MAX_PAGE_SIZE};
+use switchboard_core::ports::{PageRequest, MAX_PAGE_SIZE};
+use switchboard_core::AppError;
 
 /// Largest JSON body accepted (413 above it). Message bodies are at most 1,600 characters, so
 /// this leaves ample room while keeping a bound.
@@ -100,19 +99,10 @@ pub fn page_request(req: &Request) -> Result<PageRequest, AppError> {
     Ok(PageRequest { limit, cursor })
 }
 
-/// The path split on '/', empty segments dropped, each percent-decoded ('+' stays '+').
-pub fn path_segments(req: &Request) -> Vec<String> {
-    req.uri()
-        .path()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::response::HttpStatus;
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
@@ -157,12 +147,5 @@ mod tests {
         assert_eq!((page.limit, page.cursor.as_deref()), (MAX_PAGE_SIZE, Some("abc")));
         let bad = http::Request::builder().uri("/x?limit=-1").body("".into()).unwrap();
         assert_eq!(field_of(page_request(&bad).unwrap_err()).as_deref(), Some("limit"));
-    }
-
-    #[test]
-    fn path_segments_are_decoded() {
-        let req: Request =
-            http::Request::builder().uri("/api/numbers/%2B14155550100/").body("".into()).unwrap();
-        assert_eq!(path_segments(&req), ["api", "numbers", "+14155550100"]);
     }
 }

@@ -1,15 +1,21 @@
-//! The Twilio webhook edge: read the form body, check `X-Twilio-Signature`, answer TwiML.
+//! The Twilio webhook edge: read the form body, check `X-Twilio-Signature`, parse the form into
+//! the typed input its use case takes ([`inbound_sms`], [`status_callback`]), answer TwiML.
 //! There is no way to skip the check: without an auth token or a public URL every webhook is
 //! refused (403) and the reason is logged.
 
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request, RequestExt, Response};
+use switchboard_core::domain::ids::DeliveryId;
+use switchboard_core::domain::phone::E164;
+use switchboard_core::observe::{self, Metric};
+use switchboard_core::service::inbound::{InboundSms, MEDIA_MAX};
+use switchboard_core::service::status::StatusCallback;
+use switchboard_core::AppError;
 
 use super::request::MAX_BODY_BYTES;
 use super::HttpResponse;
 use crate::app::AppState;
-use crate::error::AppError;
-use crate::sms::signature;
+use crate::twilio::signature;
 
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
@@ -40,8 +46,8 @@ pub fn verified_params(state: &AppState, req: &Request) -> Result<Vec<(String, S
         serde_urlencoded::from_str(text).map_err(|_| AppError::bad_request(None, "malformed form body"))?;
 
     let forbidden = || {
-        crate::observe::count(crate::observe::Metric::SignatureRejected);
-        crate::observe::outcome("signature_rejected");
+        observe::count(Metric::SignatureRejected);
+        observe::outcome("signature_rejected");
         AppError::Forbidden("invalid Twilio signature".into())
     };
     let config = &state.config;
@@ -90,4 +96,55 @@ pub fn public_url(state: &AppState, req: &Request) -> Option<String> {
 /// The first value of a form parameter.
 pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// An inbound SMS from Twilio's form. 400 when a parameter every inbound SMS carries is missing
+/// or unreadable; `None` for a sender or recipient that is no phone (a short code, an
+/// alphanumeric sender), which we can neither route nor answer.
+pub fn inbound_sms(
+    params: &[(String, String)],
+    region: phonenumber::country::Id,
+) -> Result<Option<InboundSms>, AppError> {
+    let required = |name: &str| {
+        param(params, name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| AppError::bad_request(Some(name.to_string()), format!("{name} is required")))
+    };
+    let message_sid = required("MessageSid")?;
+    if message_sid.len() > 64 || !message_sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(AppError::bad_request(Some("MessageSid".to_string()), "not a Twilio SID"));
+    }
+    let (from, to) = (required("From")?, required("To")?);
+    let (Ok(from), Ok(to)) = (E164::parse(from, region), E164::parse(to, region)) else {
+        return Ok(None);
+    };
+    let count: usize = param(params, "NumMedia").and_then(|n| n.parse().ok()).unwrap_or(0).min(MEDIA_MAX);
+    let media = (0..count)
+        .filter_map(|i| {
+            let url = param(params, &format!("MediaUrl{i}"))?.to_string();
+            let kind = param(params, &format!("MediaContentType{i}")).unwrap_or("application/octet-stream");
+            Some((url, kind.to_string()))
+        })
+        .collect();
+    Ok(Some(InboundSms {
+        message_sid: message_sid.to_string(),
+        from,
+        to,
+        body: param(params, "Body").unwrap_or_default().to_string(),
+        media,
+    }))
+}
+
+/// A status callback from Twilio's form and the `deliveryId` of its URL (a `deliveryId` that is
+/// no delivery id is as good as none: the MessageSid still finds the delivery).
+pub fn status_callback(params: &[(String, String)], delivery_id: Option<&str>) -> StatusCallback {
+    let text = |name: &str| param(params, name).filter(|v| !v.is_empty()).map(str::to_string);
+    StatusCallback {
+        delivery_id: delivery_id.and_then(|id| DeliveryId::parse(id).ok()),
+        status_name: text("MessageStatus").or_else(|| text("SmsStatus")).unwrap_or_default(),
+        message_sid: text("MessageSid"),
+        error_code: param(params, "ErrorCode").and_then(|c| c.parse().ok()),
+        error_message: text("ErrorMessage"),
+    }
 }

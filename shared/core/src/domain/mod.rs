@@ -1,0 +1,13 @@
+//! Entities, rules and typed ids. Nothing here knows about Lambda, HTTP or DynamoDB, nor about
+//! the ports and services above it.
+
+pub mod conversation;
+pub mod ids;
+pub mod message;
+pub mod number;
+pub mod phone;
+pub mod realtime;
+pub mod routing;
+pub mod user;
+
+pub use ids::{ConnectionId, ConversationId, DeliveryId, InvalidId, MessageId, ParticipantId, UserId};

@@ -1,0 +1,289 @@
+//! [`MessageStore`]: messages, their deliveries, send idempotency and opt-outs.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ulid::Ulid;
+
+use super::cursor::{Listing, Row};
+use super::{
+    distinct_items, present, Conditions, DeliveryRecord, IdempotencyRecord, MemoryStore, Slot, State,
+    TRANSACTION_LIMIT,
+};
+use crate::domain::ids::{ConversationId, DeliveryId, MessageId, ParticipantId, UserId};
+use crate::domain::message::{Delivery, DeliveryStatus, Message};
+use crate::domain::phone::E164;
+use crate::domain::routing::Pair;
+use crate::ports::messages::{IdempotentSend, MessageChange, NewMessage, StoredMessage};
+use crate::ports::{MessageStore, Page, PageRequest, StoreError};
+
+/// How long an Idempotency-Key holds.
+const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
+/// The adapter's rounds of `record_deliveries` when status callbacks keep overtaking it.
+const RECORD_ATTEMPTS: usize = 3;
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    /// One transaction: the message, its pointer, its deliveries (each new), the conversation's
+    /// activity (active: else `ConversationInactive`), every web participant's inbox line (still
+    /// there: else `Contention`) and the idempotency record (absent or expired: else
+    /// `IdempotencyKeyUsed`, whatever else failed).
+    async fn create_message(&self, new: &NewMessage<'_>) -> Result<(), StoreError> {
+        let mut state = self.call()?;
+        let message = new.message;
+        let cid = message.conversation_id;
+        let users = new.detail.user_ids();
+        distinct_items(new.deliveries.iter().map(Delivery::id))?;
+        distinct_items(users.iter())?;
+        let mut tx = Conditions::default();
+        state.check_new_message(&mut tx, message);
+        for delivery in new.deliveries {
+            tx.check(Slot::Other, !state.deliveries.contains_key(&delivery.id()));
+        }
+        tx.check(Slot::Meta, state.conversation_active(cid));
+        for user_id in &users {
+            tx.check(Slot::Other, state.has_line(new.detail.conversation.id, *user_id));
+        }
+        let now = Utc::now().timestamp();
+        if let Some((user_id, key)) = new.idempotency {
+            let record = state.idempotency.get(&(user_id, key.to_string()));
+            // Expired records linger until the TTL sweeps them; they do not block the key.
+            tx.check(Slot::Idempotency, record.is_none_or(|r| r.expires_at < now));
+        }
+        tx.verdict()?;
+
+        state.insert_message(message, &new.preview);
+        for delivery in new.deliveries {
+            state.deliveries.insert(delivery.id(), DeliveryRecord::new(delivery));
+        }
+        for user_id in users {
+            state.touch_line(new.detail.conversation.id, user_id, message.created_at, &new.preview);
+        }
+        if let Some((user_id, key)) = new.idempotency {
+            let record = IdempotencyRecord {
+                conversation_id: cid,
+                message_id: message.id,
+                expires_at: message.created_at.timestamp() + IDEMPOTENCY_SECONDS,
+            };
+            state.idempotency.insert((user_id, key.to_string()), record);
+        }
+        Ok(())
+    }
+
+    /// As the adapter does: transactions of up to 100 updates, each refusing to move a status
+    /// backwards (`rank` below the new one). A delivery that refuses keeps its status and gets
+    /// only its SID in the next round (or is dropped without a SID); the others of a cancelled
+    /// transaction go again; `Contention` if some are still unrecorded after three rounds.
+    async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        let mut state = self.call()?;
+        // Per delivery: record the status too, or only the SID, or nothing left to record.
+        let mut status_too: Vec<Option<bool>> = vec![Some(true); deliveries.len()];
+        for _ in 0..RECORD_ATTEMPTS {
+            let chosen: Vec<(usize, bool)> =
+                status_too.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
+            if chosen.is_empty() {
+                return Ok(());
+            }
+            let mut refused = Vec::new();
+            for part in chosen.chunks(TRANSACTION_LIMIT) {
+                distinct_items(part.iter().map(|(i, _)| deliveries[*i].id()))?;
+                let failed: Vec<(usize, bool)> = part
+                    .iter()
+                    .filter(|(i, both)| !state.accepts_outcome(&deliveries[*i], *both))
+                    .copied()
+                    .collect();
+                if failed.is_empty() {
+                    for (i, both) in part {
+                        state.record_outcome(&deliveries[*i], *both);
+                        status_too[*i] = None;
+                    }
+                }
+                refused.extend(failed);
+            }
+            for (i, both) in refused {
+                status_too[i] = if both && deliveries[i].twilio_sid.is_some() { Some(false) } else { None };
+            }
+        }
+        if status_too.iter().any(Option::is_some) {
+            return Err(StoreError::Contention);
+        }
+        Ok(())
+    }
+
+    /// Only the `failed` attempt that was read (same rank, same SID): back to `pending` at rank
+    /// 0, without SID or error, its SID superseded, and claimed for the replay.
+    async fn reset_failed_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        let mut state = self.call()?;
+        let Some(record) = state.deliveries.get_mut(&delivery.id()) else {
+            return Ok(false);
+        };
+        let same_attempt = record.delivery.status == DeliveryStatus::Failed
+            && record.rank == delivery.rank()
+            && record.delivery.twilio_sid == delivery.twilio_sid;
+        if !same_attempt {
+            return Ok(false);
+        }
+        let now = Utc::now();
+        let stored = &mut record.delivery;
+        if let Some(sid) = stored.twilio_sid.take() {
+            record.superseded.insert(sid);
+        }
+        (stored.status, stored.error_code, stored.error_message, stored.updated_at) =
+            (DeliveryStatus::Pending, None, None, now);
+        record.rank = 0;
+        record.redelivery_at = Some(now);
+        Ok(true)
+    }
+
+    /// Still `pending`, last written before `stale_before`, and not claimed since then.
+    async fn claim_pending_delivery(
+        &self,
+        delivery: &Delivery,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.call()?;
+        let Some(record) = state.deliveries.get_mut(&delivery.id()) else {
+            return Ok(false);
+        };
+        let claimable = record.delivery.status == DeliveryStatus::Pending
+            && record.delivery.updated_at < stale_before
+            && record.redelivery_at.is_none_or(|at| at < stale_before);
+        if claimable {
+            record.redelivery_at = Some(Utc::now());
+        }
+        Ok(claimable)
+    }
+
+    /// Through its pointer; its deliveries by participant id.
+    async fn get_message(&self, message_id: MessageId) -> Result<Option<StoredMessage>, StoreError> {
+        let state = self.call()?;
+        let Some(cid) = state.pointers.get(&message_id) else {
+            return Ok(None);
+        };
+        Ok(state.messages.get(&(*cid, message_id)).map(|message| state.stored(message)))
+    }
+
+    /// Newest first (by message id), each message with its deliveries.
+    async fn list_messages(
+        &self,
+        conversation_id: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<StoredMessage>, StoreError> {
+        let state = self.call()?;
+        let pk = format!("MSGS#{conversation_id}");
+        let rows = state
+            .messages
+            .range((conversation_id, MessageId::from(Ulid::nil()))..)
+            .take_while(|((cid, _), _)| *cid == conversation_id)
+            .map(|((_, id), message)| Row::table(pk.clone(), format!("MSG#{id}"), message))
+            .collect();
+        let messages = Listing::table(pk, Some("MSG#".into()), true).page(rows, page)?;
+        Ok(messages.map(|message| state.stored(message)))
+    }
+
+    /// Only the author, only while not deleted. A message by someone else is `NotAuthor`
+    /// (deleted or not); a missing one, a deleted one of the author, or one no user wrote (SMS,
+    /// system) is `MessageNotFound`. Deleting clears the content and media URLs.
+    async fn change_message(
+        &self,
+        message: &Message,
+        author_id: UserId,
+        change: MessageChange,
+    ) -> Result<Message, StoreError> {
+        let mut state = self.call()?;
+        let Some(stored) = state.messages.get_mut(&(message.conversation_id, message.id)) else {
+            return Err(StoreError::MessageNotFound);
+        };
+        if stored.sender.user_id != Some(author_id) || stored.deleted {
+            return Err(match stored.sender.user_id {
+                Some(sender) if sender != author_id => StoreError::NotAuthor,
+                _ => StoreError::MessageNotFound,
+            });
+        }
+        match change {
+            MessageChange::Edit { content, at } => {
+                stored.content = content;
+                stored.edited_at = Some(at);
+            }
+            MessageChange::Delete { at } => {
+                stored.deleted = true;
+                stored.content = String::new();
+                stored.media_urls = Vec::new();
+                stored.edited_at = Some(at);
+            }
+        }
+        Ok(stored.clone())
+    }
+
+    /// Unexpired records only (expiry is checked at read: the TTL sweeps late).
+    async fn find_idempotent(
+        &self,
+        user_id: UserId,
+        key: &str,
+    ) -> Result<Option<IdempotentSend>, StoreError> {
+        let state = self.call()?;
+        let now = Utc::now().timestamp();
+        Ok(state
+            .idempotency
+            .get(&(user_id, key.to_string()))
+            .filter(|r| r.expires_at >= now)
+            .map(|r| IdempotentSend { conversation_id: r.conversation_id, message_id: r.message_id }))
+    }
+
+    async fn opted_out(&self, pairs: &[Pair]) -> Result<HashSet<Pair>, StoreError> {
+        let state = self.call()?;
+        Ok(present(|p| state.opt_outs.contains(p), pairs))
+    }
+
+    async fn set_opt_out(&self, number: &E164, phone: &E164, opted_out: bool) -> Result<(), StoreError> {
+        self.call()?.set_opt_out(number, phone, opted_out);
+        Ok(())
+    }
+}
+
+impl State {
+    /// A send outcome can be recorded: the delivery exists and, if its status is recorded too,
+    /// that status outranks the stored one.
+    fn accepts_outcome(&self, delivery: &Delivery, status_too: bool) -> bool {
+        self.deliveries.get(&delivery.id()).is_some_and(|d| !status_too || d.rank < delivery.rank())
+    }
+
+    /// Records a send outcome: the SID if any, and the status, rank and error if `status_too`.
+    fn record_outcome(&mut self, delivery: &Delivery, status_too: bool) {
+        let record = self.deliveries.get_mut(&delivery.id()).expect("checked by accepts_outcome");
+        let stored = &mut record.delivery;
+        stored.updated_at = delivery.updated_at;
+        if let Some(sid) = &delivery.twilio_sid {
+            stored.twilio_sid = Some(sid.clone());
+        }
+        if status_too {
+            stored.status = delivery.status;
+            record.rank = delivery.rank();
+            if delivery.error_code.is_some() {
+                stored.error_code = delivery.error_code;
+            }
+            if delivery.error_message.is_some() {
+                stored.error_message.clone_from(&delivery.error_message);
+            }
+        }
+    }
+
+    /// A message with its deliveries, by participant id.
+    fn stored(&self, message: &Message) -> StoredMessage {
+        let first = DeliveryId {
+            conversation_id: message.conversation_id,
+            message_id: message.id,
+            participant_id: ParticipantId::from(Ulid::nil()),
+        };
+        let deliveries = self
+            .deliveries
+            .range(first..)
+            .take_while(|(id, _)| {
+                id.conversation_id == message.conversation_id && id.message_id == message.id
+            })
+            .map(|(_, d)| d.delivery())
+            .collect();
+        StoredMessage { message: message.clone(), deliveries }
+    }
+}

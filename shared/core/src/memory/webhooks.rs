@@ -1,0 +1,147 @@
+//! [`WebhookStore`]: what Twilio's webhooks read and write.
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use super::{distinct_items, Conditions, DeliveryRecord, MemoryStore, Slot};
+use crate::domain::conversation::ConversationDetail;
+use crate::domain::ids::DeliveryId;
+use crate::domain::message::{Delivery, DeliveryStatus, Message};
+use crate::domain::phone::E164;
+use crate::ports::webhooks::{InboundLookup, InboundWrite, RouteTarget, StatusOutcome, StatusUpdate};
+use crate::ports::{StoreError, WebhookStore};
+
+/// How long a MessageSid is remembered.
+const INBOUND_RECORD_SECONDS: i64 = 7 * 24 * 3600;
+
+#[async_trait]
+impl WebhookStore for MemoryStore {
+    async fn inbound_lookup(&self, to: &E164, from: &E164) -> Result<InboundLookup, StoreError> {
+        let state = self.call()?;
+        let pair = (to.clone(), from.clone());
+        let number = state.numbers.get(to);
+        Ok(InboundLookup {
+            route: state.routes.get(&pair).map(|r| RouteTarget {
+                conversation_id: r.conversation_id,
+                participant_id: r.participant_id,
+                display_name: r.display_name.clone(),
+                inbox_user_id: r.inbox_user_id,
+            }),
+            in_pool: number.is_some(),
+            owner_id: number.and_then(|n| n.owner_id),
+            opted_out: state.opt_outs.contains(&pair),
+        })
+    }
+
+    /// One transaction: the MessageSid record (new: else `Duplicate`, whatever else failed),
+    /// the message with its pointer, the conversation's activity (active: else
+    /// `ConversationInactive`) and the one-to-one user's inbox line (still there: else
+    /// `Contention`), and the opt-out change.
+    async fn record_inbound(&self, write: &InboundWrite<'_>) -> Result<(), StoreError> {
+        let mut state = self.call()?;
+        let mut tx = Conditions::default();
+        tx.check(Slot::Idempotency, !state.inbound.contains_key(write.message_sid));
+        if let Some(message) = write.message {
+            state.check_new_message(&mut tx, message);
+            tx.check(Slot::Meta, state.conversation_active(message.conversation_id));
+            if let Some(user_id) = write.inbox_user_id {
+                tx.check(Slot::Other, state.has_line(message.conversation_id, user_id));
+            }
+        }
+        tx.verdict().map_err(|e| match e {
+            StoreError::IdempotencyKeyUsed => StoreError::Duplicate,
+            other => other,
+        })?;
+
+        let expires_at = Utc::now().timestamp() + INBOUND_RECORD_SECONDS;
+        state.inbound.insert(write.message_sid.to_string(), expires_at);
+        if let Some(message) = write.message {
+            state.insert_message(message, &write.preview);
+            if let Some(user_id) = write.inbox_user_id {
+                state.touch_line(message.conversation_id, user_id, message.created_at, &write.preview);
+            }
+        }
+        if let Some(change) = write.opt_change {
+            state.set_opt_out(change.number, change.phone, change.opted_out);
+        }
+        Ok(())
+    }
+
+    /// Two transactions, as in the adapter: the relays' deliveries (each new: else
+    /// `Contention`), then the web participants' inbox lines, all or none: a participant who
+    /// left meanwhile leaves every line where it was, and that is not an error.
+    async fn store_relays(
+        &self,
+        detail: &ConversationDetail,
+        message: &Message,
+        deliveries: &[Delivery],
+        preview: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.call()?;
+        if !deliveries.is_empty() {
+            distinct_items(deliveries.iter().map(Delivery::id))?;
+            let mut tx = Conditions::default();
+            for delivery in deliveries {
+                tx.check(Slot::Other, !state.deliveries.contains_key(&delivery.id()));
+            }
+            tx.verdict()?;
+            for delivery in deliveries {
+                state.deliveries.insert(delivery.id(), DeliveryRecord::new(delivery));
+            }
+        }
+        let cid = detail.conversation.id;
+        let users = detail.user_ids();
+        if users.iter().all(|u| state.has_line(cid, *u)) {
+            for user_id in users {
+                state.touch_line(cid, user_id, message.created_at, preview);
+            }
+        } else {
+            tracing::warn!(conversationId = %cid, "inbox lines not moved: a participant left");
+        }
+        Ok(())
+    }
+
+    /// Forward only: applied when the new status outranks the stored one; `read` never over a
+    /// failure; a superseded SID changes nothing. The SID and the error are added; a SID is set
+    /// only if the delivery has none. `Unknown` when there is no such delivery.
+    async fn apply_status(&self, update: &StatusUpdate) -> Result<StatusOutcome, StoreError> {
+        let mut state = self.call()?;
+        let Some(record) = state.deliveries.get_mut(&update.delivery) else {
+            return Ok(StatusOutcome::Unknown);
+        };
+        let failed_for_good = matches!(
+            record.delivery.status,
+            DeliveryStatus::Failed | DeliveryStatus::Undelivered | DeliveryStatus::OptedOut
+        );
+        let applies = record.rank < update.status.rank()
+            && !(update.status == DeliveryStatus::Read && failed_for_good)
+            && !update.sid.as_ref().is_some_and(|sid| record.superseded.contains(sid));
+        if !applies {
+            return Ok(StatusOutcome::Stale);
+        }
+        let stored = &mut record.delivery;
+        stored.status = update.status;
+        stored.updated_at = Utc::now();
+        record.rank = update.status.rank();
+        if stored.twilio_sid.is_none() {
+            stored.twilio_sid.clone_from(&update.sid);
+        }
+        if update.error_code.is_some() {
+            stored.error_code = update.error_code;
+        }
+        if update.error_message.is_some() {
+            stored.error_message.clone_from(&update.error_message);
+        }
+        Ok(StatusOutcome::Applied)
+    }
+
+    /// The first delivery (by id) that carries this SID.
+    async fn delivery_by_sid(&self, sid: &str) -> Result<Option<DeliveryId>, StoreError> {
+        let state = self.call()?;
+        Ok(state
+            .deliveries
+            .iter()
+            .find(|(_, d)| d.delivery.twilio_sid.as_deref() == Some(sid))
+            .map(|(id, _)| *id))
+    }
+}

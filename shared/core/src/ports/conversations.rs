@@ -1,0 +1,72 @@
+//! Conversations, their participants, the routes of their phones and the inbox.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+
+use super::{Page, PageRequest, StoreError};
+use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole};
+use crate::domain::ids::{ConversationId, UserId};
+use crate::domain::phone::E164;
+use crate::domain::routing::Pair;
+
+/// What a new conversation must hold to be created.
+#[derive(Clone, Copy, Debug)]
+pub struct NewConversation<'a> {
+    pub detail: &'a ConversationDetail,
+    /// A direct conversation's two users: at most one direct conversation per pair.
+    pub direct_pair: Option<(UserId, UserId)>,
+    /// An SMS conversation's owner and number: the owner must still hold it, active and not
+    /// releasing it.
+    pub sms_owner: Option<(UserId, &'a E164)>,
+}
+
+#[async_trait]
+pub trait ConversationStore: Send + Sync + 'static {
+    /// The conversation and every participant: one Query of its partition.
+    async fn get_conversation(&self, id: ConversationId) -> Result<Option<ConversationDetail>, StoreError>;
+    /// One transaction: the conversation, its participants, a route per SMS participant (each
+    /// only if the pair is free: `RouteTaken`), the direct pair's uniqueness (`DirectExists`),
+    /// the proxy numbers' route counts (`ProxyUnavailable` when one went to a user), the SMS
+    /// owner's hold on the number (`NumberChanged`).
+    async fn create_conversation(&self, new: NewConversation<'_>) -> Result<(), StoreError>;
+    /// The direct conversation of two users, if any.
+    async fn find_direct(&self, a: UserId, b: UserId) -> Result<Option<ConversationId>, StoreError>;
+    /// The conversation a route points to.
+    async fn route_conversation(
+        &self,
+        number: &E164,
+        phone: &E164,
+    ) -> Result<Option<ConversationId>, StoreError>;
+    /// Which of `pairs` are in use (batched reads).
+    async fn taken_routes(&self, pairs: &[Pair]) -> Result<HashSet<Pair>, StoreError>;
+    /// One transaction: the participant, its route if SMS, and the conversation's count, with
+    /// the conditions that the conversation is active (`ConversationInactive`) and below
+    /// `max_size` (`GroupFull`).
+    async fn add_participant(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        max_size: usize,
+    ) -> Result<(), StoreError>;
+    /// One transaction: removes the participant and its route; `promote` becomes admin.
+    /// `LastAdmin` when it would leave the conversation without an admin.
+    async fn remove_participant(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        promote: Option<&Participant>,
+    ) -> Result<(), StoreError>;
+    async fn set_role(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        role: ParticipantRole,
+    ) -> Result<(), StoreError>;
+    /// One transaction: status closed, every route freed, the direct pair freed, inbox lines
+    /// marked. `Contention` when a participant joined since `detail` was read;
+    /// `ConversationInactive` when it is closed already.
+    async fn close_conversation(&self, detail: &ConversationDetail) -> Result<(), StoreError>;
+    /// The user's conversations, latest activity first.
+    async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<Page<InboxEntry>, StoreError>;
+}

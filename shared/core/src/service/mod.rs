@@ -1,0 +1,102 @@
+//! Use cases, written against the ports. Each returns domain values or an [`AppError`]; the
+//! HTTP edge turns those into responses. [`App`] carries what they need, built once per cold
+//! start by the function's `main` (or by a test, over in-memory fakes).
+
+pub mod accounts;
+pub mod conversations;
+mod errors;
+pub mod events;
+pub mod inbound;
+pub mod messages;
+pub mod numbers;
+pub mod realtime;
+pub mod status;
+
+use std::sync::Arc;
+
+use phonenumber::country;
+
+use crate::auth::{Roles, TokenService};
+use crate::error::AppError;
+use crate::ports::sms::NotConfigured;
+use crate::ports::{
+    ConnectionStore, ConversationStore, MessageStore, NumberPool, SmsSender, Stores, UserStore, WebhookStore,
+};
+pub use events::{Published, Publisher};
+
+/// The settings the use cases read (see the README's configuration table).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Region used to read phone numbers written without a leading `+`.
+    pub default_region: country::Id,
+    /// Largest group conversation (2..=50).
+    pub max_group_size: usize,
+    /// Who is an admin (`ADMIN_EMAILS`).
+    pub roles: Roles,
+    /// Where Twilio posts delivery statuses; each send adds `?deliveryId=…`.
+    pub status_callback_url: Option<String>,
+    /// Twilio calls in flight at once for one message.
+    pub sms_send_concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            default_region: country::Id::US,
+            max_group_size: 50,
+            roles: Roles::default(),
+            status_callback_url: None,
+            sms_send_concurrency: 25,
+        }
+    }
+}
+
+/// The dependencies of the use cases: settings, tokens, one port per aggregate, the SMS sender
+/// and the real-time publisher. Cheap to clone (everything is shared).
+#[derive(Clone)]
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub tokens: Arc<TokenService>,
+    pub users: Arc<dyn UserStore>,
+    pub numbers: Arc<dyn NumberPool>,
+    pub conversations: Arc<dyn ConversationStore>,
+    pub messages: Arc<dyn MessageStore>,
+    pub connections: Arc<dyn ConnectionStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
+    /// Fails every send unless [`App::with_sms`] gave it a sender: only the functions that send
+    /// SMS build a Twilio client.
+    pub sms: Arc<dyn SmsSender>,
+    /// Disabled (no reads, no posts) unless [`App::with_events`] gave it a gateway.
+    pub events: Publisher,
+}
+
+impl App {
+    /// Every storage port served by one adapter (DynamoDB, or the in-memory fake).
+    pub fn new<S: Stores>(settings: Settings, tokens: TokenService, stores: Arc<S>) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            tokens: Arc::new(tokens),
+            users: stores.clone(),
+            numbers: stores.clone(),
+            conversations: stores.clone(),
+            messages: stores.clone(),
+            connections: stores.clone(),
+            webhooks: stores,
+            sms: Arc::new(NotConfigured),
+            events: Publisher::disabled(),
+        }
+    }
+
+    pub fn with_sms(self, sms: Arc<dyn SmsSender>) -> Self {
+        Self { sms, ..self }
+    }
+
+    pub fn with_events(self, events: Publisher) -> Self {
+        Self { events, ..self }
+    }
+
+    /// Parses a phone number someone typed, in the default region; 422 naming `field` otherwise.
+    pub fn parse_phone(&self, field: &str, raw: &str) -> Result<crate::domain::phone::E164, AppError> {
+        crate::domain::user::validate_phone(field, raw, self.settings.default_region)
+    }
+}

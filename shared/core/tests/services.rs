@@ -1,0 +1,1022 @@
+//! Use cases straight on [`App`] over the in-memory fakes, for the rules best seen without HTTP:
+//! how proxy numbers are chosen and reused (docs/routing.md), what happens when a concurrent
+//! request wins a race for a pair or a number, the membership rules, the send's write-ahead and
+//! its cost in port calls, and an operator's `redeliver`.
+//!
+//! Users are written to the store directly (no password hashing), so every test is quick. Races
+//! are staged by [`Racing`], a conversation port that lets a competing request write just before
+//! ours; store failures at a chosen step by [`Flaky`], a message port that fails on request.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use switchboard_core::auth::{TokenService, TokenSettings};
+use switchboard_core::domain::conversation::{
+    Conversation, ConversationDetail, ConversationKind, ConversationStatus, GroupRequest, InboxEntry, Member,
+    Participant, ParticipantRequest, ParticipantRole,
+};
+use switchboard_core::domain::ids::{ConnectionId, ConversationId, MessageId, ParticipantId, UserId};
+use switchboard_core::domain::message::{Delivery, DeliveryStatus, Message, NewContent, SendRequest};
+use switchboard_core::domain::phone::E164;
+use switchboard_core::domain::realtime::Connection;
+use switchboard_core::domain::routing::Pair;
+use switchboard_core::domain::user::User;
+use switchboard_core::memory::{FakeGateway, FakeSms, MemoryStore};
+use switchboard_core::ports::conversations::NewConversation;
+use switchboard_core::ports::messages::{IdempotentSend, MessageChange, NewMessage, StoredMessage};
+use switchboard_core::ports::sms::{Accepted, SendError};
+use switchboard_core::ports::{ConversationStore, MessageStore, NumberPool, Page, PageRequest, StoreError};
+use switchboard_core::service::inbound::{self, InboundSms, Outcome};
+use switchboard_core::service::messages::{self, RedeliverOptions, Skipped};
+use switchboard_core::service::status::{self, StatusCallback};
+use switchboard_core::service::{conversations, numbers, Publisher};
+use switchboard_core::{App, AppError, Secret, Settings};
+
+const CALLBACK: &str = "https://switchboard.example.com/api/webhooks/twilio/status";
+
+/// One of our pool numbers: +1 415 555 0101 and on.
+fn number(n: u32) -> E164 {
+    E164::from_stored(format!("+1415555{:04}", 100 + n))
+}
+
+/// A phone: +1 415 555 0201 and on.
+fn phone(n: u32) -> E164 {
+    E164::from_stored(format!("+1415555{:04}", 200 + n))
+}
+
+fn text(content: &str) -> SendRequest {
+    SendRequest { content: Some(content.into()), media_urls: Vec::new() }
+}
+
+fn rejected(code: i64) -> Result<Accepted, SendError> {
+    Err(SendError::Rejected { code: Some(code), message: format!("Twilio error {code}") })
+}
+
+/// The store, the fakes, and the use cases' dependencies over them (events on).
+struct World {
+    store: Arc<MemoryStore>,
+    sms: Arc<FakeSms>,
+    gateway: Arc<FakeGateway>,
+    app: App,
+}
+
+impl World {
+    fn new() -> Self {
+        let (store, sms, gateway) =
+            (Arc::new(MemoryStore::new()), Arc::new(FakeSms::new()), Arc::new(FakeGateway::new()));
+        let tokens = TokenService::new(&TokenSettings {
+            secret: Secret::new("s".repeat(32)),
+            previous: None,
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(3600),
+        });
+        let settings = Settings { status_callback_url: Some(CALLBACK.into()), ..Settings::default() };
+        let app = App::new(settings, tokens, store.clone())
+            .with_sms(sms.clone())
+            .with_events(Publisher::new(gateway.clone()));
+        Self { store, sms, gateway, app }
+    }
+
+    /// With the conversation port replaced by a [`Racing`] one.
+    fn racing(mut self) -> (Self, Arc<Racing>) {
+        let racing =
+            Arc::new(Racing { inner: self.store.clone(), races: Mutex::default(), writes: Mutex::default() });
+        self.app.conversations = racing.clone();
+        (self, racing)
+    }
+
+    /// With the message port replaced by a [`Flaky`] one.
+    fn flaky(mut self) -> (Self, Arc<Flaky>) {
+        let flaky =
+            Arc::new(Flaky { inner: self.store.clone(), fail: Mutex::default(), calls: Mutex::default() });
+        self.app.messages = flaky.clone();
+        (self, flaky)
+    }
+
+    /// A registered, active user (written directly: no password hashing).
+    async fn user(&self, username: &str) -> User {
+        let now = Utc::now();
+        let user = User {
+            id: UserId::new(),
+            username: username.to_string(),
+            email: format!("{username}@example.com"),
+            password_hash: "not-a-hash".into(),
+            first_name: None,
+            last_name: None,
+            phone_number: None,
+            virtual_number: None,
+            active: true,
+            token_version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.app.users.create_user(&user).await.unwrap();
+        user
+    }
+
+    async fn pool(&self, numbers: impl IntoIterator<Item = u32>) {
+        for n in numbers {
+            self.app.numbers.add_number(&number(n), Utc::now()).await.unwrap();
+        }
+    }
+
+    /// A user holding pool number `n` (which must be in the pool).
+    async fn holding(&self, username: &str, n: u32) -> User {
+        let user = self.user(username).await;
+        self.app.numbers.assign_number(user.id, &number(n), Utc::now()).await.unwrap();
+        self.reread(&user).await
+    }
+
+    async fn reread(&self, user: &User) -> User {
+        self.app.users.get_user(user.id).await.unwrap().expect("the user")
+    }
+
+    async fn group(
+        &self,
+        admin: &User,
+        members: &[&User],
+        phones: &[E164],
+    ) -> Result<ConversationDetail, AppError> {
+        let mut participants: Vec<ParticipantRequest> = members
+            .iter()
+            .map(|u| ParticipantRequest {
+                user_id: Some(u.id.to_string()),
+                phone_number: None,
+                display_name: None,
+            })
+            .collect();
+        participants.extend(phones.iter().map(|p| ParticipantRequest {
+            user_id: None,
+            phone_number: Some(p.to_string()),
+            display_name: None,
+        }));
+        let request = GroupRequest { name: "Group".into(), description: None, participants };
+        conversations::create_group(&self.app, admin, request).await
+    }
+
+    async fn add_phone(
+        &self,
+        admin: &User,
+        id: ConversationId,
+        phone: &E164,
+    ) -> Result<Participant, AppError> {
+        let request =
+            ParticipantRequest { user_id: None, phone_number: Some(phone.to_string()), display_name: None };
+        conversations::add_participant(&self.app, admin, id, request).await
+    }
+
+    async fn add_user(&self, admin: &User, id: ConversationId, user: &User) -> Participant {
+        let request =
+            ParticipantRequest { user_id: Some(user.id.to_string()), phone_number: None, display_name: None };
+        conversations::add_participant(&self.app, admin, id, request).await.unwrap()
+    }
+
+    async fn conversation(&self, id: ConversationId) -> ConversationDetail {
+        self.store.get_conversation(id).await.unwrap().expect("the conversation")
+    }
+
+    async fn route(&self, number: &E164, phone: &E164) -> Option<ConversationId> {
+        self.store.route_conversation(number, phone).await.unwrap()
+    }
+
+    async fn connect(&self, id: &str, user: &User) -> ConnectionId {
+        let connection = ConnectionId::parse(id).unwrap();
+        let live = Connection::new(connection.clone(), user.id, Utc::now());
+        self.app.connections.put_connection(&live).await.unwrap();
+        connection
+    }
+
+    async fn inbound(&self, sid: &str, from: &E164, to: &E164, body: &str) -> Outcome {
+        let sms = InboundSms {
+            message_sid: sid.into(),
+            from: from.clone(),
+            to: to.clone(),
+            body: body.into(),
+            media: Vec::new(),
+        };
+        inbound::receive(&self.app, &sms).await.unwrap()
+    }
+
+    /// Only the write-ahead of a send, as if the function died before calling Twilio, with the
+    /// deliveries last written at `written_at`; returns them.
+    async fn write_ahead(
+        &self,
+        author: &User,
+        id: ConversationId,
+        words: &str,
+        written_at: DateTime<Utc>,
+    ) -> Vec<Delivery> {
+        let detail = self.conversation(id).await;
+        let content = NewContent { content: words.into(), media_urls: Vec::new() };
+        let (message, mut deliveries, _) =
+            messages::prepare(&self.app, author, &detail, &content).await.unwrap();
+        for delivery in &mut deliveries {
+            delivery.updated_at = written_at;
+        }
+        let new = NewMessage {
+            detail: &detail,
+            message: &message,
+            deliveries: &deliveries,
+            idempotency: None,
+            preview: words.into(),
+        };
+        self.store.create_message(&new).await.unwrap();
+        deliveries
+    }
+
+    fn stored(&self, delivery: &Delivery) -> Delivery {
+        self.store.delivery(&delivery.id()).expect("the delivery")
+    }
+}
+
+/// The proxy number `phone` texts in `detail`.
+fn proxy_of(detail: &ConversationDetail, phone: &E164) -> E164 {
+    detail
+        .participants
+        .iter()
+        .find_map(|p| match &p.member {
+            Member::Sms { phone: q, proxy_number } if q == phone => Some(proxy_number.clone()),
+            _ => None,
+        })
+        .expect("that phone is a participant")
+}
+
+fn participant_of(detail: &ConversationDetail, user: &User) -> Participant {
+    detail.participant_for_user(user.id).cloned().expect("that user is a participant")
+}
+
+fn delivery_to<'a>(deliveries: &'a [Delivery], to: &E164) -> &'a Delivery {
+    deliveries.iter().find(|d| d.to == *to).expect("a delivery to that phone")
+}
+
+/// The code of the error a use case answered with.
+fn code<T>(result: Result<T, AppError>) -> &'static str {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(err) => err.code(),
+    }
+}
+
+// === proxy numbers ===============================================================================
+
+#[tokio::test]
+async fn given_groups_that_share_no_phone_then_they_reuse_one_number_and_only_a_phone_whose_pair_is_taken_moves(
+) {
+    let w = World::new();
+    w.pool(1..=3).await;
+    let owner = w.user("owner").await;
+
+    // GIVEN a group of two phones in no other group THEN both share the first free number
+    let g1 = w.group(&owner, &[], &[phone(1), phone(2)]).await.unwrap();
+    assert_eq!((proxy_of(&g1, &phone(1)), proxy_of(&g1, &phone(2))), (number(1), number(1)));
+    // WHEN a group shares no phone with it THEN it uses the same number
+    let g2 = w.group(&owner, &[], &[phone(3)]).await.unwrap();
+    assert_eq!(proxy_of(&g2, &phone(3)), number(1));
+    // WHEN a group shares a phone THEN only that phone moves to the next number
+    let g3 = w.group(&owner, &[], &[phone(1), phone(4)]).await.unwrap();
+    assert_eq!((proxy_of(&g3, &phone(1)), proxy_of(&g3, &phone(4))), (number(2), number(1)));
+
+    // Each pair names its one conversation; the numbers count the routes they carry.
+    assert_eq!(w.route(&number(1), &phone(1)).await, Some(g1.conversation.id));
+    assert_eq!(w.route(&number(2), &phone(1)).await, Some(g3.conversation.id));
+    assert_eq!(w.route(&number(1), &phone(4)).await, Some(g3.conversation.id));
+    let counts: Vec<u32> = (1..=3).map(|n| w.store.pool_number(&number(n)).unwrap().route_count).collect();
+    assert_eq!(counts, [4, 1, 0]);
+
+    // Adding a phone prefers the group's own number, then the first number whose pair is free.
+    let added = w.add_phone(&owner, g2.conversation.id, &phone(5)).await.unwrap();
+    assert_eq!(added.route().unwrap().0, number(1));
+    let added = w.add_phone(&owner, g2.conversation.id, &phone(1)).await.unwrap();
+    assert_eq!(added.route().unwrap().0, number(3), "(1, p1) and (2, p1) are taken");
+}
+
+#[tokio::test]
+async fn numbers_serving_as_proxies_come_before_free_ones_so_free_numbers_stay_for_users() {
+    let w = World::new();
+    w.pool(1..=2).await;
+    let owner = w.user("owner").await;
+    let ann = w.holding("ann", 1).await;
+    // GIVEN number 1 is Ann's, so the first group goes to number 2
+    let g1 = w.group(&owner, &[], &[phone(1)]).await.unwrap();
+    assert_eq!(proxy_of(&g1, &phone(1)), number(2));
+    // ...and Ann gives number 1 back: it is free, and sorts first
+    numbers::release(&w.app, &ann).await.unwrap();
+
+    // WHEN another group starts THEN it goes to the proxy number, not the free one
+    let g2 = w.group(&owner, &[], &[phone(2)]).await.unwrap();
+    assert_eq!(proxy_of(&g2, &phone(2)), number(2));
+    // ...which the next user asking for any number gets.
+    let bob = w.user("bob").await;
+    let bob = numbers::assign(&w.app, &bob, Default::default()).await.unwrap();
+    assert_eq!(bob.virtual_number, Some(number(1)));
+}
+
+#[tokio::test]
+async fn a_users_own_number_never_carries_a_group_and_a_phone_that_talks_to_every_number_gets_no_group() {
+    let w = World::new();
+    w.pool(1..=3).await;
+    let owner = w.holding("owner", 1).await;
+    w.group(&owner, &[], &[phone(1)]).await.unwrap();
+    w.group(&owner, &[], &[phone(1)]).await.unwrap();
+
+    // WHEN a third group wants phone 1, which already talks to both numbers users do not hold
+    let third = w.group(&owner, &[], &[phone(2), phone(1)]).await;
+
+    // THEN it is refused, naming the phone (masked), and nothing is written
+    let err = third.expect_err("no number left for phone 1");
+    assert_eq!(err.code(), "no_proxy_number");
+    assert!(err.to_string().contains("***0201") && !err.to_string().contains("+14155550201"), "{err}");
+    assert_eq!(w.route(&number(2), &phone(2)).await, None);
+    let counts: Vec<u32> = (1..=3).map(|n| w.store.pool_number(&number(n)).unwrap().route_count).collect();
+    assert_eq!(counts, [0, 1, 1], "the user's number carries nothing");
+    let inbox = w.store.list_inbox(owner.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(inbox.items.len(), 2);
+}
+
+// === races =======================================================================================
+
+/// A competing request that writes just before our next conversation write.
+#[derive(Clone, Debug)]
+enum Race {
+    /// Another group takes the pair (number, phone).
+    TakePair(E164, E164),
+    /// A user takes the number.
+    TakeNumber(UserId, E164),
+    /// Another first text from the phone opens the owner's SMS conversation on the number.
+    OpenSms(UserId, E164, E164),
+}
+
+/// The conversation port, where each write (`create_conversation`, `add_participant`) first lets
+/// the next queued [`Race`] happen, as if a concurrent request had been quicker.
+struct Racing {
+    inner: Arc<MemoryStore>,
+    races: Mutex<VecDeque<Race>>,
+    writes: Mutex<usize>,
+}
+
+impl Racing {
+    fn stage(&self, races: impl IntoIterator<Item = Race>) {
+        self.races.lock().unwrap().extend(races);
+    }
+
+    fn writes(&self) -> usize {
+        *self.writes.lock().unwrap()
+    }
+
+    async fn before_write(&self) {
+        *self.writes.lock().unwrap() += 1;
+        let race = self.races.lock().unwrap().pop_front();
+        match race {
+            None => {}
+            Some(Race::TakeNumber(user_id, number)) => {
+                self.inner
+                    .assign_number(user_id, &number, Utc::now())
+                    .await
+                    .expect("the competing assignment");
+            }
+            Some(Race::TakePair(number, phone)) => {
+                let creator = UserId::new();
+                let detail = detail_of(ConversationKind::Group, creator, &[(phone, number)]);
+                let new = NewConversation { detail: &detail, direct_pair: None, sms_owner: None };
+                self.inner.create_conversation(new).await.expect("the competing group");
+            }
+            Some(Race::OpenSms(owner, number, phone)) => {
+                let detail = detail_of(ConversationKind::Sms, owner, &[(phone, number.clone())]);
+                let new =
+                    NewConversation { detail: &detail, direct_pair: None, sms_owner: Some((owner, &number)) };
+                self.inner.create_conversation(new).await.expect("the competing first text");
+            }
+        }
+    }
+}
+
+/// What a competing request would have written: `creator` (admin) and these (phone, proxy).
+fn detail_of(kind: ConversationKind, creator: UserId, phones: &[(E164, E164)]) -> ConversationDetail {
+    let now = Utc::now();
+    let mut participants = vec![Participant {
+        id: ParticipantId::new(),
+        member: Member::User { user_id: creator },
+        display_name: "rival".into(),
+        role: ParticipantRole::Admin,
+        joined_at: now,
+    }];
+    participants.extend(phones.iter().map(|(phone, proxy)| Participant {
+        id: ParticipantId::new(),
+        member: Member::Sms { phone: phone.clone(), proxy_number: proxy.clone() },
+        display_name: phone.to_string(),
+        role: ParticipantRole::Member,
+        joined_at: now,
+    }));
+    let conversation = Conversation {
+        id: ConversationId::new(),
+        kind,
+        name: None,
+        description: None,
+        status: ConversationStatus::Active,
+        created_by: creator,
+        created_at: now,
+        last_message_at: now,
+        last_message_preview: None,
+    };
+    ConversationDetail { conversation, participants }
+}
+
+#[async_trait]
+impl ConversationStore for Racing {
+    async fn get_conversation(&self, id: ConversationId) -> Result<Option<ConversationDetail>, StoreError> {
+        self.inner.get_conversation(id).await
+    }
+    async fn create_conversation(&self, new: NewConversation<'_>) -> Result<(), StoreError> {
+        self.before_write().await;
+        self.inner.create_conversation(new).await
+    }
+    async fn find_direct(&self, a: UserId, b: UserId) -> Result<Option<ConversationId>, StoreError> {
+        self.inner.find_direct(a, b).await
+    }
+    async fn route_conversation(
+        &self,
+        number: &E164,
+        phone: &E164,
+    ) -> Result<Option<ConversationId>, StoreError> {
+        self.inner.route_conversation(number, phone).await
+    }
+    async fn taken_routes(&self, pairs: &[Pair]) -> Result<HashSet<Pair>, StoreError> {
+        self.inner.taken_routes(pairs).await
+    }
+    async fn add_participant(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        max_size: usize,
+    ) -> Result<(), StoreError> {
+        self.before_write().await;
+        self.inner.add_participant(detail, participant, max_size).await
+    }
+    async fn remove_participant(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        promote: Option<&Participant>,
+    ) -> Result<(), StoreError> {
+        self.inner.remove_participant(detail, participant, promote).await
+    }
+    async fn set_role(
+        &self,
+        detail: &ConversationDetail,
+        participant: &Participant,
+        role: ParticipantRole,
+    ) -> Result<(), StoreError> {
+        self.inner.set_role(detail, participant, role).await
+    }
+    async fn close_conversation(&self, detail: &ConversationDetail) -> Result<(), StoreError> {
+        self.inner.close_conversation(detail).await
+    }
+    async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<Page<InboxEntry>, StoreError> {
+        self.inner.list_inbox(user_id, page).await
+    }
+}
+
+#[tokio::test]
+async fn given_a_concurrent_group_takes_the_chosen_pair_before_our_write_then_the_creation_retries_on_the_next_number(
+) {
+    let (w, racing) = World::new().racing();
+    w.pool(1..=2).await;
+    let owner = w.user("owner").await;
+    racing.stage([Race::TakePair(number(1), phone(1))]);
+
+    let group = w.group(&owner, &[], &[phone(1), phone(2)]).await.unwrap();
+
+    assert_eq!(racing.writes(), 2, "one lost attempt, one retry");
+    assert_eq!((proxy_of(&group, &phone(1)), proxy_of(&group, &phone(2))), (number(2), number(1)));
+    assert_ne!(w.route(&number(1), &phone(1)).await, Some(group.conversation.id), "the rival keeps its pair");
+    assert_eq!(w.route(&number(2), &phone(1)).await, Some(group.conversation.id));
+}
+
+#[tokio::test]
+async fn given_a_user_takes_the_chosen_proxy_before_our_write_then_the_creation_retries_without_that_number()
+{
+    let (w, racing) = World::new().racing();
+    w.pool(1..=2).await;
+    let (owner, ann) = (w.user("owner").await, w.user("ann").await);
+    racing.stage([Race::TakeNumber(ann.id, number(1))]);
+
+    let group = w.group(&owner, &[], &[phone(1)]).await.unwrap();
+
+    assert_eq!(racing.writes(), 2);
+    assert_eq!(proxy_of(&group, &phone(1)), number(2));
+    let taken = w.store.pool_number(&number(1)).unwrap();
+    assert_eq!((taken.owner_id, taken.route_count), (Some(ann.id), 0), "a user's number carries no group");
+}
+
+#[tokio::test]
+async fn given_every_attempt_loses_its_race_then_the_request_ends_in_a_409_after_four_attempts_and_writes_nothing(
+) {
+    let (w, racing) = World::new().racing();
+    w.pool(1..=5).await;
+    let owner = w.user("owner").await;
+    racing.stage((1..=4).map(|n| Race::TakePair(number(n), phone(1))));
+
+    let lost = w.group(&owner, &[], &[phone(1)]).await;
+
+    assert_eq!(code(lost), "concurrent_update");
+    assert_eq!(racing.writes(), 4);
+    assert!(w.store.list_inbox(owner.id, &PageRequest::first(10)).await.unwrap().items.is_empty());
+    assert_eq!(w.route(&number(5), &phone(1)).await, None, "the fifth number was never tried");
+}
+
+#[tokio::test]
+async fn given_a_concurrent_group_takes_the_pair_of_a_phone_being_added_then_the_add_retries_on_the_next_number(
+) {
+    let (w, racing) = World::new().racing();
+    w.pool(1..=2).await;
+    let owner = w.user("owner").await;
+    let group = w.group(&owner, &[], &[phone(2)]).await.unwrap();
+    racing.stage([Race::TakePair(number(1), phone(1))]);
+
+    let added = w.add_phone(&owner, group.conversation.id, &phone(1)).await.unwrap();
+
+    assert_eq!(added.route().unwrap().0, number(2));
+    assert_eq!(w.store.member_counts(group.conversation.id), Some((3, 1)));
+}
+
+#[tokio::test]
+async fn given_two_first_texts_from_one_phone_race_then_one_sms_conversation_holds_the_text_once() {
+    let (w, racing) = World::new().racing();
+    w.pool([1]).await;
+    let ann = w.holding("ann", 1).await;
+    // GIVEN another first text from the phone opens Ann's conversation just before this one does
+    racing.stage([Race::OpenSms(ann.id, number(1), phone(1))]);
+
+    let outcome = w.inbound("SM1", &phone(1), &number(1), "hello?").await;
+
+    // THEN this text lands in that conversation (routed, not opened twice)
+    let Outcome::Routed { conversation_id, relays: 0 } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(w.route(&number(1), &phone(1)).await, Some(conversation_id));
+    let inbox = w.store.list_inbox(ann.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(inbox.items.len(), 1);
+    let history = w.store.list_messages(conversation_id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(history.items.len(), 1);
+    assert_eq!(history.items[0].message.content, "hello?");
+}
+
+// === membership ==================================================================================
+
+#[tokio::test]
+async fn given_the_last_admin_leaves_then_the_longest_standing_web_member_is_promoted_whoever_sorts_first() {
+    let w = World::new();
+    w.pool([1]).await;
+    // Created in this order, so Bea's id sorts before Cal's...
+    let (ada, bea, cal) = (w.user("ada").await, w.user("bea").await, w.user("cal").await);
+    let group = w.group(&ada, &[], &[phone(1)]).await.unwrap();
+    let id = group.conversation.id;
+    // ...but Cal joins first.
+    w.add_user(&ada, id, &cal).await;
+    w.add_user(&ada, id, &bea).await;
+    let before = w.conversation(id).await;
+
+    // WHEN Ada, the only admin, leaves
+    let promoted =
+        conversations::remove_participant(&w.app, &ada, id, participant_of(&before, &ada).id).await.unwrap();
+
+    // THEN Cal, the longest-standing web member, is promoted (never the phone)
+    assert_eq!(promoted.and_then(|p| p.user_id()), Some(cal.id));
+    let after = w.conversation(id).await;
+    assert_eq!(participant_of(&after, &cal).role, ParticipantRole::Admin);
+    assert_eq!(participant_of(&after, &bea).role, ParticipantRole::Member);
+    assert!(after.participant_for_user(ada.id).is_none());
+    assert_eq!(w.store.member_counts(id), Some((3, 1)));
+
+    // A member leaving promotes nobody; a member removing someone else is refused.
+    let bea_p = participant_of(&after, &bea).id;
+    let cal_p = participant_of(&after, &cal).id;
+    assert_eq!(code(conversations::remove_participant(&w.app, &bea, id, cal_p).await), "forbidden");
+    assert!(conversations::remove_participant(&w.app, &bea, id, bea_p).await.unwrap().is_none());
+    assert_eq!(w.store.member_counts(id), Some((2, 1)));
+    assert_eq!(w.conversation(id).await.conversation.status, ConversationStatus::Active);
+}
+
+#[tokio::test]
+async fn given_the_last_web_user_leaves_a_group_then_it_closes_frees_its_routes_and_their_texts_route_nowhere(
+) {
+    let w = World::new();
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let group = w.group(&ada, &[], &[phone(1), phone(2)]).await.unwrap();
+    let id = group.conversation.id;
+    let laptop = w.connect("ada-laptop", &ada).await;
+
+    // WHEN Ada, the only web user, leaves
+    let promoted =
+        conversations::remove_participant(&w.app, &ada, id, participant_of(&group, &ada).id).await.unwrap();
+
+    // THEN nobody is promoted and the group is closed, its history still Ada's to read
+    assert!(promoted.is_none());
+    assert_eq!(w.conversation(id).await.conversation.status, ConversationStatus::Closed);
+    let frames = w.gateway.frames_to(&laptop);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0]["type"], "conversation.closed");
+    // ...its routes are free and the number carries nothing
+    let pairs = [(number(1), phone(1)), (number(1), phone(2))];
+    assert!(w.store.taken_routes(&pairs).await.unwrap().is_empty());
+    assert_eq!(w.store.pool_number(&number(1)).unwrap().route_count, 0);
+    // ...so a text to the old route stores nothing, and the pair can serve a new group.
+    assert_eq!(w.inbound("SM1", &phone(1), &number(1), "anyone?").await, Outcome::Unroutable);
+    assert!(!w.store.inbound_recorded("SM1"));
+    let again = w.group(&ada, &[], &[phone(1)]).await.unwrap();
+    assert_eq!(proxy_of(&again, &phone(1)), number(1));
+}
+
+// === sending =====================================================================================
+
+/// The message port, failing a named method once on request, and recording the methods called.
+struct Flaky {
+    inner: Arc<MemoryStore>,
+    fail: Mutex<HashMap<&'static str, StoreError>>,
+    calls: Mutex<Vec<&'static str>>,
+}
+
+impl Flaky {
+    fn fail_once(&self, method: &'static str, error: StoreError) {
+        self.fail.lock().unwrap().insert(method, error);
+    }
+
+    fn calls(&self) -> Vec<&'static str> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn enter(&self, method: &'static str) -> Result<(), StoreError> {
+        self.calls.lock().unwrap().push(method);
+        match self.fail.lock().unwrap().remove(method) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl MessageStore for Flaky {
+    async fn create_message(&self, new: &NewMessage<'_>) -> Result<(), StoreError> {
+        self.enter("create_message")?;
+        self.inner.create_message(new).await
+    }
+    async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        self.enter("record_deliveries")?;
+        self.inner.record_deliveries(deliveries).await
+    }
+    async fn reset_failed_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        self.enter("reset_failed_delivery")?;
+        self.inner.reset_failed_delivery(delivery).await
+    }
+    async fn claim_pending_delivery(
+        &self,
+        delivery: &Delivery,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.enter("claim_pending_delivery")?;
+        self.inner.claim_pending_delivery(delivery, stale_before).await
+    }
+    async fn get_message(&self, message_id: MessageId) -> Result<Option<StoredMessage>, StoreError> {
+        self.enter("get_message")?;
+        self.inner.get_message(message_id).await
+    }
+    async fn list_messages(
+        &self,
+        conversation_id: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<StoredMessage>, StoreError> {
+        self.enter("list_messages")?;
+        self.inner.list_messages(conversation_id, page).await
+    }
+    async fn change_message(
+        &self,
+        message: &Message,
+        author_id: UserId,
+        change: MessageChange,
+    ) -> Result<Message, StoreError> {
+        self.enter("change_message")?;
+        self.inner.change_message(message, author_id, change).await
+    }
+    async fn find_idempotent(
+        &self,
+        user_id: UserId,
+        key: &str,
+    ) -> Result<Option<IdempotentSend>, StoreError> {
+        self.enter("find_idempotent")?;
+        self.inner.find_idempotent(user_id, key).await
+    }
+    async fn opted_out(&self, pairs: &[Pair]) -> Result<HashSet<Pair>, StoreError> {
+        self.enter("opted_out")?;
+        self.inner.opted_out(pairs).await
+    }
+    async fn set_opt_out(&self, number: &E164, phone: &E164, opted_out: bool) -> Result<(), StoreError> {
+        self.enter("set_opt_out")?;
+        self.inner.set_opt_out(number, phone, opted_out).await
+    }
+}
+
+#[tokio::test]
+async fn given_the_store_fails_before_or_at_the_write_ahead_then_the_send_fails_and_nothing_is_sent_stored_or_published(
+) {
+    let (w, flaky) = World::new().flaky();
+    w.pool([1]).await;
+    let (ada, bob) = (w.user("ada").await, w.user("bob").await);
+    let group = w.group(&ada, &[&bob], &[phone(1), phone(2)]).await.unwrap();
+    let id = group.conversation.id;
+    let bob_socket = w.connect("bob-1", &bob).await;
+
+    // The conversation read (any port), the opt-out read, the write-ahead itself, and the
+    // Idempotency-Key lookup of a keyed send.
+    for step in ["get_conversation", "opted_out", "create_message", "find_idempotent"] {
+        match step {
+            // The first port call of a send, on the conversation port (the store itself).
+            "get_conversation" => w.store.fail_next(StoreError::Throttled),
+            method => flaky.fail_once(method, StoreError::Throttled),
+        }
+        let key = (step == "find_idempotent").then_some("key-1");
+        let result = messages::send(&w.app, &ada, id, text("hi"), key).await;
+        assert_eq!(code(result), "throttled", "{step}");
+        assert!(w.sms.sent().is_empty(), "{step}: nothing sent");
+        assert!(w.gateway.frames_to(&bob_socket).is_empty(), "{step}: nothing published");
+        let history = w.store.list_messages(id, &PageRequest::first(10)).await.unwrap();
+        assert!(history.items.is_empty(), "{step}: nothing stored");
+    }
+    // The same send once the store is well again goes out once.
+    messages::send(&w.app, &ada, id, text("hi"), Some("key-1")).await.unwrap();
+    assert_eq!(w.sms.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn given_the_outcomes_cannot_be_recorded_after_sending_then_the_send_succeeds_and_a_callback_still_lands(
+) {
+    let (w, flaky) = World::new().flaky();
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let group = w.group(&ada, &[], &[phone(1), phone(2)]).await.unwrap();
+    flaky.fail_once("record_deliveries", StoreError::Throttled);
+
+    // WHEN Twilio accepts both SMS but their outcomes cannot be written
+    let sent = messages::send(&w.app, &ada, group.conversation.id, text("hi"), None).await.unwrap();
+
+    // THEN the request still succeeds (the SMS went out) and the stored deliveries stay pending,
+    // visible, with no SID
+    assert_eq!(w.sms.sent().len(), 2);
+    assert!(sent.deliveries.iter().all(|d| d.status == DeliveryStatus::Queued));
+    for delivery in &sent.deliveries {
+        let stored = w.stored(delivery);
+        assert_eq!((stored.status, stored.twilio_sid), (DeliveryStatus::Pending, None));
+    }
+    // ...until Twilio's callback, which names our delivery id, moves it on with its SID.
+    let delivery = &sent.deliveries[0];
+    let callback = StatusCallback {
+        delivery_id: Some(delivery.id()),
+        status_name: "delivered".into(),
+        message_sid: delivery.twilio_sid.clone(),
+        error_code: None,
+        error_message: None,
+    };
+    status::apply(&w.app, &callback).await.unwrap();
+    let stored = w.stored(delivery);
+    assert_eq!((stored.status, stored.twilio_sid), (DeliveryStatus::Delivered, delivery.twilio_sid.clone()));
+}
+
+#[tokio::test]
+async fn port_calls_per_send_are_the_same_whatever_the_number_of_phones_web_users_and_their_devices() {
+    let mut costs = Vec::new();
+    for (phones, web_users, devices) in [(1, 1, 1), (20, 10, 3)] {
+        let (w, flaky) = World::new().flaky();
+        w.pool([1]).await;
+        let ada = w.user("ada").await;
+        let mut members = Vec::new();
+        for i in 0..web_users {
+            let user = w.user(&format!("user{i}")).await;
+            for d in 0..devices {
+                w.connect(&format!("user{i}-{d}"), &user).await;
+            }
+            members.push(user);
+        }
+        let members: Vec<&User> = members.iter().collect();
+        let phones: Vec<E164> = (1..=phones).map(phone).collect();
+        let group = w.group(&ada, &members, &phones).await.unwrap();
+        let (requests, calls) = (w.store.requests(), flaky.calls().len());
+
+        messages::send(&w.app, &ada, group.conversation.id, text("hi"), None).await.unwrap();
+
+        assert_eq!(w.sms.sent().len(), phones.len());
+        assert_eq!(w.gateway.posts().len(), web_users * devices, "one frame per device");
+        let message_calls = flaky.calls()[calls..].to_vec();
+        assert_eq!(message_calls, ["opted_out", "create_message", "record_deliveries"]);
+        costs.push(w.store.requests() - requests);
+    }
+    // The conversation, the opt-outs (one batch), the write-ahead, the outcomes (one write), and
+    // the connections of every member (one read for all of them).
+    assert_eq!(costs, [5, 5]);
+}
+
+// === redeliver ===================================================================================
+
+fn at_once() -> RedeliverOptions {
+    RedeliverOptions { in_flight: chrono::Duration::zero(), ..RedeliverOptions::default() }
+}
+
+#[tokio::test]
+async fn redeliver_resends_failed_and_abandoned_pending_deliveries_once_under_the_same_ids() {
+    let w = World::new();
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let group = w.group(&ada, &[], &[phone(1), phone(2), phone(3)]).await.unwrap();
+    let id = group.conversation.id;
+    w.sms.script(&phone(2), rejected(21211));
+    let sent = messages::send(&w.app, &ada, id, text("retry me"), None).await.unwrap();
+    let failed = delivery_to(&sent.deliveries, &phone(2)).clone();
+    assert_eq!(w.stored(&failed).status, DeliveryStatus::Failed);
+    w.sms.clear_sent();
+
+    // WHEN the operator replays the message THEN only the failed delivery goes again, same id
+    let report = messages::redeliver(&w.app, id, sent.message.id, RedeliverOptions::default()).await.unwrap();
+    assert!(report.skipped.is_empty());
+    assert_eq!(report.attempted.iter().map(Delivery::id).collect::<Vec<_>>(), [failed.id()]);
+    let resent = w.sms.sent();
+    assert_eq!(resent.len(), 1);
+    assert_eq!((resent[0].to.clone(), resent[0].body.as_str()), (phone(2), "ada: retry me"));
+    assert_eq!(resent[0].status_callback, Some(format!("{CALLBACK}?deliveryId={}", failed.id())));
+    let now = w.stored(&failed);
+    assert_eq!((now.status, now.error_code), (DeliveryStatus::Queued, None));
+    assert!(now.twilio_sid.is_some());
+    // ...and a second replay finds nothing left to send.
+    let again = messages::redeliver(&w.app, id, sent.message.id, RedeliverOptions::default()).await.unwrap();
+    assert!(again.attempted.is_empty() && again.skipped.is_empty());
+    assert_eq!(w.sms.sent().len(), 1);
+
+    // GIVEN a send that died after its write-ahead an hour ago THEN a replay sends all of it
+    let abandoned = w.write_ahead(&ada, id, "lost?", Utc::now() - chrono::Duration::hours(1)).await;
+    let report =
+        messages::redeliver(&w.app, id, abandoned[0].message_id, RedeliverOptions::default()).await.unwrap();
+    assert_eq!(report.attempted.len(), 3);
+    assert!(abandoned.iter().all(|d| w.stored(d).status == DeliveryStatus::Queued));
+    assert_eq!(w.sms.sent().len(), 4);
+}
+
+#[tokio::test]
+async fn redeliver_leaves_alone_what_may_be_in_flight_tentative_failures_and_who_left_and_records_opt_outs_without_sms(
+) {
+    let w = World::new();
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let group = w.group(&ada, &[], &[phone(1), phone(2), phone(3)]).await.unwrap();
+    let id = group.conversation.id;
+
+    // Just written: the send that wrote them may still be calling Twilio.
+    let fresh = w.write_ahead(&ada, id, "in flight?", Utc::now()).await;
+    let report =
+        messages::redeliver(&w.app, id, fresh[0].message_id, RedeliverOptions::default()).await.unwrap();
+    assert!(report.attempted.is_empty());
+    assert!(report.skipped.iter().all(|(_, why)| *why == Skipped::Claimed) && report.skipped.len() == 3);
+    assert!(w.sms.sent().is_empty());
+
+    // A failure we concluded without Twilio's word (a 5xx) is only re-sent when forced.
+    w.sms.script(&phone(1), Err(SendError::Unavailable("503".into())));
+    let sent = messages::send(&w.app, &ada, id, text("maybe sent"), None).await.unwrap();
+    assert!(w.stored(delivery_to(&sent.deliveries, &phone(1))).tentative);
+    w.sms.clear_sent();
+    let report = messages::redeliver(&w.app, id, sent.message.id, RedeliverOptions::default()).await.unwrap();
+    assert_eq!(report.skipped.iter().map(|(_, why)| *why).collect::<Vec<_>>(), [Skipped::Tentative]);
+    assert!(w.sms.sent().is_empty());
+    let forced = RedeliverOptions { force: true, ..RedeliverOptions::default() };
+    let report = messages::redeliver(&w.app, id, sent.message.id, forced).await.unwrap();
+    assert_eq!((report.attempted.len(), w.sms.sent().len()), (1, 1));
+
+    // Phone 1 left; phone 2 opted out of the number meanwhile: only phone 3 gets an SMS.
+    w.sms.clear_sent();
+    let lost = w.write_ahead(&ada, id, "lost?", Utc::now() - chrono::Duration::hours(1)).await;
+    let p1 = group.participants.iter().find(|p| p.route() == Some((number(1), phone(1)))).unwrap().id;
+    conversations::remove_participant(&w.app, &ada, id, p1).await.unwrap();
+    w.app.messages.set_opt_out(&number(1), &phone(2), true).await.unwrap();
+    let report = messages::redeliver(&w.app, id, lost[0].message_id, at_once()).await.unwrap();
+    let skipped: Vec<(E164, Skipped)> = report.skipped.iter().map(|(d, why)| (d.to.clone(), *why)).collect();
+    assert_eq!(skipped, [(phone(1), Skipped::NotAParticipant)]);
+    assert_eq!(report.attempted.len(), 2);
+    assert_eq!(w.sms.sent().iter().map(|s| s.to.clone()).collect::<Vec<_>>(), [phone(3)]);
+    let stored = |p: u32| w.stored(delivery_to(&lost, &phone(p))).status;
+    assert_eq!(
+        [stored(1), stored(2), stored(3)],
+        [DeliveryStatus::Pending, DeliveryStatus::OptedOut, DeliveryStatus::Queued]
+    );
+}
+
+#[tokio::test]
+async fn redeliver_refuses_a_closed_conversation_a_deleted_message_and_another_conversations_id() {
+    let w = World::new();
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let group = w.group(&ada, &[], &[phone(1)]).await.unwrap();
+    let id = group.conversation.id;
+    let old = Utc::now() - chrono::Duration::hours(1);
+    let deleted = w.write_ahead(&ada, id, "oops", old).await[0].message_id;
+    messages::change(&w.app, &ada, deleted, None).await.unwrap();
+    let lost = w.write_ahead(&ada, id, "lost", old).await[0].message_id;
+
+    let elsewhere = messages::redeliver(&w.app, ConversationId::new(), lost, at_once()).await;
+    assert_eq!(code(elsewhere), "not_found");
+    assert_eq!(code(messages::redeliver(&w.app, id, MessageId::new(), at_once()).await), "not_found");
+    assert_eq!(code(messages::redeliver(&w.app, id, deleted, at_once()).await), "message_deleted");
+    conversations::close(&w.app, &ada, id).await.unwrap();
+    assert_eq!(code(messages::redeliver(&w.app, id, lost, at_once()).await), "conversation_closed");
+    assert!(w.sms.sent().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_replays_at_once_send_each_delivery_once_between_them() {
+    let w = World::new();
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let group = w.group(&ada, &[], &[phone(1), phone(2)]).await.unwrap();
+    let id = group.conversation.id;
+    // One message abandoned after its write-ahead, one whose sends Twilio refused.
+    let abandoned =
+        w.write_ahead(&ada, id, "lost", Utc::now() - chrono::Duration::hours(1)).await[0].message_id;
+    w.sms.always(&phone(1), rejected(21211)).always(&phone(2), rejected(21211));
+    let refused = messages::send(&w.app, &ada, id, text("refused"), None).await.unwrap().message.id;
+    // Twilio takes its time now (and accepts): both replays are in flight together.
+    let fresh = Arc::new(FakeSms::new());
+    let app = w.app.clone().with_sms(fresh.clone());
+    fresh.set_latency(Duration::from_millis(300));
+
+    for message in [abandoned, refused] {
+        let options = RedeliverOptions::default();
+        let (a, b) = tokio::join!(
+            messages::redeliver(&app, id, message, options),
+            messages::redeliver(&app, id, message, options)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.attempted.len() + b.attempted.len(), 2, "each delivery in one replay");
+        assert!(a.skipped.iter().chain(&b.skipped).all(|(_, why)| *why == Skipped::Claimed));
+        assert_eq!(a.skipped.len() + b.skipped.len(), 2, "and skipped by the other");
+    }
+    assert_eq!(fresh.sent().len(), 4);
+    let stored = w.store.get_message(refused).await.unwrap().unwrap();
+    assert!(stored.deliveries.iter().all(|d| d.status == DeliveryStatus::Queued));
+}
+
+// === time ========================================================================================
+
+#[tokio::test(start_paused = true)]
+async fn a_sends_twilio_calls_run_at_once_up_to_the_configured_concurrency() {
+    for (concurrency, expected) in [(25, 1), (2, 3)] {
+        let mut w = World::new();
+        w.app.settings =
+            Arc::new(Settings { sms_send_concurrency: concurrency, ..(*w.app.settings).clone() });
+        w.pool([1]).await;
+        let ada = w.user("ada").await;
+        let phones: Vec<E164> = (1..=6).map(phone).collect();
+        let group = w.group(&ada, &[], &phones).await.unwrap();
+        w.sms.set_latency(Duration::from_secs(1));
+        let started = tokio::time::Instant::now();
+
+        messages::send(&w.app, &ada, group.conversation.id, text("hi"), None).await.unwrap();
+
+        assert_eq!(started.elapsed(), Duration::from_secs(expected), "concurrency {concurrency}");
+        assert_eq!(w.sms.sent().len(), 6);
+    }
+}
+
+// === inbound relays ==============================================================================
+
+#[tokio::test]
+#[ignore = "bug: inbound::receive stores the text and its MessageSid in one transaction, then fans out; \
+            if the fan-out fails (here the opt-out read is throttled) the webhook errors, and its retry \
+            is a Duplicate: the relays are never sent nor recorded, the web members' inbox lines never move"]
+async fn given_the_fan_out_fails_after_a_group_text_is_stored_when_the_webhook_is_retried_then_the_other_phones_still_get_it(
+) {
+    let (w, flaky) = World::new().flaky();
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let group = w.group(&ada, &[], &[phone(1), phone(2)]).await.unwrap();
+    let sms = InboundSms {
+        message_sid: "SM1".into(),
+        from: phone(1),
+        to: number(1),
+        body: "for everyone".into(),
+        media: Vec::new(),
+    };
+    // GIVEN the store throttles the relay step, after the text itself was stored
+    flaky.fail_once("opted_out", StoreError::Throttled);
+    let first = inbound::receive(&w.app, &sms).await;
+    assert_eq!(code(first), "throttled", "the webhook fails (429): Twilio may retry it");
+
+    // WHEN the webhook is retried
+    let retry = inbound::receive(&w.app, &sms).await.unwrap();
+
+    // THEN the text is stored once and phone 2 gets it once (or it at least waits, pending, for a
+    // replay)
+    let history = w.store.list_messages(group.conversation.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(history.items.len(), 1);
+    let relayed = w.sms.sent_to(&phone(2)).len() == 1;
+    let pending = history.items[0].deliveries.iter().any(|d| d.to == phone(2));
+    assert!(relayed || pending, "retry: {retry:?}; nothing relayed and no delivery recorded for phone 2");
+    // ...and the web members' inbox shows it, as it does for a text whose fan-out went well.
+    let inbox = w.store.list_inbox(ada.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(inbox.items[0].last_message_preview.as_deref(), Some("for everyone"));
+}

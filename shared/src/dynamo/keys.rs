@@ -1,0 +1,144 @@
+//! The key layout of the single table. Every entity's keys are built here and nowhere else;
+//! `docs/data-model.md` lists them with the access pattern each serves.
+
+use std::fmt::Display;
+
+use switchboard_core::domain::ids::UserId;
+
+/// Partition and sort key attribute names of the table and of its one GSI.
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+
+// User: PK=USER#<id> SK=PROFILE; in the directory (GSI1) while active.
+pub fn user_pk(id: impl Display) -> String {
+    format!("USER#{id}")
+}
+pub const USER_SK: &str = "PROFILE";
+pub const DIRECTORY_PK: &str = "USERS";
+pub fn directory_sk(username_normalized: &str) -> String {
+    username_normalized.to_string()
+}
+
+// Uniqueness items: one per email and per username, written with the user in one transaction.
+pub fn email_pk(email: impl Display) -> String {
+    format!("EMAIL#{email}")
+}
+pub fn username_pk(username_normalized: impl Display) -> String {
+    format!("USERNAME#{username_normalized}")
+}
+pub const UNIQUE_SK: &str = "UNIQUE";
+
+// Pool number: PK=NUMBER#<e164> SK=NUMBER; GSI1PK=POOL, GSI1SK=FREE#<e164> | ASSIGNED#<e164> |
+// PROXY#<e164>. A number moves to PROXY# when it first carries a group route and stays there
+// (preferred for later groups); its `routeCount` says whether it carries any now.
+pub fn number_pk(number: impl Display) -> String {
+    format!("NUMBER#{number}")
+}
+pub const NUMBER_SK: &str = "NUMBER";
+pub const POOL_PK: &str = "POOL";
+pub const FREE_PREFIX: &str = "FREE#";
+pub const ASSIGNED_PREFIX: &str = "ASSIGNED#";
+pub const PROXY_PREFIX: &str = "PROXY#";
+pub fn pool_sk(prefix: &str, number: impl Display) -> String {
+    format!("{prefix}{number}")
+}
+
+// Conversation: PK=CONV#<id>; SK=#META for the conversation ('#' sorts before 'P'), and
+// PART#USER#<userId> | PART#SMS#<phone> per participant (deterministic, so a member cannot be
+// added twice). User participants are also in the inbox: GSI1PK=INBOX#<userId>,
+// GSI1SK=<lastMessageAt>#<conversationId>.
+pub fn conversation_pk(id: impl Display) -> String {
+    format!("CONV#{id}")
+}
+pub const CONVERSATION_SK: &str = "#META";
+pub const PARTICIPANT_PREFIX: &str = "PART#";
+pub fn user_participant_sk(user_id: impl Display) -> String {
+    format!("PART#USER#{user_id}")
+}
+pub fn sms_participant_sk(phone: impl Display) -> String {
+    format!("PART#SMS#{phone}")
+}
+pub fn inbox_pk(user_id: impl Display) -> String {
+    format!("INBOX#{user_id}")
+}
+pub fn inbox_sk(last_activity: impl Display, conversation_id: impl Display) -> String {
+    format!("{last_activity}#{conversation_id}")
+}
+
+// Route: PK=ROUTE#<our number>, SK=PHONE#<their phone>. Partitioned by number so "does any
+// route use this number" is a one-item Query.
+pub fn route_pk(number: impl Display) -> String {
+    format!("ROUTE#{number}")
+}
+pub fn route_sk(phone: impl Display) -> String {
+    format!("PHONE#{phone}")
+}
+
+// Direct pair: one per unordered pair of users.
+pub fn direct_pk(a: UserId, b: UserId) -> String {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    format!("DIRECT#{low}#{high}")
+}
+
+// Messages of a conversation: PK=MSGS#<conversationId>, SK=MSG#<ulid> (newest first by reversing
+// the Query); its SMS deliveries beside it: SK=DLV#<messageId>#<participantId>, so the deliveries
+// of a page of messages are one contiguous range. Kept out of the CONV# partition so reading a
+// conversation with its participants stays one small Query.
+pub fn messages_pk(conversation_id: impl Display) -> String {
+    format!("MSGS#{conversation_id}")
+}
+pub const MESSAGE_PREFIX: &str = "MSG#";
+pub fn message_sk(message_id: impl Display) -> String {
+    format!("MSG#{message_id}")
+}
+pub const DELIVERY_PREFIX: &str = "DLV#";
+pub fn delivery_sk(message_id: impl Display, participant_id: impl Display) -> String {
+    format!("DLV#{message_id}#{participant_id}")
+}
+/// A delivery is found by Twilio's SID through GSI1 once the SID is known.
+pub fn sid_pk(sid: impl Display) -> String {
+    format!("SID#{sid}")
+}
+pub const SID_SK: &str = "DELIVERY";
+
+// Message by id alone (edit, delete): a pointer to its conversation.
+pub fn message_pointer_pk(message_id: impl Display) -> String {
+    format!("MESSAGE#{message_id}")
+}
+pub const MESSAGE_POINTER_SK: &str = "MESSAGE";
+
+// Idempotency of a send: one per (user, Idempotency-Key), expiring after 24 hours (TTL).
+pub fn idempotency_pk(user_id: impl Display, key: impl Display) -> String {
+    format!("IDEMP#{user_id}#{key}")
+}
+pub const IDEMPOTENCY_SK: &str = "IDEMP";
+
+// Inbound idempotency: one per Twilio MessageSid, written with the message (TTL 7 days).
+pub fn inbound_pk(message_sid: impl Display) -> String {
+    format!("INBOUND#{message_sid}")
+}
+pub const INBOUND_SK: &str = "INBOUND";
+
+// Opt-out of a phone from one of our numbers (STOP / START).
+pub fn opt_out_pk(sender: impl Display) -> String {
+    format!("OPTOUT#{sender}")
+}
+pub fn opt_out_sk(phone: impl Display) -> String {
+    format!("PHONE#{phone}")
+}
+
+// Connection (an open WebSocket), two items written together: PK=USER#<userId>
+// SK=CONN#<connectionId>, so "the connections of user U" is one Query; and PK=CONN#<connectionId>
+// SK=CONNECTION, so the user of a connection is one consistent GetItem ($disconnect and the
+// default route only know the connection id). TTL on expiresAt.
+pub const CONNECTION_PREFIX: &str = "CONN#";
+pub fn connection_sk(connection_id: impl Display) -> String {
+    format!("{CONNECTION_PREFIX}{connection_id}")
+}
+pub fn connection_pk(connection_id: impl Display) -> String {
+    format!("{CONNECTION_PREFIX}{connection_id}")
+}
+pub const CONNECTION_SK: &str = "CONNECTION";

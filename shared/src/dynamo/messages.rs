@@ -1,0 +1,486 @@
+//! Messages, their deliveries, idempotency records and opt-outs.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Utc};
+use switchboard_core::domain::conversation::ConversationDetail;
+use switchboard_core::domain::ids::{ConversationId, MessageId, UserId};
+use switchboard_core::domain::message::{Delivery, DeliveryStatus, Message};
+use switchboard_core::domain::phone::E164;
+use switchboard_core::domain::routing::Pair;
+use switchboard_core::ports::messages::{IdempotentSend, MessageChange, NewMessage, StoredMessage};
+use switchboard_core::ports::{MessageStore, Page, PageRequest, StoreError};
+
+use super::conversations::Slot;
+use super::items::{sortable, stamp, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem};
+use super::{
+    built, cursor, delivery_key, from_item, key, keys, page_limit, s, sdk_error, to_item, DynamoStore,
+    TxError,
+};
+
+/// How long an Idempotency-Key holds (and when TTL removes its record).
+const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
+/// Rounds of `record_deliveries` when status callbacks keep overtaking it.
+const RECORD_ATTEMPTS: usize = 3;
+
+#[async_trait]
+impl MessageStore for DynamoStore {
+    async fn create_message(&self, new: &NewMessage<'_>) -> Result<(), StoreError> {
+        let message = new.message;
+        let cid = message.conversation_id;
+        let mut items: Vec<(TransactWriteItem, Slot)> = vec![
+            (self.put_if_absent(to_item(&MessageItem::from(message))?)?, Slot::Other),
+            (
+                self.put_if_absent(to_item(&MessagePointerItem {
+                    pk: keys::message_pointer_pk(message.id),
+                    sk: keys::MESSAGE_POINTER_SK.into(),
+                    entity: "message-pointer".into(),
+                    conversation_id: cid,
+                })?)?,
+                Slot::Other,
+            ),
+        ];
+        for delivery in new.deliveries {
+            items.push((self.put_if_absent(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
+        }
+        items.push((self.activity_update(cid, &message.created_at, &new.preview)?, Slot::Meta));
+        for update in self.inbox_updates(new.detail, &message.created_at, &new.preview)? {
+            items.push((update, Slot::Other));
+        }
+        if let Some((user_id, key_value)) = new.idempotency {
+            let record = IdempotencyItem {
+                pk: keys::idempotency_pk(user_id, key_value),
+                sk: keys::IDEMPOTENCY_SK.into(),
+                entity: "idempotency".into(),
+                conversation_id: cid,
+                message_id: message.id,
+                expires_at: message.created_at.timestamp() + IDEMPOTENCY_SECONDS,
+            };
+            // TTL deletes lazily: an expired record that is still there does not block reuse.
+            let put = built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(&record)?))
+                    .condition_expression("attribute_not_exists(PK) OR expiresAt < :now")
+                    .expression_attribute_values(
+                        ":now",
+                        AttributeValue::N(Utc::now().timestamp().to_string()),
+                    )
+                    .build(),
+            )?;
+            items.push((TransactWriteItem::builder().put(put).build(), Slot::Idempotency));
+        }
+        debug_assert!(items.len() <= super::TRANSACTION_LIMIT, "{} items", items.len());
+        self.transact_slots(items).await
+    }
+
+    async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        // Per delivery: record the status too, or only the SID (or nothing left to record).
+        let mut status_too: Vec<Option<bool>> = vec![Some(true); deliveries.len()];
+        for attempt in 0..RECORD_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(super::backoff(attempt as u32)).await;
+            }
+            let chosen: Vec<(usize, bool)> =
+                status_too.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
+            if chosen.is_empty() {
+                return Ok(());
+            }
+            let mut failed = Vec::new();
+            for chunk in chosen.chunks(super::TRANSACTION_LIMIT) {
+                let items = chunk
+                    .iter()
+                    .map(|(i, both)| self.delivery_update(&deliveries[*i], *both))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match self.transact(items).await {
+                    Ok(()) => chunk.iter().for_each(|(i, _)| status_too[*i] = None),
+                    Err(TxError::Store(e)) => return Err(e),
+                    Err(TxError::Cancelled(reasons)) => {
+                        failed.extend(reasons.iter().zip(chunk).filter(|(r, _)| r.failed()).map(|(_, c)| *c));
+                    }
+                }
+            }
+            // A delivery that refused the status moved on already (a callback came first): keep its
+            // status, record only its SID.
+            for (i, both) in failed {
+                status_too[i] = if both && deliveries[i].twilio_sid.is_some() { Some(false) } else { None };
+            }
+        }
+        if status_too.iter().any(Option::is_some) {
+            return Err(StoreError::Contention);
+        }
+        Ok(())
+    }
+
+    /// One conditional update, `failed` to `pending`; the SID goes too (and with it the GSI1
+    /// entry) into `supersededSids`, so late callbacks for the failed attempt, even those naming
+    /// the delivery by `deliveryId`, change nothing. Only the attempt that was read is reset (same
+    /// rank and SID), and `redeliveryAt` marks the replay's claim.
+    async fn reset_failed_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        let now = s(stamp(&Utc::now()));
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(&delivery.id())))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#rank", "rank")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":read_rank", AttributeValue::N(delivery.rank().to_string()))
+            .expression_attribute_values(":at", now);
+        let mut update = "SET #status = :pending, #rank = :zero, updatedAt = :at, redeliveryAt = :at \
+                          REMOVE twilioSid, errorCode, errorMessage, GSI1PK, GSI1SK"
+            .to_string();
+        let mut condition = "attribute_exists(SK) AND #status = :failed AND #rank = :read_rank".to_string();
+        match &delivery.twilio_sid {
+            Some(sid) => {
+                update.push_str(" ADD supersededSids :old");
+                condition.push_str(" AND twilioSid = :sid");
+                request = request
+                    .expression_attribute_values(":sid", s(sid.clone()))
+                    .expression_attribute_values(":old", AttributeValue::Ss(vec![sid.clone()]));
+            }
+            None => condition.push_str(" AND attribute_not_exists(twilioSid)"),
+        }
+        let result = request.update_expression(update).condition_expression(condition).send().await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// The replay's claim on a `pending` delivery: `redeliveryAt` is set only if nothing wrote
+    /// the delivery (a send's write-ahead, a reset) or claimed it since `stale_before`.
+    async fn claim_pending_delivery(
+        &self,
+        delivery: &Delivery,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(&delivery.id())))
+            .update_expression("SET redeliveryAt = :now")
+            .condition_expression(
+                "attribute_exists(SK) AND #status = :pending AND updatedAt < :cutoff \
+                 AND (attribute_not_exists(redeliveryAt) OR redeliveryAt < :cutoff)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":cutoff", s(stamp(&stale_before)))
+            .expression_attribute_values(":now", s(stamp(&Utc::now())))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn get_message(&self, message_id: MessageId) -> Result<Option<StoredMessage>, StoreError> {
+        let Some(cid) = self.get_message_pointer(message_id).await? else {
+            return Ok(None);
+        };
+        let message = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::messages_pk(cid), &keys::message_sk(message_id))))
+            .consistent_read(true)
+            .send();
+        let prefix = format!("{}{message_id}#", keys::DELIVERY_PREFIX);
+        let end = format!("{prefix}\u{7f}");
+        let (message, deliveries) = futures::try_join!(
+            async { message.await.map_err(sdk_error) },
+            self.query_deliveries(cid, &prefix, &end),
+        )?;
+        let Some(item) = message.item else { return Ok(None) };
+        Ok(Some(StoredMessage { message: from_item::<MessageItem>(item)?.into(), deliveries }))
+    }
+
+    /// One Query for the page of messages, one for the deliveries of exactly that page (their
+    /// keys sort in one contiguous range).
+    async fn list_messages(
+        &self,
+        cid: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<StoredMessage>, StoreError> {
+        let pk = keys::messages_pk(cid);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":prefix", s(keys::MESSAGE_PREFIX))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(page_limit(page));
+        if let Some(c) = &page.cursor {
+            let start = cursor::decode(
+                c,
+                &[keys::PK, keys::SK],
+                keys::PK,
+                &pk,
+                Some((keys::SK, keys::MESSAGE_PREFIX)),
+            )?;
+            query = query.set_exclusive_start_key(Some(start));
+        }
+        let out = query.send().await.map_err(|e| super::query_error(e, page.cursor.is_some()))?;
+        let messages: Vec<Message> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<MessageItem>(item).map(Message::from))
+            .collect::<Result<_, _>>()?;
+        let mut by_message: BTreeMap<MessageId, Vec<Delivery>> = BTreeMap::new();
+        if let (Some(newest), Some(oldest)) = (messages.first(), messages.last()) {
+            let from = format!("{}{}#", keys::DELIVERY_PREFIX, oldest.id);
+            let to = format!("{}{}#\u{7f}", keys::DELIVERY_PREFIX, newest.id);
+            for delivery in self.query_deliveries(cid, &from, &to).await? {
+                by_message.entry(delivery.message_id).or_default().push(delivery);
+            }
+        }
+        let items = messages
+            .into_iter()
+            .map(|message| {
+                let deliveries = by_message.remove(&message.id).unwrap_or_default();
+                StoredMessage { message, deliveries }
+            })
+            .collect();
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+    }
+
+    async fn change_message(
+        &self,
+        message: &Message,
+        author_id: UserId,
+        change: MessageChange,
+    ) -> Result<Message, StoreError> {
+        let author = author_id.to_string();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::messages_pk(message.conversation_id), &keys::message_sk(message.id))))
+            .condition_expression("senderUserId = :me AND deleted = :false")
+            .expression_attribute_values(":me", s(author.clone()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match change {
+            MessageChange::Edit { content, at } => update
+                .update_expression("SET content = :content, editedAt = :at")
+                .expression_attribute_values(":content", s(content))
+                .expression_attribute_values(":at", s(stamp(&at))),
+            MessageChange::Delete { at } => update
+                .update_expression("SET deleted = :true, content = :empty, mediaUrls = :none, editedAt = :at")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":empty", s(""))
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":at", s(stamp(&at))),
+        };
+        let out = update.send().await.map_err(|e| match e.as_service_error() {
+            Some(
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                    failed,
+                ),
+            ) => match failed.item().and_then(|i| i.get("senderUserId")).and_then(|v| v.as_s().ok()) {
+                Some(sender) if *sender != author => StoreError::NotAuthor,
+                _ => StoreError::MessageNotFound,
+            },
+            _ => sdk_error(e),
+        })?;
+        let item = out.attributes.ok_or(StoreError::MessageNotFound)?;
+        Ok(from_item::<MessageItem>(item)?.into())
+    }
+
+    async fn find_idempotent(
+        &self,
+        user_id: UserId,
+        key_value: &str,
+    ) -> Result<Option<IdempotentSend>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::idempotency_pk(user_id, key_value), keys::IDEMPOTENCY_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let record = out.item.map(from_item::<IdempotencyItem>).transpose()?;
+        Ok(record
+            .filter(|r| r.expires_at >= Utc::now().timestamp())
+            .map(|r| IdempotentSend { conversation_id: r.conversation_id, message_id: r.message_id }))
+    }
+
+    async fn opted_out(&self, pairs: &[Pair]) -> Result<HashSet<Pair>, StoreError> {
+        let unique: HashSet<&Pair> = pairs.iter().collect();
+        let keys = unique
+            .into_iter()
+            .map(|(sender, phone)| key(keys::opt_out_pk(sender), &keys::opt_out_sk(phone)))
+            .collect();
+        let mut found = HashSet::new();
+        for item in self.batch_get(keys).await? {
+            let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if let (Some(sender), Some(phone)) = (pk.strip_prefix("OPTOUT#"), sk.strip_prefix("PHONE#")) {
+                found.insert((E164::from_stored(sender.into()), E164::from_stored(phone.into())));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn set_opt_out(&self, number: &E164, phone: &E164, opted_out: bool) -> Result<(), StoreError> {
+        self.transact_slots(vec![(self.opt_out_write(number, phone, opted_out)?, Slot::Other)]).await
+    }
+}
+
+impl DynamoStore {
+    /// The conversation's last activity moves; it must still be active.
+    pub(super) fn activity_update(
+        &self,
+        cid: ConversationId,
+        at: &DateTime<Utc>,
+        preview: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let meta = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::conversation_pk(cid), keys::CONVERSATION_SK)))
+                .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview")
+                .condition_expression("#status = :active")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":at", s(stamp(at)))
+                .expression_attribute_values(":preview", s(preview))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(meta).build())
+    }
+
+    /// Every web participant's inbox line moves to the top (if the participant is still there).
+    pub(super) fn inbox_updates(
+        &self,
+        detail: &ConversationDetail,
+        at: &DateTime<Utc>,
+        preview: &str,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        detail
+            .user_ids()
+            .into_iter()
+            .map(|user_id| self.inbox_update(detail.conversation.id, user_id, at, preview))
+            .collect()
+    }
+
+    /// One web participant's inbox line moves to the top (if the participant is still there).
+    pub(super) fn inbox_update(
+        &self,
+        cid: ConversationId,
+        user_id: UserId,
+        at: &DateTime<Utc>,
+        preview: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::conversation_pk(cid), &keys::user_participant_sk(user_id))))
+                .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview, GSI1SK = :sk")
+                .condition_expression("attribute_exists(SK)")
+                .expression_attribute_values(":at", s(stamp(at)))
+                .expression_attribute_values(":preview", s(preview))
+                .expression_attribute_values(":sk", s(keys::inbox_sk(sortable(at), cid)))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The update that records one send outcome. `status_too` false: only the SID (a callback
+    /// already moved the status further).
+    fn delivery_update(
+        &self,
+        delivery: &Delivery,
+        status_too: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut set = vec!["updatedAt = :at"];
+        let mut values: HashMap<String, AttributeValue> =
+            HashMap::from([(":at".to_string(), s(stamp(&delivery.updated_at)))]);
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut condition = "attribute_exists(SK)".to_string();
+        if let Some(sid) = &delivery.twilio_sid {
+            set.extend(["twilioSid = :sid", "GSI1PK = :gpk", "GSI1SK = :gsk"]);
+            values.insert(":sid".into(), s(sid.clone()));
+            values.insert(":gpk".into(), s(keys::sid_pk(sid)));
+            values.insert(":gsk".into(), s(keys::SID_SK));
+        }
+        if status_too {
+            set.extend(["#status = :status", "#rank = :rank"]);
+            names.insert("#status".into(), "status".into());
+            names.insert("#rank".into(), "rank".into());
+            values.insert(":status".into(), s(delivery.status.as_str()));
+            values.insert(":rank".into(), AttributeValue::N(delivery.rank().to_string()));
+            condition.push_str(" AND #rank < :rank");
+            if let Some(code) = delivery.error_code {
+                set.push("errorCode = :code");
+                values.insert(":code".into(), AttributeValue::N(code.to_string()));
+            }
+            if let Some(message) = &delivery.error_message {
+                set.push("errorMessage = :msg");
+                values.insert(":msg".into(), s(message.clone()));
+            }
+        }
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(delivery_key(&delivery.id())))
+                .update_expression(format!("SET {}", set.join(", ")))
+                .condition_expression(condition)
+                .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                .set_expression_attribute_values(Some(values))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The conversation a message belongs to: its pointer item.
+    async fn get_message_pointer(&self, message_id: MessageId) -> Result<Option<ConversationId>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::message_pointer_pk(message_id), keys::MESSAGE_POINTER_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item.map(from_item::<MessagePointerItem>).transpose()?.map(|p| p.conversation_id))
+    }
+
+    /// Deliveries of `cid` whose sort key lies in [from, to], all pages.
+    async fn query_deliveries(
+        &self,
+        cid: ConversationId,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.query_all(&keys::messages_pk(cid), Some((from, to)))
+            .await?
+            .into_iter()
+            .map(|item| from_item::<DeliveryItem>(item).map(Delivery::from))
+            .collect()
+    }
+}

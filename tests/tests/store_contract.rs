@@ -1,0 +1,2022 @@
+//! The storage contract: every scenario below is written once against the ports
+//! (`switchboard_core::ports::Stores`) and run twice by [`contract!`]: over the in-memory fake
+//! (`memory::<scenario>`) and over the DynamoDB adapter on a fresh table of the local server
+//! (`dynamo::<scenario>`). The fake is what the use-case tests run on; these runs are what make
+//! it trustworthy.
+//!
+//! Known differences of the two that the scenarios deliberately do not assert (noted by the
+//! fake's author, and true of real DynamoDB rather than of the local server):
+//!
+//! * (a) DynamoDB may return a cursor for an exactly-full last page, which then leads to an
+//!   empty page; the fake never does. The local server does the same whenever the Query saw an
+//!   item after the page that the key condition then refused (a `begins_with` listing). So the
+//!   scenarios follow cursors until there is none and accept one empty last page, and never
+//!   assert "no cursor" on a page that is exactly full.
+//! * (b) GSI reads (directory, pool, inbox, `delivery_by_sid`) are eventually consistent in
+//!   DynamoDB; the local server and the fake answer them immediately. The scenarios read those
+//!   listings right after writing: on real DynamoDB that is not guaranteed. Likewise (not in the
+//!   fake's notes) `connections_of` is a base-table Query without `ConsistentRead`.
+//!
+//! Every other difference makes a scenario fail; such a scenario asserts what the port's
+//! documentation promises and is ignored on the side that breaks it, with the reason.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use switchboard::core::domain::conversation::{
+    Conversation, ConversationDetail, ConversationKind, ConversationStatus, Member, Participant,
+    ParticipantRole,
+};
+use switchboard::core::domain::ids::{ConnectionId, ConversationId, MessageId, ParticipantId, UserId};
+use switchboard::core::domain::message::{
+    segments, Delivery, DeliveryStatus, Message, Sender, SenderKind, TENTATIVE_FAILURE_RANK,
+};
+use switchboard::core::domain::number::{NumberStatus, PoolNumber};
+use switchboard::core::domain::phone::E164;
+use switchboard::core::domain::realtime::Connection;
+use switchboard::core::domain::user::User;
+use switchboard::core::ports::conversations::NewConversation;
+use switchboard::core::ports::messages::{IdempotentSend, MessageChange, NewMessage};
+use switchboard::core::ports::users::{LoginKey, ProfileChanges};
+use switchboard::core::ports::webhooks::{InboundWrite, OptChange, StatusOutcome, StatusUpdate};
+use switchboard::core::ports::{Page, PageRequest, StoreError, Stores, UniqueField, MAX_PAGE_SIZE};
+use switchboard::dynamo::DynamoStore;
+
+/// Runs each scenario over both stores. An optional `dynamo: #[ignore = "..."]` (or `memory:`)
+/// marks the run of one side only.
+macro_rules! contract {
+    ($($name:ident $([memory: #[$mem:meta]])? $([dynamo: #[$dyn:meta]])?;)*) => {
+        mod memory {
+            $(
+                $(#[$mem])?
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(&switchboard::core::memory::MemoryStore::new()).await;
+                }
+            )*
+        }
+        mod dynamo {
+            $(
+                $(#[$dyn])?
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(&super::dynamo_store().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract! {
+    // Users
+    email_and_username_are_unique_and_usernames_case_insensitive;
+    users_are_read_back_as_written_and_in_the_order_asked;
+    a_profile_email_change_moves_the_uniqueness_record;
+    deactivation_frees_the_number_leaves_the_directory_and_ends_sessions;
+    // Number pool
+    the_pool_adds_removes_and_lists_numbers_by_status;
+    assignment_takes_only_a_free_number_for_an_active_user_without_one;
+    release_returns_the_number_to_the_free_pool;
+    marking_a_number_releasing_blocks_new_sms_conversations_on_it;
+    // Conversations
+    a_route_in_use_is_route_taken_naming_every_taken_pair;
+    a_direct_pair_has_one_conversation_in_either_order;
+    a_proxy_number_that_went_to_a_user_is_proxy_unavailable;
+    adding_a_participant_checks_membership_size_and_status;
+    removing_a_participant_promotes_and_never_leaves_no_admin;
+    set_role_changes_only_the_role_that_was_read;
+    closing_frees_routes_direct_pair_and_route_counts;
+    closing_after_a_concurrent_add_is_contention_until_read_again;
+    closing_a_closed_conversation_is_inactive_and_an_unknown_one_contention;
+    the_inbox_lists_latest_activity_first_after_messages;
+    a_group_too_big_for_one_transaction_is_written_whole_in_parts;
+    a_group_whose_later_part_fails_is_left_closed_with_its_routes_freed;
+    // Messages
+    an_idempotency_key_is_used_once_per_sender_and_expires;
+    a_message_needs_an_active_conversation_and_every_inbox_line;
+    recording_outcomes_after_a_callback_keeps_the_later_status_and_adds_the_sid;
+    recording_outcomes_writes_status_and_error_and_drops_unknown_deliveries;
+    a_tentative_failure_is_overruled_by_any_callback;
+    a_reset_supersedes_the_failed_attempt;
+    a_pending_delivery_is_claimed_once_and_only_when_stale;
+    a_claim_compares_instants_within_one_second;
+    only_the_author_changes_a_message_and_a_deleted_one_is_gone;
+    history_is_newest_first_with_each_messages_deliveries;
+    opt_outs_are_per_number_and_phone;
+    // Webhooks
+    the_inbound_lookup_names_route_owner_and_opt_out;
+    an_inbound_message_sid_is_stored_once;
+    an_inbound_text_to_a_closed_conversation_is_inactive_and_not_remembered;
+    relays_are_stored_and_inbox_lines_move_unless_a_participant_left;
+    statuses_only_move_forward_in_every_order;
+    read_comes_after_delivered_and_never_over_a_failure;
+    a_callback_adds_its_sid_once_and_delivery_by_sid_finds_it;
+    a_callback_for_an_unknown_delivery_is_unknown;
+    // Connections
+    connections_are_put_read_expired_and_deleted;
+    // Pagination
+    directory_pages_follow_cursors_under_a_prefix;
+    pool_pages_honour_limits_and_return_every_number_once;
+    inbox_and_history_pages_return_every_item_once_in_order;
+    a_cursor_only_resumes_the_listing_that_made_it;
+    a_cursor_whose_item_is_gone_resumes_after_its_place;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The DynamoDB side: a fresh table per test on the local server.
+
+async fn dynamo_store() -> DynamoStore {
+    static SPEC: OnceLock<xtask::table::TableSpec> = OnceLock::new();
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: start the local DynamoDB server (make test does)"
+    );
+    let spec = SPEC.get_or_init(|| {
+        xtask::table::spec_from_template(&xtask::table::template_path()).expect("template.yaml")
+    });
+    let sdk_config = aws_config::load_from_env().await;
+    let (client, _) = DynamoStore::client_from_config(&sdk_config);
+    let table = format!("contract-{}", ulid::Ulid::new().to_string().to_lowercase());
+    xtask::table::ensure_table(&client, &table, spec).await.expect("create the contract table");
+    DynamoStore::new(client, table)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures (as the fake's own tests have them, over any store).
+
+/// A phone (`+14155550000` + n).
+fn phone(n: u32) -> E164 {
+    E164::from_stored(format!("+1415555{n:04}"))
+}
+
+/// One of our Twilio numbers (`+16285550000` + n).
+fn number(n: u32) -> E164 {
+    E164::from_stored(format!("+1628555{n:04}"))
+}
+
+fn user(username: &str) -> User {
+    let now = Utc::now();
+    User {
+        id: UserId::new(),
+        username: username.to_string(),
+        email: format!("{}@example.com", username.trim().to_lowercase()),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        first_name: None,
+        last_name: None,
+        phone_number: None,
+        virtual_number: None,
+        active: true,
+        token_version: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn registered<S: Stores>(store: &S, username: &str) -> User {
+    let user = user(username);
+    store.create_user(&user).await.unwrap();
+    user
+}
+
+/// A registered user holding pool number `n` (as stored afterwards).
+async fn with_number<S: Stores>(store: &S, username: &str, n: u32) -> User {
+    let user = registered(store, username).await;
+    store.add_number(&number(n), Utc::now()).await.unwrap();
+    store.assign_number(user.id, &number(n), Utc::now()).await.unwrap();
+    store.get_user(user.id).await.unwrap().unwrap()
+}
+
+async fn pool<S: Stores>(store: &S, numbers: impl IntoIterator<Item = u32>) {
+    for n in numbers {
+        store.add_number(&number(n), Utc::now()).await.unwrap();
+    }
+}
+
+fn member(user: &User, role: ParticipantRole) -> Participant {
+    Participant {
+        id: ParticipantId::new(),
+        member: Member::User { user_id: user.id },
+        display_name: user.username.clone(),
+        role,
+        joined_at: Utc::now(),
+    }
+}
+
+/// A phone texting through `proxy`.
+fn texter(phone: &E164, proxy: &E164) -> Participant {
+    Participant {
+        id: ParticipantId::new(),
+        member: Member::Sms { phone: phone.clone(), proxy_number: proxy.clone() },
+        display_name: phone.to_string(),
+        role: ParticipantRole::Member,
+        joined_at: Utc::now(),
+    }
+}
+
+fn detail(
+    kind: ConversationKind,
+    creator: &User,
+    name: Option<&str>,
+    participants: Vec<Participant>,
+) -> ConversationDetail {
+    let now = Utc::now();
+    ConversationDetail {
+        conversation: Conversation {
+            id: ConversationId::new(),
+            kind,
+            name: name.map(str::to_string),
+            description: None,
+            status: ConversationStatus::Active,
+            created_by: creator.id,
+            created_at: now,
+            last_message_at: now,
+            last_message_preview: None,
+        },
+        participants,
+    }
+}
+
+fn group_detail(admin: &User, members: &[&User], phones: &[(E164, E164)]) -> ConversationDetail {
+    let mut participants = vec![member(admin, ParticipantRole::Admin)];
+    participants.extend(members.iter().map(|u| member(u, ParticipantRole::Member)));
+    participants.extend(phones.iter().map(|(p, proxy)| texter(p, proxy)));
+    detail(ConversationKind::Group, admin, Some("Group"), participants)
+}
+
+fn plain(detail: &ConversationDetail) -> NewConversation<'_> {
+    NewConversation { detail, direct_pair: None, sms_owner: None }
+}
+
+/// A group created by `admin` (its admin) with `members` and `phones` (phone, proxy).
+async fn group<S: Stores>(
+    store: &S,
+    admin: &User,
+    members: &[&User],
+    phones: &[(E164, E164)],
+) -> ConversationDetail {
+    let detail = group_detail(admin, members, phones);
+    store.create_conversation(plain(&detail)).await.unwrap();
+    detail
+}
+
+/// `owner`'s SMS conversation with `phone` through the owner's number.
+fn sms_detail(owner: &User, phone: &E164) -> ConversationDetail {
+    let number = owner.virtual_number.clone().expect("the owner holds a number");
+    let participants = vec![member(owner, ParticipantRole::Admin), texter(phone, &number)];
+    detail(ConversationKind::Sms, owner, None, participants)
+}
+
+async fn sms_conversation<S: Stores>(store: &S, owner: &User, phone: &E164) -> ConversationDetail {
+    let detail = sms_detail(owner, phone);
+    let number = owner.virtual_number.as_ref().unwrap();
+    let new = NewConversation { detail: &detail, direct_pair: None, sms_owner: Some((owner.id, number)) };
+    store.create_conversation(new).await.unwrap();
+    detail
+}
+
+fn direct_detail(a: &User, b: &User) -> ConversationDetail {
+    let participants = vec![member(a, ParticipantRole::Admin), member(b, ParticipantRole::Admin)];
+    detail(ConversationKind::Direct, a, None, participants)
+}
+
+async fn direct<S: Stores>(store: &S, a: &User, b: &User) -> ConversationDetail {
+    let detail = direct_detail(a, b);
+    let new = NewConversation { detail: &detail, direct_pair: Some((a.id, b.id)), sms_owner: None };
+    store.create_conversation(new).await.unwrap();
+    detail
+}
+
+fn message_at(detail: &ConversationDetail, author: &User, text: &str, at: DateTime<Utc>) -> Message {
+    Message {
+        id: MessageId::new(),
+        conversation_id: detail.conversation.id,
+        sender: Sender {
+            kind: SenderKind::User,
+            user_id: Some(author.id),
+            phone_number: None,
+            display_name: author.username.clone(),
+        },
+        content: text.to_string(),
+        media_urls: Vec::new(),
+        media_content_types: Vec::new(),
+        twilio_sid: None,
+        created_at: at,
+        edited_at: None,
+        deleted: false,
+    }
+}
+
+fn message(detail: &ConversationDetail, author: &User, text: &str) -> Message {
+    message_at(detail, author, text, Utc::now())
+}
+
+/// A text from `from` that Twilio delivered to us with MessageSid `sid`.
+fn inbound(detail: &ConversationDetail, from: &E164, sid: &str) -> Message {
+    Message {
+        id: MessageId::new(),
+        conversation_id: detail.conversation.id,
+        sender: Sender {
+            kind: SenderKind::Sms,
+            user_id: None,
+            phone_number: Some(from.clone()),
+            display_name: from.to_string(),
+        },
+        content: "hello".into(),
+        media_urls: Vec::new(),
+        media_content_types: Vec::new(),
+        twilio_sid: Some(sid.into()),
+        created_at: Utc::now(),
+        edited_at: None,
+        deleted: false,
+    }
+}
+
+fn inbound_write<'a>(
+    sid: &'a str,
+    message: Option<&'a Message>,
+    inbox_user_id: Option<UserId>,
+) -> InboundWrite<'a> {
+    InboundWrite { message_sid: sid, message, preview: "hello".into(), inbox_user_id, opt_change: None }
+}
+
+/// A `pending` delivery of `message` to every phone of `detail`.
+fn pending_deliveries(detail: &ConversationDetail, message: &Message) -> Vec<Delivery> {
+    detail
+        .participants
+        .iter()
+        .filter_map(|p| p.route().map(|(from, to)| (p.id, from, to)))
+        .map(|(participant_id, from, to)| Delivery {
+            conversation_id: detail.conversation.id,
+            message_id: message.id,
+            participant_id,
+            to,
+            from,
+            status: DeliveryStatus::Pending,
+            twilio_sid: None,
+            error_code: None,
+            error_message: None,
+            segments: segments(&message.content),
+            updated_at: message.created_at,
+            tentative: false,
+        })
+        .collect()
+}
+
+fn new_message<'a>(
+    detail: &'a ConversationDetail,
+    message: &'a Message,
+    deliveries: &'a [Delivery],
+) -> NewMessage<'a> {
+    NewMessage { detail, message, deliveries, idempotency: None, preview: message.content.clone() }
+}
+
+/// Stores `message` with a pending delivery per phone; returns the deliveries.
+async fn send<S: Stores>(store: &S, detail: &ConversationDetail, message: &Message) -> Vec<Delivery> {
+    let deliveries = pending_deliveries(detail, message);
+    store.create_message(&new_message(detail, message, &deliveries)).await.unwrap();
+    deliveries
+}
+
+/// The participant of `detail` that is this phone.
+fn participant_of(detail: &ConversationDetail, phone: &E164) -> Participant {
+    detail
+        .participants
+        .iter()
+        .find(|p| matches!(&p.member, Member::Sms { phone: q, .. } if q == phone))
+        .cloned()
+        .expect("a participant with that phone")
+}
+
+/// A group with one phone (through pool number 1) and one message to it: its pending delivery.
+async fn one_delivery<S: Stores>(store: &S) -> (ConversationDetail, User, Delivery) {
+    pool(store, [1]).await;
+    let ada = registered(store, "ada").await;
+    let detail = group(store, &ada, &[], &[(phone(1), number(1))]).await;
+    let delivery = send(store, &detail, &message(&detail, &ada, "hi")).await.remove(0);
+    (detail, ada, delivery)
+}
+
+/// The delivery as stored, read through its message.
+async fn stored_delivery<S: Stores>(store: &S, delivery: &Delivery) -> Delivery {
+    let stored = store.get_message(delivery.message_id).await.unwrap().expect("the message is stored");
+    stored
+        .deliveries
+        .into_iter()
+        .find(|d| d.participant_id == delivery.participant_id)
+        .expect("the delivery is stored")
+}
+
+/// A send outcome of `delivery`.
+fn outcome(delivery: &Delivery, status: DeliveryStatus, sid: Option<&str>) -> Delivery {
+    Delivery { status, twilio_sid: sid.map(str::to_string), updated_at: Utc::now(), ..delivery.clone() }
+}
+
+fn callback(delivery: &Delivery, status: DeliveryStatus, sid: Option<&str>) -> StatusUpdate {
+    StatusUpdate {
+        delivery: delivery.id(),
+        status,
+        sid: sid.map(str::to_string),
+        error_code: None,
+        error_message: None,
+    }
+}
+
+/// The pool number as listed (every section).
+async fn pool_number<S: Stores>(store: &S, n: &E164) -> Option<PoolNumber> {
+    let all = all_pages(100, |page| async move { store.list_numbers(None, &page).await }).await;
+    all.into_iter().find(|p| p.phone_number == *n)
+}
+
+async fn listed<S: Stores>(store: &S, status: NumberStatus) -> Vec<E164> {
+    let page = store.list_numbers(Some(status), &PageRequest::first(100)).await.unwrap();
+    page.items.into_iter().map(|n| n.phone_number).collect()
+}
+
+async fn directory<S: Stores>(store: &S) -> Vec<String> {
+    let all = all_pages(100, |page| async move { store.list_active_users(None, &page).await }).await;
+    all.into_iter().map(|u| u.username).collect()
+}
+
+fn error<T: std::fmt::Debug>(result: Result<T, StoreError>) -> StoreError {
+    result.expect_err("the store refused")
+}
+
+/// Every item of a listing, following its cursors: each page at most `limit` items, every page
+/// before the last full, and (known difference (a)) at most one empty page, the last.
+async fn all_pages<T, F, Fut>(limit: u32, mut list: F) -> Vec<T>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut items = Vec::new();
+    let mut request = PageRequest::first(limit);
+    for _ in 0..1000 {
+        let page = list(request.clone()).await.expect("a page");
+        assert!(page.items.len() <= limit as usize, "{} items for a limit of {limit}", page.items.len());
+        let done = page.next_cursor.is_none();
+        if !done {
+            assert_eq!(page.items.len(), limit as usize, "a page before the last is full");
+        }
+        if page.items.is_empty() {
+            assert!(done, "an empty page is the last");
+        }
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => request = PageRequest { limit, cursor: Some(cursor) },
+            None => return items,
+        }
+    }
+    panic!("a listing that never ends");
+}
+
+fn resume<T>(page: &Page<T>, limit: u32) -> PageRequest {
+    PageRequest { limit, cursor: page.next_cursor.clone() }
+}
+
+fn invalid_cursor<T>(listed: Result<Page<T>, StoreError>) -> bool {
+    matches!(listed, Err(StoreError::InvalidCursor))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+async fn email_and_username_are_unique_and_usernames_case_insensitive<S: Stores>(store: &S) {
+    let ada = registered(store, "Ada").await;
+
+    let same_email = User { email: ada.email.clone(), ..user("someone") };
+    assert!(matches!(error(store.create_user(&same_email).await), StoreError::Taken(UniqueField::Email)));
+    let same_username = User { email: "other@example.com".into(), ..user(" ADA ") };
+    assert!(matches!(
+        error(store.create_user(&same_username).await),
+        StoreError::Taken(UniqueField::Username)
+    ));
+    // Both taken: the email is named.
+    let both = User { id: UserId::new(), ..ada.clone() };
+    assert!(matches!(error(store.create_user(&both).await), StoreError::Taken(UniqueField::Email)));
+    // The same id again with fresh values: nothing to name but a conflict.
+    let same_id = User { id: ada.id, ..user("fresh") };
+    assert!(matches!(error(store.create_user(&same_id).await), StoreError::Contention));
+
+    for loser in [&same_email, &same_username, &both] {
+        assert_eq!(store.get_user(loser.id).await.unwrap(), None, "{}", loser.username);
+    }
+    assert_eq!(store.get_user(ada.id).await.unwrap(), Some(ada.clone()));
+    assert_eq!(store.find_user_id(&LoginKey::Username("aDa".into())).await.unwrap(), Some(ada.id));
+    assert_eq!(store.find_user_id(&LoginKey::Email("ADA@Example.com".into())).await.unwrap(), Some(ada.id));
+    assert_eq!(store.find_user_id(&LoginKey::Username("fresh".into())).await.unwrap(), None);
+    assert_eq!(store.find_user_id(&LoginKey::Email("other@example.com".into())).await.unwrap(), None);
+    assert_eq!(directory(store).await, ["Ada"]);
+}
+
+async fn users_are_read_back_as_written_and_in_the_order_asked<S: Stores>(store: &S) {
+    let mut ada = user("ada");
+    ada.first_name = Some("Ada".into());
+    ada.last_name = Some("Lovelace".into());
+    ada.phone_number = Some(phone(7));
+    store.create_user(&ada).await.unwrap();
+    let bob = registered(store, "bob").await;
+
+    assert_eq!(store.get_user(ada.id).await.unwrap().as_ref(), Some(&ada));
+    assert_eq!(store.get_user(UserId::new()).await.unwrap(), None);
+    let users = store.get_users(&[bob.id, UserId::new(), ada.id, bob.id]).await.unwrap();
+    assert_eq!(users, [bob.clone(), ada.clone(), bob.clone()], "unknown ids skipped, order and repeats kept");
+    assert!(store.get_users(&[]).await.unwrap().is_empty());
+}
+
+async fn a_profile_email_change_moves_the_uniqueness_record<S: Stores>(store: &S) {
+    let ada = registered(store, "ada").await;
+    let bob = registered(store, "bob").await;
+
+    let changes = ProfileChanges {
+        first_name: Some(Some("Ada".into())),
+        phone_number: Some(Some(phone(1))),
+        email: Some("ada@new.example.com".into()),
+        ..Default::default()
+    };
+    let updated = store.update_profile(&ada, &changes).await.unwrap();
+
+    assert_eq!(
+        (updated.email.as_str(), updated.first_name.as_deref(), updated.phone_number.clone()),
+        ("ada@new.example.com", Some("Ada"), Some(phone(1)))
+    );
+    assert_eq!(store.get_user(ada.id).await.unwrap(), Some(updated.clone()));
+    let by_email = |e: &str| LoginKey::Email(e.to_string());
+    assert_eq!(store.find_user_id(&by_email("ada@new.example.com")).await.unwrap(), Some(ada.id));
+    assert_eq!(store.find_user_id(&by_email("ada@example.com")).await.unwrap(), None);
+    // The old address is free again.
+    let newcomer = User { email: "ada@example.com".into(), ..user("newcomer") };
+    store.create_user(&newcomer).await.unwrap();
+
+    // A taken address: refused, nothing changes.
+    let taken =
+        ProfileChanges { email: Some(bob.email.clone()), first_name: Some(None), ..Default::default() };
+    assert!(matches!(
+        error(store.update_profile(&updated, &taken).await),
+        StoreError::Taken(UniqueField::Email)
+    ));
+    assert_eq!(store.get_user(ada.id).await.unwrap(), Some(updated.clone()));
+    // From a stale read (the old address is no longer this user's): contention.
+    let stale = ProfileChanges { email: Some("ada@third.example.com".into()), ..Default::default() };
+    assert!(matches!(error(store.update_profile(&ada, &stale).await), StoreError::Contention));
+    assert_eq!(store.find_user_id(&by_email("ada@third.example.com")).await.unwrap(), None);
+    // Clearing a field; the same email is no change.
+    let clear =
+        ProfileChanges { first_name: Some(None), email: Some(updated.email.clone()), ..Default::default() };
+    let cleared = store.update_profile(&updated, &clear).await.unwrap();
+    assert_eq!((cleared.first_name, cleared.email), (None, updated.email.clone()));
+    // An unknown user.
+    let ghost = user("ghost");
+    let rename = ProfileChanges { last_name: Some(Some("G".into())), ..Default::default() };
+    assert!(matches!(error(store.update_profile(&ghost, &rename).await), StoreError::UserNotFound));
+}
+
+async fn deactivation_frees_the_number_leaves_the_directory_and_ends_sessions<S: Stores>(store: &S) {
+    let ada = with_number(store, "ada", 1).await;
+    registered(store, "bob").await;
+    store.mark_number_releasing(ada.id, &number(1)).await.unwrap();
+    assert_eq!(directory(store).await, ["ada", "bob"]);
+
+    // From a read that missed the number: refused, nothing changes.
+    let stale = User { virtual_number: None, ..ada.clone() };
+    assert!(matches!(error(store.set_active(&stale, false).await), StoreError::Contention));
+    assert!(store.get_user(ada.id).await.unwrap().unwrap().active);
+
+    store.set_active(&ada, false).await.unwrap();
+
+    let stored = store.get_user(ada.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.active, stored.token_version, stored.virtual_number.clone()),
+        (false, ada.token_version + 1, None)
+    );
+    assert_eq!(directory(store).await, ["bob"]);
+    let freed = pool_number(store, &number(1)).await.unwrap();
+    assert_eq!((freed.owner_id, freed.assigned_at, freed.status()), (None, None, NumberStatus::Free));
+    assert_eq!(listed(store, NumberStatus::Free).await, [number(1)]);
+    // An inactive user gets no number; the login names still belong to them.
+    assert!(matches!(
+        error(store.assign_number(ada.id, &number(1), Utc::now()).await),
+        StoreError::UserNotFound
+    ));
+    assert_eq!(store.find_user_id(&LoginKey::Username("ada".into())).await.unwrap(), Some(ada.id));
+
+    // Reactivation: back in the directory, sessions stay ended, and the release mark is gone.
+    store.set_active(&stored, true).await.unwrap();
+    let back = store.get_user(ada.id).await.unwrap().unwrap();
+    assert_eq!((back.active, back.token_version), (true, ada.token_version + 1));
+    assert_eq!(directory(store).await, ["ada", "bob"]);
+    store.assign_number(ada.id, &number(1), Utc::now()).await.unwrap();
+    let ada = store.get_user(ada.id).await.unwrap().unwrap();
+    sms_conversation(store, &ada, &phone(1)).await;
+    // An unknown user.
+    assert!(matches!(error(store.set_active(&user("ghost"), false).await), StoreError::Contention));
+    assert!(matches!(error(store.set_active(&user("ghost"), true).await), StoreError::Contention));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Number pool
+
+async fn the_pool_adds_removes_and_lists_numbers_by_status<S: Stores>(store: &S) {
+    let at = Utc::now() - Duration::minutes(5);
+    let added = store.add_number(&number(1), at).await.unwrap();
+    assert_eq!(
+        added,
+        PoolNumber {
+            phone_number: number(1),
+            owner_id: None,
+            added_at: at,
+            assigned_at: None,
+            route_count: 0
+        }
+    );
+    pool(store, [2, 3, 4]).await;
+    assert!(matches!(error(store.add_number(&number(1), Utc::now()).await), StoreError::NumberInPool));
+    let ada = registered(store, "ada").await;
+    store.assign_number(ada.id, &number(3), at).await.unwrap();
+    group(store, &ada, &[], &[(phone(1), number(2)), (phone(2), number(2))]).await;
+
+    assert_eq!(listed(store, NumberStatus::Free).await, [number(1), number(4)]);
+    assert_eq!(listed(store, NumberStatus::Assigned).await, [number(3)]);
+    assert_eq!(listed(store, NumberStatus::Proxy).await, [number(2)]);
+    let all = store.list_numbers(None, &PageRequest::first(10)).await.unwrap();
+    let order: Vec<_> = all.items.iter().map(|n| n.phone_number.clone()).collect();
+    assert_eq!(order, [number(3), number(1), number(4), number(2)], "ASSIGNED#, FREE#, PROXY#");
+    assert_eq!(all.next_cursor, None);
+    let assigned = &all.items[0];
+    assert_eq!((assigned.owner_id, assigned.assigned_at, assigned.route_count), (Some(ada.id), Some(at), 0));
+    assert_eq!((all.items[3].route_count, all.items[3].status()), (2, NumberStatus::Proxy));
+
+    assert!(matches!(error(store.remove_number(&number(3)).await), StoreError::NumberAssigned));
+    assert!(matches!(error(store.remove_number(&number(2)).await), StoreError::NumberInUse));
+    assert!(matches!(error(store.remove_number(&number(9)).await), StoreError::NumberNotInPool));
+    store.remove_number(&number(4)).await.unwrap();
+    assert!(matches!(error(store.remove_number(&number(4)).await), StoreError::NumberNotInPool));
+    assert_eq!(listed(store, NumberStatus::Free).await, [number(1)]);
+    let in_pool = store.numbers_in_pool(&[number(1), number(4), number(9), number(1)]).await.unwrap();
+    assert_eq!(in_pool, HashSet::from([number(1)]));
+    assert!(store.numbers_in_pool(&[]).await.unwrap().is_empty());
+}
+
+async fn assignment_takes_only_a_free_number_for_an_active_user_without_one<S: Stores>(store: &S) {
+    pool(store, [1, 2, 3]).await;
+    let (ada, bob, cy) =
+        (registered(store, "ada").await, registered(store, "bob").await, registered(store, "cy").await);
+    let at = Utc::now() - Duration::minutes(1);
+
+    store.assign_number(ada.id, &number(1), at).await.unwrap();
+    let stored = store.get_user(ada.id).await.unwrap().unwrap();
+    assert_eq!((stored.virtual_number.clone(), stored.updated_at), (Some(number(1)), at));
+    let assigned = pool_number(store, &number(1)).await.unwrap();
+    assert_eq!((assigned.owner_id, assigned.assigned_at), (Some(ada.id), Some(at)));
+
+    // A taken number.
+    assert!(matches!(
+        error(store.assign_number(bob.id, &number(1), Utc::now()).await),
+        StoreError::NumberTaken
+    ));
+    // A user who has one already (named first, even when the number is taken too).
+    assert!(matches!(
+        error(store.assign_number(ada.id, &number(2), Utc::now()).await),
+        StoreError::UserHasNumber
+    ));
+    assert!(matches!(
+        error(store.assign_number(ada.id, &number(1), Utc::now()).await),
+        StoreError::UserHasNumber
+    ));
+    // A removed (or never added) number.
+    store.remove_number(&number(3)).await.unwrap();
+    assert!(matches!(
+        error(store.assign_number(bob.id, &number(3), Utc::now()).await),
+        StoreError::NumberNotInPool
+    ));
+    // A number carrying group routes.
+    group(store, &cy, &[], &[(phone(1), number(2))]).await;
+    assert!(matches!(
+        error(store.assign_number(bob.id, &number(2), Utc::now()).await),
+        StoreError::NumberInUse
+    ));
+    // An unknown user.
+    assert!(matches!(
+        error(store.assign_number(UserId::new(), &number(2), Utc::now()).await),
+        StoreError::UserNotFound
+    ));
+    // Nothing of that changed Bob or the pool.
+    assert_eq!(store.get_user(bob.id).await.unwrap().unwrap().virtual_number, None);
+    assert_eq!(listed(store, NumberStatus::Assigned).await, [number(1)]);
+    assert_eq!(listed(store, NumberStatus::Proxy).await, [number(2)]);
+}
+
+async fn release_returns_the_number_to_the_free_pool<S: Stores>(store: &S) {
+    let ada = with_number(store, "ada", 1).await;
+    let bob = registered(store, "bob").await;
+
+    assert!(matches!(error(store.release_number(bob.id, &number(1)).await), StoreError::UserHasNoNumber));
+    assert!(matches!(error(store.release_number(ada.id, &number(2)).await), StoreError::UserHasNoNumber));
+    assert!(matches!(
+        error(store.mark_number_releasing(bob.id, &number(1)).await),
+        StoreError::UserHasNoNumber
+    ));
+    assert!(matches!(
+        error(store.mark_number_releasing(UserId::new(), &number(1)).await),
+        StoreError::UserHasNoNumber
+    ));
+
+    store.release_number(ada.id, &number(1)).await.unwrap();
+
+    assert_eq!(store.get_user(ada.id).await.unwrap().unwrap().virtual_number, None);
+    let freed = pool_number(store, &number(1)).await.unwrap();
+    assert_eq!((freed.owner_id, freed.assigned_at), (None, None));
+    assert_eq!(listed(store, NumberStatus::Free).await, [number(1)]);
+    assert!(listed(store, NumberStatus::Assigned).await.is_empty());
+    assert!(matches!(error(store.release_number(ada.id, &number(1)).await), StoreError::UserHasNoNumber));
+    // Free for anyone now.
+    store.assign_number(bob.id, &number(1), Utc::now()).await.unwrap();
+}
+
+async fn marking_a_number_releasing_blocks_new_sms_conversations_on_it<S: Stores>(store: &S) {
+    let ada = with_number(store, "ada", 1).await;
+    let bob = with_number(store, "bob", 2).await;
+    sms_conversation(store, &ada, &phone(1)).await;
+
+    store.mark_number_releasing(ada.id, &number(1)).await.unwrap();
+
+    let blocked = sms_detail(&ada, &phone(2));
+    let new = NewConversation { detail: &blocked, direct_pair: None, sms_owner: Some((ada.id, &number(1))) };
+    assert!(matches!(error(store.create_conversation(new).await), StoreError::NumberChanged));
+    assert!(store.get_conversation(blocked.conversation.id).await.unwrap().is_none());
+    assert_eq!(store.route_conversation(&number(1), &phone(2)).await.unwrap(), None);
+    // Someone else's number is no hold either.
+    let borrowed = sms_detail(&bob, &phone(3));
+    let new = NewConversation { detail: &borrowed, direct_pair: None, sms_owner: Some((ada.id, &number(2))) };
+    assert!(matches!(error(store.create_conversation(new).await), StoreError::NumberChanged));
+    assert!(store.get_conversation(borrowed.conversation.id).await.unwrap().is_none());
+
+    // Releasing clears the mark: the next holder starts conversations on it.
+    store.release_number(ada.id, &number(1)).await.unwrap();
+    let cy = registered(store, "cy").await;
+    store.assign_number(cy.id, &number(1), Utc::now()).await.unwrap();
+    let cy = store.get_user(cy.id).await.unwrap().unwrap();
+    sms_conversation(store, &cy, &phone(2)).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversations
+
+async fn a_route_in_use_is_route_taken_naming_every_taken_pair<S: Stores>(store: &S) {
+    let ada = with_number(store, "ada", 1).await;
+    pool(store, [2]).await;
+    let first = sms_conversation(store, &ada, &phone(1)).await;
+    let grp = group(store, &ada, &[], &[(phone(1), number(2)), (phone(2), number(2))]).await;
+
+    // The same (number, phone) for another SMS conversation.
+    let second = sms_detail(&ada, &phone(1));
+    let new = NewConversation { detail: &second, direct_pair: None, sms_owner: Some((ada.id, &number(1))) };
+    match error(store.create_conversation(new).await) {
+        StoreError::RouteTaken(pairs) => assert_eq!(pairs, [(number(1), phone(1))]),
+        other => panic!("{other:?}"),
+    }
+    // A group whose phones are partly taken: every taken pair is named.
+    let overlapping =
+        group_detail(&ada, &[], &[(phone(3), number(2)), (phone(2), number(2)), (phone(1), number(2))]);
+    match error(store.create_conversation(plain(&overlapping)).await) {
+        StoreError::RouteTaken(pairs) => {
+            let named: HashSet<_> = pairs.into_iter().collect();
+            assert_eq!(named, HashSet::from([(number(2), phone(1)), (number(2), phone(2))]));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Nothing of either was written.
+    for refused in [&second, &overlapping] {
+        assert!(store.get_conversation(refused.conversation.id).await.unwrap().is_none());
+    }
+    assert_eq!(store.route_conversation(&number(2), &phone(3)).await.unwrap(), None);
+    assert_eq!(store.route_conversation(&number(1), &phone(1)).await.unwrap(), Some(first.conversation.id));
+    assert_eq!(store.route_conversation(&number(2), &phone(1)).await.unwrap(), Some(grp.conversation.id));
+    assert_eq!(pool_number(store, &number(2)).await.unwrap().route_count, 2);
+    let taken = store
+        .taken_routes(&[
+            (number(1), phone(1)),
+            (number(1), phone(2)),
+            (number(2), phone(2)),
+            (number(2), phone(2)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(taken, HashSet::from([(number(1), phone(1)), (number(2), phone(2))]));
+    assert!(store.taken_routes(&[]).await.unwrap().is_empty());
+    let inbox = store.list_inbox(ada.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(inbox.items.len(), 2);
+}
+
+async fn a_direct_pair_has_one_conversation_in_either_order<S: Stores>(store: &S) {
+    let (ada, bob, cy) =
+        (registered(store, "ada").await, registered(store, "bob").await, registered(store, "cy").await);
+    let first = direct(store, &ada, &bob).await;
+
+    let again = direct_detail(&bob, &ada);
+    let new = NewConversation { detail: &again, direct_pair: Some((bob.id, ada.id)), sms_owner: None };
+    assert!(matches!(error(store.create_conversation(new).await), StoreError::DirectExists));
+
+    assert!(store.get_conversation(again.conversation.id).await.unwrap().is_none());
+    assert_eq!(store.find_direct(bob.id, ada.id).await.unwrap(), Some(first.conversation.id));
+    assert_eq!(store.find_direct(ada.id, bob.id).await.unwrap(), Some(first.conversation.id));
+    assert_eq!(store.find_direct(ada.id, cy.id).await.unwrap(), None);
+    assert_eq!(store.list_inbox(bob.id, &PageRequest::first(10)).await.unwrap().items.len(), 1);
+
+    let stored = store.get_conversation(first.conversation.id).await.unwrap().unwrap();
+    assert_eq!(stored.conversation, first.conversation);
+    assert_eq!(stored.participants, first.participants);
+}
+
+async fn a_proxy_number_that_went_to_a_user_is_proxy_unavailable<S: Stores>(store: &S) {
+    let ada = with_number(store, "ada", 1).await;
+    pool(store, [2]).await;
+
+    let refused = group_detail(&ada, &[], &[(phone(1), number(1)), (phone(2), number(2))]);
+    match error(store.create_conversation(plain(&refused)).await) {
+        StoreError::ProxyUnavailable(n) => assert_eq!(n, number(1)),
+        other => panic!("{other:?}"),
+    }
+    // A proxy that is not in the pool at all.
+    let unknown = group_detail(&ada, &[], &[(phone(1), number(9))]);
+    match error(store.create_conversation(plain(&unknown)).await) {
+        StoreError::ProxyUnavailable(n) => assert_eq!(n, number(9)),
+        other => panic!("{other:?}"),
+    }
+
+    assert!(store.get_conversation(refused.conversation.id).await.unwrap().is_none());
+    assert!(store.taken_routes(&[(number(2), phone(2)), (number(1), phone(1))]).await.unwrap().is_empty());
+    assert_eq!(pool_number(store, &number(2)).await.unwrap().route_count, 0);
+    assert_eq!(listed(store, NumberStatus::Free).await, [number(2)]);
+    // Joining later through it is refused the same way.
+    let grp = group(store, &ada, &[], &[]).await;
+    match error(store.add_participant(&grp, &texter(&phone(3), &number(1)), 50).await) {
+        StoreError::ProxyUnavailable(n) => assert_eq!(n, number(1)),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn adding_a_participant_checks_membership_size_and_status<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let (ada, bob, cy, dee) = (
+        registered(store, "ada").await,
+        registered(store, "bob").await,
+        registered(store, "cy").await,
+        registered(store, "dee").await,
+    );
+    let read = group(store, &ada, &[&bob], &[]).await;
+
+    assert!(matches!(
+        error(store.add_participant(&read, &member(&bob, ParticipantRole::Member), 50).await),
+        StoreError::ParticipantExists
+    ));
+    assert!(matches!(
+        error(store.add_participant(&read, &member(&cy, ParticipantRole::Member), 2).await),
+        StoreError::GroupFull
+    ));
+
+    // A phone joins: its route and its proxy's count follow.
+    let phone_one = texter(&phone(1), &number(1));
+    store.add_participant(&read, &phone_one, 3).await.unwrap();
+    assert_eq!(store.route_conversation(&number(1), &phone(1)).await.unwrap(), Some(read.conversation.id));
+    assert_eq!(pool_number(store, &number(1)).await.unwrap().route_count, 1);
+    assert_eq!(listed(store, NumberStatus::Proxy).await, [number(1)]);
+    let route = store.inbound_lookup(&number(1), &phone(1)).await.unwrap().route.unwrap();
+    assert_eq!((route.participant_id, route.inbox_user_id), (phone_one.id, None));
+    // The same phone again: its route is the one taken (named before the participant).
+    let again = texter(&phone(1), &number(1));
+    match error(store.add_participant(&read, &again, 50).await) {
+        StoreError::RouteTaken(pairs) => assert_eq!(pairs, [(number(1), phone(1))]),
+        other => panic!("{other:?}"),
+    }
+
+    // A concurrent add filled the group since `read`: full, though `read` had room.
+    assert!(matches!(
+        error(store.add_participant(&read, &member(&cy, ParticipantRole::Member), 3).await),
+        StoreError::GroupFull
+    ));
+    // Room again; the new member's inbox line copies the conversation as read.
+    store.add_participant(&read, &member(&cy, ParticipantRole::Member), 4).await.unwrap();
+    let line = &store.list_inbox(cy.id, &PageRequest::first(10)).await.unwrap().items[0];
+    assert_eq!(
+        (line.id, line.name.as_str(), line.role),
+        (read.conversation.id, "Group", ParticipantRole::Member)
+    );
+    let stored = store.get_conversation(read.conversation.id).await.unwrap().unwrap();
+    assert_eq!(stored.participants.len(), 4);
+
+    let fresh = store.get_conversation(read.conversation.id).await.unwrap().unwrap();
+    store.close_conversation(&fresh).await.unwrap();
+    assert!(matches!(
+        error(store.add_participant(&fresh, &member(&dee, ParticipantRole::Member), 50).await),
+        StoreError::ConversationInactive
+    ));
+    let unknown = group_detail(&ada, &[], &[]);
+    assert!(matches!(
+        error(store.add_participant(&unknown, &member(&dee, ParticipantRole::Member), 50).await),
+        StoreError::ConversationInactive
+    ));
+    assert!(store.list_inbox(dee.id, &PageRequest::first(10)).await.unwrap().items.is_empty());
+}
+
+async fn removing_a_participant_promotes_and_never_leaves_no_admin<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let detail = group(store, &ada, &[&bob], &[(phone(1), number(1))]).await;
+    let admin = detail.participant_for_user(ada.id).unwrap().clone();
+    let successor = detail.participant_for_user(bob.id).unwrap().clone();
+
+    assert!(matches!(error(store.remove_participant(&detail, &admin, None).await), StoreError::LastAdmin));
+
+    // A phone leaves: its route and its proxy's count go.
+    store.remove_participant(&detail, &participant_of(&detail, &phone(1)), None).await.unwrap();
+    assert_eq!(store.route_conversation(&number(1), &phone(1)).await.unwrap(), None);
+    assert_eq!(pool_number(store, &number(1)).await.unwrap().route_count, 0);
+    // Removing it again: it is gone (a conflict with the read).
+    assert!(matches!(
+        error(store.remove_participant(&detail, &participant_of(&detail, &phone(1)), None).await),
+        StoreError::Contention
+    ));
+
+    // The admin leaves, promoting Bob.
+    store.remove_participant(&detail, &admin, Some(&successor)).await.unwrap();
+    let after = store.get_conversation(detail.conversation.id).await.unwrap().unwrap();
+    assert_eq!(after.participants.len(), 1);
+    assert_eq!(
+        (after.participants[0].id, after.participants[0].role),
+        (successor.id, ParticipantRole::Admin)
+    );
+    assert!(store.list_inbox(ada.id, &PageRequest::first(10)).await.unwrap().items.is_empty());
+    let line = &store.list_inbox(bob.id, &PageRequest::first(10)).await.unwrap().items[0];
+    assert_eq!(line.role, ParticipantRole::Admin);
+    // Bob is the one admin now: he cannot leave without a successor, nor step down.
+    let bob_admin = after.participants[0].clone();
+    assert!(matches!(error(store.remove_participant(&after, &bob_admin, None).await), StoreError::LastAdmin));
+    assert!(matches!(
+        error(store.set_role(&after, &bob_admin, ParticipantRole::Member).await),
+        StoreError::LastAdmin
+    ));
+}
+
+async fn set_role_changes_only_the_role_that_was_read<S: Stores>(store: &S) {
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let detail = group(store, &ada, &[&bob], &[]).await;
+    let admin = detail.participant_for_user(ada.id).unwrap().clone();
+    let bob_member = detail.participant_for_user(bob.id).unwrap().clone();
+
+    assert!(matches!(
+        error(store.set_role(&detail, &admin, ParticipantRole::Member).await),
+        StoreError::LastAdmin
+    ));
+    store.set_role(&detail, &admin, ParticipantRole::Admin).await.unwrap();
+    store.set_role(&detail, &bob_member, ParticipantRole::Admin).await.unwrap();
+    // From the old read Bob is a member: promoting him again would count a second admin.
+    assert!(matches!(
+        error(store.set_role(&detail, &bob_member, ParticipantRole::Admin).await),
+        StoreError::Contention
+    ));
+    assert_eq!(
+        store.list_inbox(bob.id, &PageRequest::first(10)).await.unwrap().items[0].role,
+        ParticipantRole::Admin
+    );
+
+    // Two admins: one may step down, then the other may not.
+    store.set_role(&detail, &admin, ParticipantRole::Member).await.unwrap();
+    let bob_admin = Participant { role: ParticipantRole::Admin, ..bob_member.clone() };
+    assert!(matches!(
+        error(store.set_role(&detail, &bob_admin, ParticipantRole::Member).await),
+        StoreError::LastAdmin
+    ));
+    let stored = store.get_conversation(detail.conversation.id).await.unwrap().unwrap();
+    let roles: Vec<_> = stored.participants.iter().map(|p| (p.id, p.role)).collect();
+    assert_eq!(roles, [(admin.id, ParticipantRole::Member), (bob_member.id, ParticipantRole::Admin)]);
+
+    store.close_conversation(&stored).await.unwrap();
+    let ada_member = Participant { role: ParticipantRole::Member, ..admin };
+    assert!(matches!(
+        error(store.set_role(&stored, &ada_member, ParticipantRole::Admin).await),
+        StoreError::ConversationInactive
+    ));
+}
+
+async fn closing_frees_routes_direct_pair_and_route_counts<S: Stores>(store: &S) {
+    pool(store, [1, 2]).await;
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let carol = with_number(store, "carol", 3).await;
+    let phones = [(phone(1), number(1)), (phone(2), number(2)), (phone(3), number(1))];
+    let grp = group(store, &ada, &[&bob], &phones).await;
+    let pair = direct(store, &ada, &bob).await;
+    let sms = sms_conversation(store, &carol, &phone(1)).await;
+    assert_eq!(pool_number(store, &number(1)).await.unwrap().route_count, 2);
+
+    store.close_conversation(&grp).await.unwrap();
+    store.close_conversation(&pair).await.unwrap();
+    store.close_conversation(&sms).await.unwrap();
+
+    let pairs = [(number(1), phone(1)), (number(2), phone(2)), (number(1), phone(3)), (number(3), phone(1))];
+    assert!(store.taken_routes(&pairs).await.unwrap().is_empty());
+    for n in [1, 2] {
+        let proxy = pool_number(store, &number(n)).await.unwrap();
+        assert_eq!((proxy.route_count, proxy.status()), (0, NumberStatus::Free), "{n}");
+    }
+    assert_eq!(listed(store, NumberStatus::Proxy).await, [number(1), number(2)], "listed as proxies still");
+    assert_eq!(store.find_direct(ada.id, bob.id).await.unwrap(), None);
+    let stored = store.get_conversation(grp.conversation.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.conversation.status, stored.participants.len()),
+        (ConversationStatus::Closed, 5),
+        "history keeps its members"
+    );
+    let inbox = store.list_inbox(bob.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(inbox.items.len(), 2);
+    assert!(inbox.items.iter().all(|e| e.status == ConversationStatus::Closed));
+
+    // Freed: the pair and the routes can be taken again, and a former proxy can be assigned.
+    direct(store, &bob, &ada).await;
+    group(store, &bob, &[], &[(phone(2), number(2))]).await;
+    sms_conversation(store, &carol, &phone(1)).await;
+    store.assign_number(ada.id, &number(1), Utc::now()).await.unwrap();
+    assert_eq!(listed(store, NumberStatus::Assigned).await, [number(1), number(3)]);
+}
+
+async fn closing_after_a_concurrent_add_is_contention_until_read_again<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let ada = registered(store, "ada").await;
+    let read = group(store, &ada, &[], &[]).await;
+    store.add_participant(&read, &texter(&phone(1), &number(1)), 50).await.unwrap();
+
+    assert!(matches!(error(store.close_conversation(&read).await), StoreError::Contention));
+    assert_eq!(store.route_conversation(&number(1), &phone(1)).await.unwrap(), Some(read.conversation.id));
+    let still = store.get_conversation(read.conversation.id).await.unwrap().unwrap();
+    assert_eq!(still.conversation.status, ConversationStatus::Active);
+    assert_eq!(pool_number(store, &number(1)).await.unwrap().route_count, 1);
+
+    store.close_conversation(&still).await.unwrap();
+    assert_eq!(store.route_conversation(&number(1), &phone(1)).await.unwrap(), None);
+    assert_eq!(pool_number(store, &number(1)).await.unwrap().route_count, 0);
+}
+
+async fn closing_a_closed_conversation_is_inactive_and_an_unknown_one_contention<S: Stores>(store: &S) {
+    let ada = registered(store, "ada").await;
+    let detail = group(store, &ada, &[], &[]).await;
+    store.close_conversation(&detail).await.unwrap();
+
+    assert!(matches!(error(store.close_conversation(&detail).await), StoreError::ConversationInactive));
+    let unknown = group_detail(&ada, &[], &[]);
+    assert!(matches!(error(store.close_conversation(&unknown).await), StoreError::Contention));
+    // A direct conversation created without its pair: the pair is not its to free.
+    let bob = registered(store, "bob").await;
+    let unpaired = direct_detail(&ada, &bob);
+    store.create_conversation(plain(&unpaired)).await.unwrap();
+    assert!(matches!(error(store.close_conversation(&unpaired).await), StoreError::Contention));
+}
+
+async fn the_inbox_lists_latest_activity_first_after_messages<S: Stores>(store: &S) {
+    let (ada, bob, cy) =
+        (registered(store, "ada").await, registered(store, "bob").await, registered(store, "cy").await);
+    let grp = group(store, &ada, &[&bob], &[]).await;
+    let with_bob = direct(store, &ada, &bob).await;
+    let with_cy = direct(store, &ada, &cy).await;
+    let at = |seconds| Utc::now() + Duration::seconds(seconds);
+    let (one, two, three) = (at(1), at(2), at(3));
+    send(store, &with_bob, &message_at(&with_bob, &bob, "hi", one)).await;
+    send(store, &with_cy, &message_at(&with_cy, &cy, "hi", two)).await;
+    send(store, &grp, &message_at(&grp, &bob, "hello group", three)).await;
+
+    let inbox = store.list_inbox(ada.id, &PageRequest::first(10)).await.unwrap();
+
+    let ids: Vec<_> = inbox.items.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [grp.conversation.id, with_cy.conversation.id, with_bob.conversation.id]);
+    let names: Vec<_> = inbox.items.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Group", "cy", "bob"], "a direct line is titled with the other user");
+    let times: Vec<_> = inbox.items.iter().map(|e| e.last_message_at).collect();
+    assert_eq!(times, [three, two, one]);
+    assert_eq!(inbox.items[0].last_message_preview.as_deref(), Some("hello group"));
+    assert_eq!((inbox.items[0].role, inbox.items[0].kind), (ParticipantRole::Admin, ConversationKind::Group));
+    let bobs = store.list_inbox(bob.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!((bobs.items[0].role, bobs.items[1].name.as_str()), (ParticipantRole::Member, "ada"));
+    // An older message moves nothing up.
+    send(store, &with_bob, &message_at(&with_bob, &ada, "late", one - Duration::seconds(10))).await;
+    let again = store.list_inbox(ada.id, &PageRequest::first(1)).await.unwrap();
+    assert_eq!(again.items[0].id, grp.conversation.id);
+    let stored = store.get_conversation(grp.conversation.id).await.unwrap().unwrap().conversation;
+    assert_eq!(
+        (stored.last_message_at, stored.last_message_preview.as_deref()),
+        (three, Some("hello group"))
+    );
+}
+
+/// 40 phones on 40 proxies: 3 items each, over DynamoDB's 100 items per transaction.
+fn big_group(admin: &User) -> (ConversationDetail, Vec<(E164, E164)>) {
+    let phones: Vec<(E164, E164)> = (1..=40).map(|n| (phone(n), number(n))).collect();
+    (group_detail(admin, &[], &phones), phones)
+}
+
+async fn a_group_too_big_for_one_transaction_is_written_whole_in_parts<S: Stores>(store: &S) {
+    pool(store, 1..=40).await;
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let (detail, phones) = big_group(&ada);
+
+    store.create_conversation(plain(&detail)).await.unwrap();
+
+    let stored = store.get_conversation(detail.conversation.id).await.unwrap().unwrap();
+    assert_eq!(stored.participants, detail.participants);
+    let pairs: Vec<_> = phones.iter().map(|(p, n)| (n.clone(), p.clone())).collect();
+    assert_eq!(store.taken_routes(&pairs).await.unwrap().len(), 40);
+    let proxies =
+        all_pages(100, |page| async move { store.list_numbers(Some(NumberStatus::Proxy), &page).await })
+            .await;
+    assert_eq!(proxies.len(), 40);
+    assert!(proxies.iter().all(|n| n.route_count == 1));
+    // Its stored counts are whole: a 42nd member is the limit.
+    store.add_participant(&stored, &member(&bob, ParticipantRole::Member), 42).await.unwrap();
+    let cy = registered(store, "cy").await;
+    assert!(matches!(
+        error(store.add_participant(&stored, &member(&cy, ParticipantRole::Member), 42).await),
+        StoreError::GroupFull
+    ));
+    let fresh = store.get_conversation(detail.conversation.id).await.unwrap().unwrap();
+    store.close_conversation(&fresh).await.unwrap();
+    assert!(store.taken_routes(&pairs).await.unwrap().is_empty());
+}
+
+async fn a_group_whose_later_part_fails_is_left_closed_with_its_routes_freed<S: Stores>(store: &S) {
+    pool(store, 1..=40).await;
+    let ada = registered(store, "ada").await;
+    // The last proxy's pair (written in the second part) is taken by another group.
+    let other = group(store, &ada, &[], &[(phone(40), number(40))]).await;
+    let (big, phones) = big_group(&ada);
+
+    match error(store.create_conversation(plain(&big)).await) {
+        StoreError::RouteTaken(pairs) => assert_eq!(pairs, [(number(40), phone(40))]),
+        other => panic!("{other:?}"),
+    }
+
+    let stored = store.get_conversation(big.conversation.id).await.unwrap().expect("the first part stays");
+    assert_eq!(stored.conversation.status, ConversationStatus::Closed);
+    assert!(stored.participants.len() > 1 && stored.participants.len() < 41, "{}", stored.participants.len());
+    let pairs: Vec<_> = phones[..39].iter().map(|(p, n)| (n.clone(), p.clone())).collect();
+    assert!(store.taken_routes(&pairs).await.unwrap().is_empty());
+    for n in 1..40 {
+        assert_eq!(pool_number(store, &number(n)).await.unwrap().route_count, 0, "{n}");
+    }
+    assert_eq!(pool_number(store, &number(40)).await.unwrap().route_count, 1);
+    assert_eq!(store.route_conversation(&number(40), &phone(40)).await.unwrap(), Some(other.conversation.id));
+    let line = &store.list_inbox(ada.id, &PageRequest::first(10)).await.unwrap().items;
+    let closed: Vec<_> =
+        line.iter().filter(|e| e.status == ConversationStatus::Closed).map(|e| e.id).collect();
+    assert_eq!(closed, [big.conversation.id]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+fn keyed<'a>(
+    detail: &'a ConversationDetail,
+    message: &'a Message,
+    sender: &User,
+    key: &'a str,
+) -> NewMessage<'a> {
+    NewMessage { detail, message, deliveries: &[], idempotency: Some((sender.id, key)), preview: "p".into() }
+}
+
+async fn an_idempotency_key_is_used_once_per_sender_and_expires<S: Stores>(store: &S) {
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let detail = direct(store, &ada, &bob).await;
+    let first = message(&detail, &ada, "one");
+    store.create_message(&keyed(&detail, &first, &ada, "k1")).await.unwrap();
+
+    let second = message(&detail, &ada, "two");
+    assert!(matches!(
+        error(store.create_message(&keyed(&detail, &second, &ada, "k1")).await),
+        StoreError::IdempotencyKeyUsed
+    ));
+    assert!(store.get_message(second.id).await.unwrap().is_none());
+    let history = store.list_messages(detail.conversation.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(history.items.len(), 1);
+    assert_eq!(
+        store.find_idempotent(ada.id, "k1").await.unwrap(),
+        Some(IdempotentSend { conversation_id: detail.conversation.id, message_id: first.id })
+    );
+    assert_eq!(store.find_idempotent(bob.id, "k1").await.unwrap(), None);
+    assert_eq!(store.find_idempotent(ada.id, "k2").await.unwrap(), None);
+    // Keys are per sender.
+    store.create_message(&keyed(&detail, &second, &bob, "k1")).await.unwrap();
+
+    // An expired key does not hold.
+    let old = message_at(&detail, &ada, "old", Utc::now() - Duration::hours(25));
+    store.create_message(&keyed(&detail, &old, &ada, "k3")).await.unwrap();
+    assert_eq!(store.find_idempotent(ada.id, "k3").await.unwrap(), None);
+    let renewed = message(&detail, &ada, "new");
+    store.create_message(&keyed(&detail, &renewed, &ada, "k3")).await.unwrap();
+    assert_eq!(store.find_idempotent(ada.id, "k3").await.unwrap().map(|s| s.message_id), Some(renewed.id));
+
+    // Closed: a used key is still named before the closed conversation.
+    store.close_conversation(&detail).await.unwrap();
+    let late = message(&detail, &ada, "late");
+    assert!(matches!(
+        error(store.create_message(&keyed(&detail, &late, &ada, "k1")).await),
+        StoreError::IdempotencyKeyUsed
+    ));
+    assert!(matches!(
+        error(store.create_message(&keyed(&detail, &late, &ada, "k4")).await),
+        StoreError::ConversationInactive
+    ));
+    assert_eq!(store.find_idempotent(ada.id, "k4").await.unwrap(), None);
+}
+
+async fn a_message_needs_an_active_conversation_and_every_inbox_line<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let read = group(store, &ada, &[&bob], &[(phone(1), number(1))]).await;
+    let mut msg = message(&read, &ada, "hello");
+    msg.media_urls = vec!["https://example.com/a.png".into()];
+    let deliveries = send(store, &read, &msg).await;
+
+    let stored = store.get_message(msg.id).await.unwrap().unwrap();
+    assert_eq!(stored.message, msg);
+    assert_eq!(stored.deliveries, deliveries);
+    // The same message twice: its items exist.
+    assert!(matches!(
+        error(store.create_message(&new_message(&read, &msg, &deliveries)).await),
+        StoreError::Contention
+    ));
+
+    // Bob left since the read: his inbox line is gone.
+    store.remove_participant(&read, read.participant_for_user(bob.id).unwrap(), None).await.unwrap();
+    let stale = message(&read, &ada, "stale");
+    let stale_deliveries = pending_deliveries(&read, &stale);
+    assert!(matches!(
+        error(store.create_message(&new_message(&read, &stale, &stale_deliveries)).await),
+        StoreError::Contention
+    ));
+    assert!(store.get_message(stale.id).await.unwrap().is_none());
+
+    let fresh = store.get_conversation(read.conversation.id).await.unwrap().unwrap();
+    store.close_conversation(&fresh).await.unwrap();
+    let closed = message(&fresh, &ada, "closed");
+    assert!(matches!(
+        error(store.create_message(&new_message(&fresh, &closed, &[])).await),
+        StoreError::ConversationInactive
+    ));
+    assert!(store.get_message(closed.id).await.unwrap().is_none());
+    assert!(store.get_message(MessageId::new()).await.unwrap().is_none());
+}
+
+async fn recording_outcomes_after_a_callback_keeps_the_later_status_and_adds_the_sid<S: Stores>(store: &S) {
+    let (_, _, pending) = one_delivery(store).await;
+    let delivered = callback(&pending, DeliveryStatus::Delivered, None);
+    assert_eq!(store.apply_status(&delivered).await.unwrap(), StatusOutcome::Applied);
+
+    store.record_deliveries(&[outcome(&pending, DeliveryStatus::Queued, Some("SM1"))]).await.unwrap();
+
+    let stored = stored_delivery(store, &pending).await;
+    assert_eq!((stored.status, stored.twilio_sid.as_deref()), (DeliveryStatus::Delivered, Some("SM1")));
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(pending.id()));
+    // A later status callback of that SID moves it on, nothing moves it back.
+    let read = callback(&pending, DeliveryStatus::Read, Some("SM1"));
+    assert_eq!(store.apply_status(&read).await.unwrap(), StatusOutcome::Applied);
+    store.record_deliveries(&[outcome(&pending, DeliveryStatus::Sent, Some("SM1"))]).await.unwrap();
+    assert_eq!(stored_delivery(store, &pending).await.status, DeliveryStatus::Read);
+}
+
+async fn recording_outcomes_writes_status_and_error_and_drops_unknown_deliveries<S: Stores>(store: &S) {
+    let (detail, ada, pending) = one_delivery(store).await;
+    let other = send(store, &detail, &message(&detail, &ada, "again")).await.remove(0);
+    let failed = Delivery {
+        error_code: Some(21211),
+        error_message: Some("invalid To".into()),
+        ..outcome(&pending, DeliveryStatus::Failed, None)
+    };
+    let queued = outcome(&other, DeliveryStatus::Queued, Some("SM2"));
+
+    store.record_deliveries(&[failed.clone(), queued.clone()]).await.unwrap();
+
+    let stored = stored_delivery(store, &pending).await;
+    assert_eq!(stored, Delivery { tentative: false, ..failed.clone() });
+    assert_eq!(stored_delivery(store, &other).await, queued);
+    // A missing delivery, with or without SID, is dropped: the others are recorded.
+    let ghost = Delivery { participant_id: ParticipantId::new(), ..pending.clone() };
+    let other_ghost = Delivery { participant_id: ParticipantId::new(), ..pending.clone() };
+    let ghost_sid = outcome(&other_ghost, DeliveryStatus::Queued, Some("SM9"));
+    let sent = outcome(&other, DeliveryStatus::Sent, Some("SM2"));
+    store.record_deliveries(&[ghost, ghost_sid, sent.clone()]).await.unwrap();
+    assert_eq!(stored_delivery(store, &other).await, sent);
+    assert_eq!(store.delivery_by_sid("SM9").await.unwrap(), None);
+    // Failed outranks queued: only the SID is added.
+    store.record_deliveries(&[outcome(&pending, DeliveryStatus::Queued, Some("SM3"))]).await.unwrap();
+    let stored = stored_delivery(store, &pending).await;
+    assert_eq!(
+        (stored.status, stored.twilio_sid.as_deref(), stored.error_code),
+        (DeliveryStatus::Failed, Some("SM3"), Some(21211))
+    );
+    store.record_deliveries(&[]).await.unwrap();
+}
+
+async fn a_tentative_failure_is_overruled_by_any_callback<S: Stores>(store: &S) {
+    let (_, _, pending) = one_delivery(store).await;
+    let timeout = Delivery { tentative: true, ..outcome(&pending, DeliveryStatus::Failed, None) };
+    store.record_deliveries(&[timeout]).await.unwrap();
+    let stored = stored_delivery(store, &pending).await;
+    assert!(stored.tentative && stored.rank() == TENTATIVE_FAILURE_RANK);
+
+    let queued = callback(&pending, DeliveryStatus::Queued, Some("SM1"));
+    assert_eq!(store.apply_status(&queued).await.unwrap(), StatusOutcome::Applied);
+
+    let stored = stored_delivery(store, &pending).await;
+    assert_eq!(
+        (stored.status, stored.tentative, stored.twilio_sid.as_deref()),
+        (DeliveryStatus::Queued, false, Some("SM1"))
+    );
+}
+
+async fn a_reset_supersedes_the_failed_attempt<S: Stores>(store: &S) {
+    let (detail, ada, pending) = one_delivery(store).await;
+    store.record_deliveries(&[outcome(&pending, DeliveryStatus::Queued, Some("SM1"))]).await.unwrap();
+    let failure = StatusUpdate {
+        error_code: Some(30003),
+        error_message: Some("unreachable".into()),
+        ..callback(&pending, DeliveryStatus::Failed, Some("SM1"))
+    };
+    assert_eq!(store.apply_status(&failure).await.unwrap(), StatusOutcome::Applied);
+    let failed = stored_delivery(store, &pending).await;
+    assert_eq!((failed.status, failed.error_code), (DeliveryStatus::Failed, Some(30003)));
+
+    // Not the attempt that was read (another SID, another rank): refused.
+    let other_sid = Delivery { twilio_sid: Some("SM0".into()), ..failed.clone() };
+    assert!(!store.reset_failed_delivery(&other_sid).await.unwrap());
+    let tentative = Delivery { tentative: true, ..failed.clone() };
+    assert!(!store.reset_failed_delivery(&tentative).await.unwrap());
+
+    assert!(store.reset_failed_delivery(&failed).await.unwrap());
+
+    let reset = stored_delivery(store, &pending).await;
+    assert_eq!(
+        (reset.status, reset.twilio_sid.clone(), reset.error_code, reset.error_message.clone(), reset.rank()),
+        (DeliveryStatus::Pending, None, None, None, 0)
+    );
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), None);
+    // Callbacks of the superseded attempt change nothing, those of the new one do.
+    for late in [DeliveryStatus::Delivered, DeliveryStatus::Read] {
+        let late = callback(&pending, late, Some("SM1"));
+        assert_eq!(store.apply_status(&late).await.unwrap(), StatusOutcome::Stale);
+    }
+    assert_eq!(stored_delivery(store, &pending).await.status, DeliveryStatus::Pending);
+    assert!(!store.reset_failed_delivery(&failed).await.unwrap(), "the same attempt is reset once");
+    let fresh = callback(&pending, DeliveryStatus::Sent, Some("SM2"));
+    assert_eq!(store.apply_status(&fresh).await.unwrap(), StatusOutcome::Applied);
+    assert_eq!(store.delivery_by_sid("SM2").await.unwrap(), Some(pending.id()));
+
+    // A tentative failure (no SID) is reset as read, too; an unknown delivery is not.
+    let second = send(store, &detail, &message(&detail, &ada, "two")).await.remove(0);
+    let timeout = Delivery { tentative: true, ..outcome(&second, DeliveryStatus::Failed, None) };
+    store.record_deliveries(&[timeout]).await.unwrap();
+    let tentative = stored_delivery(store, &second).await;
+    assert!(store.reset_failed_delivery(&tentative).await.unwrap());
+    let unknown = Delivery { participant_id: ParticipantId::new(), ..failed };
+    assert!(!store.reset_failed_delivery(&unknown).await.unwrap());
+}
+
+async fn a_pending_delivery_is_claimed_once_and_only_when_stale<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let ada = registered(store, "ada").await;
+    let detail = group(store, &ada, &[], &[(phone(1), number(1))]).await;
+    let in_flight = Duration::minutes(15);
+    let fresh = send(store, &detail, &message(&detail, &ada, "now")).await.remove(0);
+    let old = message_at(&detail, &ada, "then", Utc::now() - Duration::minutes(30));
+    let stale = send(store, &detail, &old).await.remove(0);
+    let stale_before = Utc::now() - in_flight;
+
+    assert!(!store.claim_pending_delivery(&fresh, stale_before).await.unwrap(), "a send may be in flight");
+    assert!(store.claim_pending_delivery(&stale, stale_before).await.unwrap());
+    assert!(!store.claim_pending_delivery(&stale, stale_before).await.unwrap(), "claimed since the cutoff");
+    // A later pass (cutoff after the claim) may claim it again.
+    assert!(store.claim_pending_delivery(&stale, Utc::now() + Duration::seconds(1)).await.unwrap());
+    let unknown = Delivery { participant_id: ParticipantId::new(), ..stale.clone() };
+    assert!(!store.claim_pending_delivery(&unknown, stale_before).await.unwrap());
+    // Not pending any more: nothing to claim.
+    let old_two = message_at(&detail, &ada, "then again", Utc::now() - Duration::minutes(30));
+    let sent = send(store, &detail, &old_two).await.remove(0);
+    store.apply_status(&callback(&sent, DeliveryStatus::Sent, Some("SM1"))).await.unwrap();
+    assert!(!store.claim_pending_delivery(&sent, Utc::now() + Duration::seconds(1)).await.unwrap());
+}
+
+/// `claim_pending_delivery` promises "last written before `stale_before`": instants, whatever
+/// digits their text has.
+async fn a_claim_compares_instants_within_one_second<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let ada = registered(store, "ada").await;
+    let detail = group(store, &ada, &[], &[(phone(1), number(1))]).await;
+    // Written at a whole second, the cutoff one millisecond later.
+    let written = (Utc::now() - Duration::minutes(30)).duration_trunc(Duration::seconds(1)).unwrap();
+    let pending = send(store, &detail, &message_at(&detail, &ada, "then", written)).await.remove(0);
+
+    let claimed = store.claim_pending_delivery(&pending, written + Duration::milliseconds(1)).await.unwrap();
+
+    assert!(claimed, "written {written:?}, one millisecond before the cutoff");
+}
+
+async fn only_the_author_changes_a_message_and_a_deleted_one_is_gone<S: Stores>(store: &S) {
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let detail = direct(store, &ada, &bob).await;
+    let msg = Message {
+        media_urls: vec!["https://example.com/a.png".into()],
+        media_content_types: vec!["image/png".into()],
+        ..message(&detail, &ada, "hi")
+    };
+    send(store, &detail, &msg).await;
+    let now = Utc::now();
+
+    let edited = store
+        .change_message(&msg, ada.id, MessageChange::Edit { content: "hey".into(), at: now })
+        .await
+        .unwrap();
+    assert_eq!(edited, Message { content: "hey".into(), edited_at: Some(now), ..msg.clone() });
+    assert_eq!(store.get_message(msg.id).await.unwrap().unwrap().message, edited);
+    assert!(matches!(
+        error(store.change_message(&msg, bob.id, MessageChange::Delete { at: now }).await),
+        StoreError::NotAuthor
+    ));
+
+    let later = now + Duration::seconds(1);
+    let deleted = store.change_message(&msg, ada.id, MessageChange::Delete { at: later }).await.unwrap();
+    assert_eq!(
+        (deleted.deleted, deleted.content.as_str(), deleted.media_urls.len(), deleted.edited_at),
+        (true, "", 0, Some(later))
+    );
+    assert_eq!(store.get_message(msg.id).await.unwrap().unwrap().message, deleted);
+    let history = store.list_messages(detail.conversation.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(history.items[0].message, deleted, "a deleted message stays in history, emptied");
+    for change in [MessageChange::Delete { at: now }, MessageChange::Edit { content: "x".into(), at: now }] {
+        assert!(matches!(
+            error(store.change_message(&msg, ada.id, change.clone()).await),
+            StoreError::MessageNotFound
+        ));
+        assert!(matches!(error(store.change_message(&msg, bob.id, change).await), StoreError::NotAuthor));
+    }
+    let unknown = message(&detail, &ada, "never stored");
+    assert!(matches!(
+        error(store.change_message(&unknown, ada.id, MessageChange::Delete { at: now }).await),
+        StoreError::MessageNotFound
+    ));
+    // A text from a phone has no author among the users.
+    let carol = with_number(store, "carol", 1).await;
+    let sms = sms_conversation(store, &carol, &phone(1)).await;
+    let text = inbound(&sms, &phone(1), "SM1");
+    store.record_inbound(&inbound_write("SM1", Some(&text), Some(carol.id))).await.unwrap();
+    let edit = MessageChange::Edit { content: "forged".into(), at: now };
+    assert!(matches!(error(store.change_message(&text, carol.id, edit).await), StoreError::MessageNotFound));
+    assert_eq!(store.get_message(text.id).await.unwrap().unwrap().message, text);
+}
+
+async fn history_is_newest_first_with_each_messages_deliveries<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let ada = registered(store, "ada").await;
+    let detail = group(store, &ada, &[], &[(phone(1), number(1)), (phone(2), number(1))]).await;
+    let mut sent = Vec::new();
+    for text in ["a", "b", "c"] {
+        let msg = message(&detail, &ada, text);
+        let deliveries = send(store, &detail, &msg).await;
+        sent.push((msg, deliveries));
+    }
+    // One delivery moved on since.
+    let queued = outcome(&sent[1].1[0], DeliveryStatus::Queued, Some("SM1"));
+    store.record_deliveries(std::slice::from_ref(&queued)).await.unwrap();
+
+    let page = store.list_messages(detail.conversation.id, &PageRequest::first(2)).await.unwrap();
+    let rest = store.list_messages(detail.conversation.id, &resume(&page, 2)).await.unwrap();
+
+    let mut expected = sent.clone();
+    expected.sort_by_key(|(m, _)| std::cmp::Reverse(m.id));
+    let listed: Vec<_> = page.items.iter().chain(&rest.items).collect();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(rest.next_cursor, None);
+    for (stored, (msg, deliveries)) in listed.iter().zip(&expected) {
+        assert_eq!(stored.message, *msg);
+        let mut deliveries: Vec<Delivery> = deliveries
+            .iter()
+            .map(|d| {
+                if d.participant_id == queued.participant_id && d.message_id == queued.message_id {
+                    queued.clone()
+                } else {
+                    d.clone()
+                }
+            })
+            .collect();
+        deliveries.sort_by_key(|d| d.participant_id);
+        assert_eq!(stored.deliveries, deliveries, "by participant id");
+    }
+    let one = store.get_message(sent[1].0.id).await.unwrap().unwrap();
+    assert_eq!((one.message.content.as_str(), one.deliveries.len()), ("b", 2));
+    let empty = store.list_messages(ConversationId::new(), &PageRequest::first(10)).await.unwrap();
+    assert!(empty.items.is_empty() && empty.next_cursor.is_none());
+}
+
+async fn opt_outs_are_per_number_and_phone<S: Stores>(store: &S) {
+    store.set_opt_out(&number(1), &phone(1), true).await.unwrap();
+    store.set_opt_out(&number(1), &phone(1), true).await.unwrap();
+
+    let pairs = [(number(1), phone(1)), (number(2), phone(1)), (number(1), phone(2)), (number(1), phone(1))];
+    assert_eq!(store.opted_out(&pairs).await.unwrap(), HashSet::from([(number(1), phone(1))]));
+    assert!(store.inbound_lookup(&number(1), &phone(1)).await.unwrap().opted_out);
+    store.set_opt_out(&number(1), &phone(1), false).await.unwrap();
+    store.set_opt_out(&number(1), &phone(1), false).await.unwrap();
+    assert!(store.opted_out(&pairs).await.unwrap().is_empty());
+    assert!(store.opted_out(&[]).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks
+
+async fn the_inbound_lookup_names_route_owner_and_opt_out<S: Stores>(store: &S) {
+    let ada = with_number(store, "ada", 1).await;
+    pool(store, [2]).await;
+    let detail = sms_conversation(store, &ada, &phone(1)).await;
+    let grp = group(store, &ada, &[], &[(phone(2), number(2))]).await;
+    store.set_opt_out(&number(1), &phone(3), true).await.unwrap();
+
+    let lookup = store.inbound_lookup(&number(1), &phone(1)).await.unwrap();
+    let route = lookup.route.clone().unwrap();
+    let theirs = participant_of(&detail, &phone(1));
+    assert_eq!(
+        (route.conversation_id, route.participant_id, route.display_name.as_str(), route.inbox_user_id),
+        (detail.conversation.id, theirs.id, theirs.display_name.as_str(), Some(ada.id))
+    );
+    assert_eq!((lookup.in_pool, lookup.owner_id, lookup.opted_out), (true, Some(ada.id), false));
+    let grouped = store.inbound_lookup(&number(2), &phone(2)).await.unwrap();
+    assert_eq!(
+        grouped.route.map(|r| (r.conversation_id, r.inbox_user_id)),
+        Some((grp.conversation.id, None))
+    );
+    assert_eq!((grouped.in_pool, grouped.owner_id), (true, None));
+    let stranger = store.inbound_lookup(&number(1), &phone(3)).await.unwrap();
+    assert!(stranger.route.is_none() && stranger.owner_id == Some(ada.id) && stranger.opted_out);
+    assert_eq!(store.inbound_lookup(&number(9), &phone(1)).await.unwrap(), Default::default());
+}
+
+async fn an_inbound_message_sid_is_stored_once<S: Stores>(store: &S) {
+    let ada = with_number(store, "ada", 1).await;
+    let detail = sms_conversation(store, &ada, &phone(1)).await;
+    let first = inbound(&detail, &phone(1), "SM1");
+    store.record_inbound(&inbound_write("SM1", Some(&first), Some(ada.id))).await.unwrap();
+
+    let retry = inbound(&detail, &phone(1), "SM1");
+    assert!(matches!(
+        error(store.record_inbound(&inbound_write("SM1", Some(&retry), Some(ada.id))).await),
+        StoreError::Duplicate
+    ));
+
+    let history = store.list_messages(detail.conversation.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(history.items.iter().map(|m| &m.message).collect::<Vec<_>>(), [&first]);
+    assert_eq!(store.get_message(first.id).await.unwrap().unwrap().message, first);
+    let line = &store.list_inbox(ada.id, &PageRequest::first(1)).await.unwrap().items[0];
+    assert_eq!(
+        (line.last_message_at, line.last_message_preview.as_deref()),
+        (first.created_at, Some("hello"))
+    );
+    let conversation = store.get_conversation(detail.conversation.id).await.unwrap().unwrap().conversation;
+    assert_eq!(conversation.last_message_at, first.created_at);
+
+    // A STOP without a conversation: the opt-out, once.
+    let stop = InboundWrite {
+        opt_change: Some(OptChange { number: &number(1), phone: &phone(2), opted_out: true }),
+        ..inbound_write("SM2", None, None)
+    };
+    store.record_inbound(&stop).await.unwrap();
+    assert!(store.inbound_lookup(&number(1), &phone(2)).await.unwrap().opted_out);
+    assert!(matches!(error(store.record_inbound(&stop).await), StoreError::Duplicate));
+    // A START with its message clears it.
+    let start_text = inbound(&detail, &phone(1), "SM3");
+    let start = InboundWrite {
+        opt_change: Some(OptChange { number: &number(1), phone: &phone(2), opted_out: false }),
+        ..inbound_write("SM3", Some(&start_text), Some(ada.id))
+    };
+    store.record_inbound(&start).await.unwrap();
+    assert!(!store.inbound_lookup(&number(1), &phone(2)).await.unwrap().opted_out);
+    // A MessageSid once used for a STOP is a duplicate even with a message.
+    let reuse = inbound(&detail, &phone(1), "SM2");
+    assert!(matches!(
+        error(store.record_inbound(&inbound_write("SM2", Some(&reuse), Some(ada.id))).await),
+        StoreError::Duplicate
+    ));
+    assert!(store.get_message(reuse.id).await.unwrap().is_none());
+}
+
+async fn an_inbound_text_to_a_closed_conversation_is_inactive_and_not_remembered<S: Stores>(store: &S) {
+    let ada = with_number(store, "ada", 1).await;
+    let detail = sms_conversation(store, &ada, &phone(1)).await;
+    store.close_conversation(&detail).await.unwrap();
+
+    let text = inbound(&detail, &phone(1), "SM1");
+    assert!(matches!(
+        error(store.record_inbound(&inbound_write("SM1", Some(&text), Some(ada.id))).await),
+        StoreError::ConversationInactive
+    ));
+    assert!(store.get_message(text.id).await.unwrap().is_none());
+
+    // Its MessageSid was not kept: the same SID stores once it has somewhere to go.
+    let next = sms_conversation(store, &ada, &phone(1)).await;
+    let retry = inbound(&next, &phone(1), "SM1");
+    store.record_inbound(&inbound_write("SM1", Some(&retry), Some(ada.id))).await.unwrap();
+    // A participant who left: contention.
+    let (bob, cy) = (registered(store, "bob").await, registered(store, "cy").await);
+    let grp = group(store, &bob, &[&cy], &[]).await;
+    store.remove_participant(&grp, grp.participant_for_user(cy.id).unwrap(), None).await.unwrap();
+    let to_group = inbound(&grp, &phone(5), "SM5");
+    assert!(matches!(
+        error(store.record_inbound(&inbound_write("SM5", Some(&to_group), Some(cy.id))).await),
+        StoreError::Contention
+    ));
+}
+
+async fn relays_are_stored_and_inbox_lines_move_unless_a_participant_left<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let read = group(store, &ada, &[&bob], &[(phone(1), number(1)), (phone(2), number(1))]).await;
+
+    // Everyone there: the relay is stored pending and both lines move.
+    let text = inbound(&read, &phone(1), "SM1");
+    let relay: Vec<_> = pending_deliveries(&read, &text).into_iter().filter(|d| d.to == phone(2)).collect();
+    store.record_inbound(&inbound_write("SM1", Some(&text), None)).await.unwrap();
+    store.store_relays(&read, &text, &relay, "relayed").await.unwrap();
+    assert_eq!(store.get_message(text.id).await.unwrap().unwrap().deliveries, relay);
+    for user in [&ada, &bob] {
+        let line = &store.list_inbox(user.id, &PageRequest::first(1)).await.unwrap().items[0];
+        assert_eq!(line.last_message_preview.as_deref(), Some("relayed"), "{}", user.username);
+    }
+    // Stored already: contention.
+    assert!(matches!(error(store.store_relays(&read, &text, &relay, "again").await), StoreError::Contention));
+
+    // Bob left since the read: the relays are stored all the same, no line moves.
+    store.remove_participant(&read, read.participant_for_user(bob.id).unwrap(), None).await.unwrap();
+    let later = inbound(&read, &phone(1), "SM2");
+    let relay: Vec<_> = pending_deliveries(&read, &later).into_iter().filter(|d| d.to == phone(2)).collect();
+    store.record_inbound(&inbound_write("SM2", Some(&later), None)).await.unwrap();
+    store.store_relays(&read, &later, &relay, "moved?").await.unwrap();
+    assert_eq!(stored_delivery(store, &relay[0]).await.status, DeliveryStatus::Pending);
+    let line = &store.list_inbox(ada.id, &PageRequest::first(1)).await.unwrap().items[0];
+    assert_eq!(line.last_message_preview.as_deref(), Some("relayed"));
+    // No relays, everyone there: only the lines move.
+    let fresh = store.get_conversation(read.conversation.id).await.unwrap().unwrap();
+    let last = inbound(&fresh, &phone(1), "SM3");
+    store.record_inbound(&inbound_write("SM3", Some(&last), None)).await.unwrap();
+    store.store_relays(&fresh, &last, &[], "last").await.unwrap();
+    let line = &store.list_inbox(ada.id, &PageRequest::first(1)).await.unwrap().items[0];
+    assert_eq!((line.last_message_preview.as_deref(), line.last_message_at), (Some("last"), last.created_at));
+}
+
+async fn statuses_only_move_forward_in_every_order<S: Stores>(store: &S) {
+    use DeliveryStatus::{Delivered, Queued, Sent};
+    let (detail, ada, _) = one_delivery(store).await;
+    let orders = [
+        [Queued, Sent, Delivered],
+        [Queued, Delivered, Sent],
+        [Sent, Queued, Delivered],
+        [Sent, Delivered, Queued],
+        [Delivered, Queued, Sent],
+        [Delivered, Sent, Queued],
+    ];
+    for (i, order) in orders.into_iter().enumerate() {
+        let sid = format!("SM{i}");
+        let delivery = send(store, &detail, &message(&detail, &ada, "x")).await.remove(0);
+        let mut highest = 0;
+        for status in order {
+            let expected =
+                if status.rank() > highest { StatusOutcome::Applied } else { StatusOutcome::Stale };
+            highest = highest.max(status.rank());
+            let got = store.apply_status(&callback(&delivery, status, Some(&sid))).await.unwrap();
+            assert_eq!(got, expected, "{status:?} in {order:?}");
+        }
+        let stored = stored_delivery(store, &delivery).await;
+        assert_eq!(stored.status, Delivered, "{order:?}");
+        for late in [Queued, Sent, Delivered, DeliveryStatus::Failed, DeliveryStatus::Undelivered] {
+            let got = store.apply_status(&callback(&delivery, late, None)).await.unwrap();
+            assert_eq!(got, StatusOutcome::Stale, "{late:?} after delivered");
+        }
+        assert_eq!(stored_delivery(store, &delivery).await.status, Delivered);
+    }
+}
+
+async fn read_comes_after_delivered_and_never_over_a_failure<S: Stores>(store: &S) {
+    use DeliveryStatus::{Delivered, Failed, OptedOut, Read, Sent, Undelivered};
+    let (detail, ada, delivery) = one_delivery(store).await;
+    let apply = |d: &Delivery, status| {
+        let update = callback(d, status, None);
+        async move { store.apply_status(&update).await }
+    };
+
+    // Read after delivered.
+    assert_eq!(apply(&delivery, Delivered).await.unwrap(), StatusOutcome::Applied);
+    assert_eq!(apply(&delivery, Read).await.unwrap(), StatusOutcome::Applied);
+    assert_eq!(apply(&delivery, Delivered).await.unwrap(), StatusOutcome::Stale);
+    assert_eq!(apply(&delivery, Read).await.unwrap(), StatusOutcome::Stale);
+    assert_eq!(apply(&delivery, Failed).await.unwrap(), StatusOutcome::Stale);
+    assert_eq!(stored_delivery(store, &delivery).await.status, Read);
+
+    // Read early (over sent) stands for delivered: a late delivered is stale.
+    let early = send(store, &detail, &message(&detail, &ada, "early")).await.remove(0);
+    assert_eq!(apply(&early, Sent).await.unwrap(), StatusOutcome::Applied);
+    assert_eq!(apply(&early, Read).await.unwrap(), StatusOutcome::Applied);
+    assert_eq!(apply(&early, Delivered).await.unwrap(), StatusOutcome::Stale);
+    assert_eq!(stored_delivery(store, &early).await.status, Read);
+
+    // Never over a failure of any kind, tentative included.
+    for failure in [Undelivered, Failed, OptedOut] {
+        let failed = send(store, &detail, &message(&detail, &ada, "f")).await.remove(0);
+        let recorded = Delivery { updated_at: Utc::now(), ..outcome(&failed, failure, None) };
+        store.record_deliveries(&[recorded]).await.unwrap();
+        assert_eq!(apply(&failed, Read).await.unwrap(), StatusOutcome::Stale, "{failure:?}");
+        assert_eq!(stored_delivery(store, &failed).await.status, failure);
+    }
+    let tentative = send(store, &detail, &message(&detail, &ada, "t")).await.remove(0);
+    let timeout = Delivery { tentative: true, ..outcome(&tentative, Failed, None) };
+    store.record_deliveries(&[timeout]).await.unwrap();
+    assert_eq!(apply(&tentative, Read).await.unwrap(), StatusOutcome::Stale);
+    assert_eq!(apply(&tentative, Delivered).await.unwrap(), StatusOutcome::Applied);
+}
+
+async fn a_callback_adds_its_sid_once_and_delivery_by_sid_finds_it<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let sent = StatusUpdate {
+        sid: Some("SM1".into()),
+        error_code: Some(30003),
+        error_message: Some("unreachable".into()),
+        ..callback(&delivery, DeliveryStatus::Sent, None)
+    };
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), None);
+    assert_eq!(store.apply_status(&sent).await.unwrap(), StatusOutcome::Applied);
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(delivery.id()));
+
+    let other_sid =
+        StatusUpdate { sid: Some("SM2".into()), ..callback(&delivery, DeliveryStatus::Undelivered, None) };
+    assert_eq!(store.apply_status(&other_sid).await.unwrap(), StatusOutcome::Applied);
+
+    let stored = stored_delivery(store, &delivery).await;
+    assert_eq!(
+        (stored.status, stored.twilio_sid.as_deref(), stored.error_code, stored.error_message.as_deref()),
+        (DeliveryStatus::Undelivered, Some("SM1"), Some(30003), Some("unreachable"))
+    );
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(delivery.id()));
+    assert_eq!(store.delivery_by_sid("SM2").await.unwrap(), None);
+    assert_eq!(store.delivery_by_sid("SM3").await.unwrap(), None);
+}
+
+async fn a_callback_for_an_unknown_delivery_is_unknown<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let unknown = Delivery { participant_id: ParticipantId::new(), ..delivery.clone() };
+
+    for status in [DeliveryStatus::Sent, DeliveryStatus::Read, DeliveryStatus::Failed] {
+        let update = callback(&unknown, status, Some("SM1"));
+        assert_eq!(store.apply_status(&update).await.unwrap(), StatusOutcome::Unknown, "{status:?}");
+    }
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), None);
+    let stored = store.get_message(delivery.message_id).await.unwrap().unwrap();
+    assert_eq!(stored.deliveries, [delivery], "nothing was created");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+async fn connections_are_put_read_expired_and_deleted<S: Stores>(store: &S) {
+    let (ada, bob, cy) = (UserId::new(), UserId::new(), UserId::new());
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let id = |s: &str| ConnectionId::parse(s).unwrap();
+    let ada_one = Connection::new(id("conn-a1="), ada, now);
+    let ada_two = Connection::new(id("conn-a2="), ada, now);
+    let bob_one = Connection::new(id("conn-b1="), bob, now);
+    let expired = Connection { expires_at: now.timestamp() - 1, ..Connection::new(id("conn-x="), cy, now) };
+    for c in [&ada_two, &bob_one, &ada_one, &expired] {
+        store.put_connection(c).await.unwrap();
+    }
+
+    assert_eq!(store.connection_user(&ada_one.connection_id).await.unwrap(), Some(ada));
+    assert_eq!(store.connection_user(&expired.connection_id).await.unwrap(), None, "expired");
+    assert_eq!(store.connection_user(&id("unknown")).await.unwrap(), None);
+    let mut users = [bob, ada, cy, ada];
+    let of = store.connections_of(&users).await.unwrap();
+    let mut expected = vec![ada_one.clone(), ada_two.clone(), bob_one.clone()];
+    expected.sort_by_key(|c| (c.user_id, c.connection_id.clone()));
+    assert_eq!(of, expected, "live ones, each once, by user then connection id");
+    users.reverse();
+    assert_eq!(store.connections_of(&users).await.unwrap(), expected);
+    assert!(store.connections_of(&[]).await.unwrap().is_empty());
+
+    // Put again: overwritten (a fresh expiry).
+    let renewed = Connection { expires_at: now.timestamp() + 60, ..ada_one.clone() };
+    store.put_connection(&renewed).await.unwrap();
+    assert_eq!(store.connections_of(&[ada]).await.unwrap(), [renewed.clone(), ada_two.clone()]);
+
+    store.delete_connection(ada, &ada_one.connection_id).await.unwrap();
+    store.delete_connection(ada, &ada_one.connection_id).await.unwrap();
+    store.delete_connection(cy, &id("never")).await.unwrap();
+    assert_eq!(store.connection_user(&ada_one.connection_id).await.unwrap(), None);
+    assert_eq!(store.connections_of(&[ada]).await.unwrap(), std::slice::from_ref(&ada_two));
+    assert_eq!(store.connection_user(&bob_one.connection_id).await.unwrap(), Some(bob));
+
+    // The same connection id put for another user: its own item moves to that user; the first
+    // user's item stays (until it expires or is deleted).
+    let moved = Connection { user_id: cy, ..bob_one.clone() };
+    store.put_connection(&moved).await.unwrap();
+    assert_eq!(store.connection_user(&bob_one.connection_id).await.unwrap(), Some(cy));
+    assert_eq!(store.connections_of(&[bob]).await.unwrap(), std::slice::from_ref(&bob_one));
+    assert_eq!(store.connections_of(&[cy]).await.unwrap(), [moved]);
+    store.delete_connection(cy, &bob_one.connection_id).await.unwrap();
+    assert_eq!(store.connection_user(&bob_one.connection_id).await.unwrap(), None);
+    assert_eq!(store.connections_of(&[bob, cy]).await.unwrap(), [bob_one]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pagination
+
+async fn directory_pages_follow_cursors_under_a_prefix<S: Stores>(store: &S) {
+    for name in ["bob", "Alba", "alan", "Al", "zed", "ALFIE", "alto"] {
+        registered(store, name).await;
+    }
+    let gone = registered(store, "alex").await;
+    store.set_active(&gone, false).await.unwrap();
+
+    let first = store.list_active_users(Some(" AL"), &PageRequest::first(2)).await.unwrap();
+    assert_eq!(first.items.len(), 2);
+    let under_al = all_pages(2, |page| async move { store.list_active_users(Some("al"), &page).await }).await;
+    let names: Vec<_> = under_al.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["Al", "alan", "Alba", "ALFIE", "alto"]);
+    let resumed = store.list_active_users(Some("aL"), &resume(&first, 10)).await.unwrap();
+    let names: Vec<_> = first.items.iter().chain(&resumed.items).map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["Al", "alan", "Alba", "ALFIE", "alto"], "the prefix is normalised both times");
+
+    for limit in [1, 3, 7, 8] {
+        let all = all_pages(limit, |page| async move { store.list_active_users(None, &page).await }).await;
+        let names: Vec<_> = all.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["Al", "alan", "Alba", "ALFIE", "alto", "bob", "zed"], "limit {limit}");
+    }
+    let blank = store.list_active_users(Some("  "), &PageRequest::first(10)).await.unwrap();
+    assert_eq!((blank.items.len(), blank.next_cursor), (7, None), "a blank prefix is no prefix");
+    let none = store.list_active_users(Some("q"), &PageRequest::first(10)).await.unwrap();
+    assert!(none.items.is_empty() && none.next_cursor.is_none());
+}
+
+async fn pool_pages_honour_limits_and_return_every_number_once<S: Stores>(store: &S) {
+    pool(store, 1..=105).await;
+    let ada = registered(store, "ada").await;
+    store.assign_number(ada.id, &number(50), Utc::now()).await.unwrap();
+
+    let clamped_low = store.list_numbers(None, &PageRequest::first(0)).await.unwrap();
+    assert_eq!(clamped_low.items.len(), 1);
+    assert!(clamped_low.next_cursor.is_some());
+    let clamped_high = store.list_numbers(None, &PageRequest::first(10_000)).await.unwrap();
+    assert_eq!(clamped_high.items.len(), MAX_PAGE_SIZE as usize);
+    assert!(clamped_high.next_cursor.is_some());
+
+    let mut expected = vec![number(50)];
+    expected.extend((1..=105).filter(|n| *n != 50).map(number));
+    for limit in [7, 52, 100] {
+        let all = all_pages(limit, |page| async move { store.list_numbers(None, &page).await }).await;
+        let got: Vec<_> = all.into_iter().map(|n| n.phone_number).collect();
+        assert_eq!(got, expected, "limit {limit}");
+    }
+    let free =
+        all_pages(13, |page| async move { store.list_numbers(Some(NumberStatus::Free), &page).await }).await;
+    assert_eq!(free.len(), 104);
+    assert!(free.iter().all(|n| n.owner_id.is_none()));
+    let assigned =
+        all_pages(13, |page| async move { store.list_numbers(Some(NumberStatus::Assigned), &page).await })
+            .await;
+    assert_eq!(assigned.into_iter().map(|n| n.phone_number).collect::<Vec<_>>(), [number(50)]);
+    // A short last page has no cursor.
+    let tail = store.list_numbers(Some(NumberStatus::Free), &PageRequest::first(100)).await.unwrap();
+    let last = store.list_numbers(Some(NumberStatus::Free), &resume(&tail, 100)).await.unwrap();
+    assert_eq!((last.items.len(), last.next_cursor), (4, None));
+}
+
+async fn inbox_and_history_pages_return_every_item_once_in_order<S: Stores>(store: &S) {
+    let ada = registered(store, "ada").await;
+    let base = Utc::now();
+    let mut conversations = Vec::new();
+    for i in 0..7 {
+        let other = registered(store, &format!("user{i}")).await;
+        let c = direct(store, &ada, &other).await;
+        // Activity in an order unlike creation: 3, 6, 2, 5, 1, 4, 0 seconds.
+        let seconds = (i * 3 % 7) as i64;
+        send(store, &c, &message_at(&c, &ada, "bump", base + Duration::seconds(seconds + 1))).await;
+        conversations.push((seconds, c.conversation.id));
+    }
+    conversations.sort_by_key(|(seconds, _)| std::cmp::Reverse(*seconds));
+    let expected: Vec<_> = conversations.iter().map(|(_, id)| *id).collect();
+    for limit in [1, 2, 3, 7] {
+        let all = all_pages(limit, |page| async move { store.list_inbox(ada.id, &page).await }).await;
+        assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), expected, "limit {limit}");
+    }
+    // Activity in one millisecond: by conversation id, descending.
+    let tie = (base + Duration::seconds(60)).duration_trunc(Duration::milliseconds(1)).unwrap();
+    let mut tied = Vec::new();
+    for i in 0..3 {
+        let other = registered(store, &format!("tied{i}")).await;
+        let c = direct(store, &ada, &other).await;
+        send(store, &c, &message_at(&c, &ada, "tie", tie + Duration::microseconds(i))).await;
+        tied.push(c.conversation.id);
+    }
+    tied.sort_by(|a, b| b.cmp(a));
+    let top = all_pages(1, |page| async move { store.list_inbox(ada.id, &page).await }).await;
+    assert_eq!(top.iter().take(3).map(|e| e.id).collect::<Vec<_>>(), tied);
+
+    let (_, cid) = conversations[0];
+    let detail = store.get_conversation(cid).await.unwrap().unwrap();
+    let mut sent = vec![];
+    for i in 0..9 {
+        let msg = message(&detail, &ada, &format!("m{i}"));
+        send(store, &detail, &msg).await;
+        sent.push(msg.id);
+    }
+    let all_ids: Vec<MessageId> = store
+        .list_messages(cid, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|m| m.message.id)
+        .collect();
+    assert_eq!(all_ids.len(), 10, "the bump and nine more");
+    let mut newest_first = all_ids.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(all_ids, newest_first);
+    for limit in [1, 4, 5, 10] {
+        let all = all_pages(limit, |page| async move { store.list_messages(cid, &page).await }).await;
+        assert_eq!(all.iter().map(|m| m.message.id).collect::<Vec<_>>(), newest_first, "limit {limit}");
+    }
+    assert!(sent.iter().all(|id| all_ids.contains(id)));
+}
+
+async fn a_cursor_only_resumes_the_listing_that_made_it<S: Stores>(store: &S) {
+    pool(store, [1, 2, 3]).await;
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    registered(store, "cy").await;
+    registered(store, "abe").await;
+    store.assign_number(ada.id, &number(3), Utc::now()).await.unwrap();
+    let one = direct(store, &ada, &bob).await;
+    direct(store, &bob, &registered(store, "dee").await).await;
+    for text in ["a", "b"] {
+        send(store, &one, &message(&one, &ada, text)).await;
+    }
+    let pool_cursor = store.list_numbers(Some(NumberStatus::Free), &PageRequest::first(1)).await.unwrap();
+    let users_cursor = store.list_active_users(None, &PageRequest::first(1)).await.unwrap();
+    let prefixed_cursor = store.list_active_users(Some("a"), &PageRequest::first(1)).await.unwrap();
+    let inbox_cursor = store.list_inbox(bob.id, &PageRequest::first(1)).await.unwrap();
+    let history_cursor = store.list_messages(one.conversation.id, &PageRequest::first(1)).await.unwrap();
+    let all_numbers_cursor = store.list_numbers(None, &PageRequest::first(1)).await.unwrap();
+    for page in [&users_cursor, &prefixed_cursor] {
+        assert!(page.next_cursor.is_some());
+    }
+    assert!(pool_cursor.next_cursor.is_some() && inbox_cursor.next_cursor.is_some());
+    assert!(history_cursor.next_cursor.is_some() && all_numbers_cursor.next_cursor.is_some());
+
+    assert!(invalid_cursor(store.list_active_users(None, &resume(&pool_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_numbers(Some(NumberStatus::Assigned), &resume(&pool_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_numbers(Some(NumberStatus::Proxy), &resume(&pool_cursor, 1)).await));
+    // The first of all numbers is the assigned one: not a cursor of the free ones.
+    assert!(invalid_cursor(
+        store.list_numbers(Some(NumberStatus::Free), &resume(&all_numbers_cursor, 1)).await
+    ));
+    assert!(invalid_cursor(store.list_numbers(None, &resume(&users_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_active_users(Some("z"), &resume(&users_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_active_users(Some("b"), &resume(&prefixed_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_inbox(ada.id, &resume(&inbox_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_messages(ConversationId::new(), &resume(&history_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_inbox(bob.id, &resume(&history_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_messages(one.conversation.id, &resume(&inbox_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_active_users(None, &resume(&history_cursor, 1)).await));
+    for garbage in ["not a cursor", "", "e30", "7b7d", "%%%"] {
+        let bad = PageRequest { limit: 1, cursor: Some(garbage.into()) };
+        assert!(invalid_cursor(store.list_messages(one.conversation.id, &bad).await), "{garbage:?}");
+        assert!(invalid_cursor(store.list_numbers(None, &bad).await), "{garbage:?}");
+        assert!(invalid_cursor(store.list_inbox(bob.id, &bad).await), "{garbage:?}");
+        assert!(invalid_cursor(store.list_active_users(None, &bad).await), "{garbage:?}");
+    }
+    // The same listing accepts its own cursors; a prefixed one also resumes the whole listing.
+    assert!(store.list_numbers(None, &resume(&pool_cursor, 1)).await.is_ok());
+    assert!(store.list_active_users(None, &resume(&prefixed_cursor, 1)).await.is_ok());
+    assert_eq!(store.list_inbox(bob.id, &resume(&inbox_cursor, 1)).await.unwrap().items.len(), 1);
+    assert_eq!(
+        store.list_messages(one.conversation.id, &resume(&history_cursor, 5)).await.unwrap().items.len(),
+        1
+    );
+}
+
+async fn a_cursor_whose_item_is_gone_resumes_after_its_place<S: Stores>(store: &S) {
+    pool(store, [1, 2, 3, 4]).await;
+    let first = store.list_numbers(None, &PageRequest::first(2)).await.unwrap();
+    assert_eq!(
+        first.items.iter().map(|n| n.phone_number.clone()).collect::<Vec<_>>(),
+        [number(1), number(2)]
+    );
+    store.remove_number(&number(2)).await.unwrap();
+    let ada = registered(store, "ada").await;
+    store.assign_number(ada.id, &number(1), Utc::now()).await.unwrap();
+
+    let rest = store.list_numbers(None, &resume(&first, 2)).await.unwrap();
+
+    // Resumed after the place of number 2 in the free section, whatever happened before it.
+    let rest: Vec<_> = rest.items.into_iter().map(|n| n.phone_number).collect();
+    assert_eq!(rest, [number(3), number(4)]);
+}
