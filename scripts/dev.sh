@@ -6,7 +6,10 @@
 #      it takes the functions' sends, plays the phones, and calls back with delivery statuses;
 #   4. the WebSocket API stand-in (xtask/src/websocket.rs): sockets for real-time events, the
 #      `realtime` function's routes, and the @connections API the functions publish through;
-#   5. every function under `cargo lambda watch` on one port, with the production paths.
+#   5. every function under `cargo lambda watch` on one port, with the production paths;
+#   6. the delivery pipeline: its queues on moto's SQS (`xtask create-queues`, from template.yaml),
+#      and the queue poller (xtask/src/poller.rs), which plays Lambda's event source mapping (each
+#      batch of jobs to the `delivery` function) and the sweeper's schedule (`sweeper`).
 # Settings come from the environment or a git-ignored .env; Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +39,18 @@ export WEBSOCKET_API_ENDPOINT="${WEBSOCKET_API_ENDPOINT:-http://127.0.0.1:${WEBS
 # (events/twilio-*.json are signed with them).
 export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-local-development-twilio-auth-token}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:${API_PORT}}"
+# The delivery pipeline retries sooner than in production, so a retry can be watched
+# (`make phone`; the stand-in's failing phones are in the README).
+export DELIVERY_RETRY_BASE_SECONDS="${DELIVERY_RETRY_BASE_SECONDS:-2}"
+export DELIVERY_RETRY_MAX_SECONDS="${DELIVERY_RETRY_MAX_SECONDS:-20}"
+export DELIVERY_SWEEP_GRACE_SECONDS="${DELIVERY_SWEEP_GRACE_SECONDS:-15}"
+# The sweeper runs every minute in AWS; locally every 10 s.
+export SWEEP_INTERVAL_SECONDS="${SWEEP_INTERVAL_SECONDS:-10}"
+# moto_server.py serialises requests (one lock, DynamoDB and SQS alike): a long poll would hold
+# every table request for its whole wait. So the poller asks without waiting, and pauses 250 ms
+# after an empty answer.
+export QUEUE_POLL_WAIT_SECONDS="${QUEUE_POLL_WAIT_SECONDS:-0}"
+export QUEUE_POLL_IDLE_MS="${QUEUE_POLL_IDLE_MS:-250}"
 # No Twilio account configured: the functions send through the local stand-in, as this
 # (made-up, well-formed) account.
 if [ -z "${TWILIO_ACCOUNT_SID:-}" ]; then
@@ -63,6 +78,8 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+sqs_given="${AWS_ENDPOINT_URL_SQS:-}"
+dynamodb_given="${AWS_ENDPOINT_URL_DYNAMODB:-}"
 if [ -n "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
   echo "==> using the DynamoDB endpoint from the environment: $AWS_ENDPOINT_URL_DYNAMODB"
   export AWS_REGION="${AWS_REGION:-us-east-1}"
@@ -71,10 +88,32 @@ else
   pids+=("$MOTO_PID")
   use_local_aws "$MOTO_PORT"
 fi
+# moto serves SQS on the same port as DynamoDB (scripts/test.sh's moto too).
+export AWS_ENDPOINT_URL_SQS="${AWS_ENDPOINT_URL_SQS:-$AWS_ENDPOINT_URL_DYNAMODB}"
 
 cargo run --quiet -p xtask -- create-table "$TABLE_NAME"
 
-cargo build --quiet -p xtask --bin twilio-standin --bin phone --bin websocket-gateway
+# The delivery queue and its dead-letter queue (named after the table, so stacks sharing one moto
+# do not share queues); their URLs go to the functions and the poller.
+cargo build --quiet -p xtask --bin xtask --bin twilio-standin --bin phone --bin websocket-gateway --bin queue-poller
+if ! queue_env=$(target/debug/xtask create-queues "$TABLE_NAME"); then
+  if [ -n "$sqs_given" ] || [ -z "$dynamodb_given" ]; then
+    echo "could not create the delivery queues on $AWS_ENDPOINT_URL_SQS" >&2
+    exit 1
+  fi
+  # The DynamoDB endpoint from the environment is not moto: a moto of our own for SQS.
+  echo "==> $AWS_ENDPOINT_URL_SQS serves no SQS: starting moto for the queues"
+  MOTO_LOG=target/moto-sqs-dev.log start_moto 0
+  pids+=("$MOTO_PID")
+  export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$MOTO_PORT"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
+  queue_env=$(target/debug/xtask create-queues "$TABLE_NAME")
+fi
+while IFS='=' read -r name value; do
+  case "$name" in
+    DELIVERY_QUEUE_URL | DELIVERY_DEAD_LETTER_QUEUE_URL) export "$name=$value" ;;
+  esac
+done <<<"$queue_env"
 WEBSOCKET_PORT="$WEBSOCKET_PORT" API_PORT="$API_PORT" target/debug/websocket-gateway &
 pids+=("$!")
 twilio_line="Twilio                     the account in TWILIO_ACCOUNT_SID"
@@ -92,6 +131,9 @@ cat <<BANNER
   DynamoDB (moto)            ${AWS_ENDPOINT_URL_DYNAMODB}   table: ${TABLE_NAME}
   ${twilio_line}
   WebSocket (real-time)      ws://127.0.0.1:${WEBSOCKET_PORT}/?token=ACCESS_TOKEN
+  Delivery queue (SQS, moto) ${DELIVERY_QUEUE_URL}
+  Dead letters               ${DELIVERY_DEAD_LETTER_QUEUE_URL}
+  Queue poller               each batch to \`delivery\`, \`sweeper\` every ${SWEEP_INTERVAL_SECONDS} s; retries after ${DELIVERY_RETRY_BASE_SECONDS}-${DELIVERY_RETRY_MAX_SECONDS} s
   Admin emails               ${ADMIN_EMAILS}
   Functions compile on start; the first request may wait for them.
   Ctrl-C stops everything.
@@ -99,5 +141,15 @@ cat <<BANNER
 BANNER
 
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" &
+pids+=("$!")
+# The poller once `cargo lambda watch` listens (it also waits by itself whenever the invoke API
+# does not answer).
+(
+  for _ in $(seq 1 600); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$API_PORT") 2>/dev/null; then break; fi
+    sleep 0.5
+  done
+  exec env API_PORT="$API_PORT" target/debug/queue-poller
+) &
 pids+=("$!")
 wait -n "${pids[@]}"

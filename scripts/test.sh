@@ -46,7 +46,7 @@ wait_for_port() {
 # Build what the stack runs first, so the functions' first requests do not wait for a compile.
 cargo build --quiet --bins -p switchboard-auth -p switchboard-users -p switchboard-numbers \
   -p switchboard-conversations -p switchboard-messages -p switchboard-twilio-inbound -p switchboard-twilio-status \
-  -p switchboard-realtime
+  -p switchboard-realtime -p switchboard-delivery -p switchboard-sweeper
 walkthrough=$(cargo test --quiet -p switchboard-tests --features local-stack --test local_stack --no-run \
   --message-format=json | python3 -c 'import json,sys
 for line in sys.stdin:

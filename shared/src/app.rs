@@ -3,25 +3,28 @@
 //! only the clients that function uses:
 //!
 //! ```ignore
-//! let state = AppState::from_env().await?;                       // DynamoDB only (auth, numbers)
-//! let state = AppState::from_env().await?.with_events();         // + real-time events
-//! let state = AppState::from_env().await?.with_events().with_twilio()?; // + SMS (messages)
+//! let state = AppState::from_env().await?;                          // DynamoDB only (auth, numbers)
+//! let state = AppState::from_env().await?.with_events();            // + real-time events
+//! let state = AppState::from_env().await?.with_events().with_queue()?; // + the delivery queue (messages)
+//! let state = AppState::from_env().await?.with_events().with_queue()?.with_twilio()?; // + SMS (delivery)
 //! ```
 //!
-//! A function that never calls `with_twilio` links no Twilio client at all.
+//! A function that never calls `with_twilio` links no Twilio client at all; only the delivery
+//! pipeline's worker talks to Twilio.
 
 use std::sync::Arc;
 
 use switchboard_core::auth::TokenService;
 use switchboard_core::memory::MemoryStore;
 use switchboard_core::ports::sms::NotConfigured;
-use switchboard_core::ports::SmsSender;
+use switchboard_core::ports::{JobQueue, SmsSender};
 use switchboard_core::service::Publisher;
 use switchboard_core::App;
 
 use crate::apigw::ApiGatewayManagement;
 use crate::config::{Config, ConfigError};
 use crate::dynamo::{DynamoStore, RoundTrips};
+use crate::sqs::SqsQueue;
 use crate::twilio::{TwilioClient, TwilioSettings};
 
 #[derive(Clone)]
@@ -90,6 +93,20 @@ impl AppState {
 
     pub fn with_sms(mut self, sms: Arc<dyn SmsSender>) -> Self {
         self.app = self.app.with_sms(sms);
+        self
+    }
+
+    /// Queues the delivery pipeline's jobs on SQS (`DELIVERY_QUEUE_URL`, required; dead letters to
+    /// `DELIVERY_DEAD_LETTER_QUEUE_URL`).
+    pub fn with_queue(self) -> Result<Self, ConfigError> {
+        let url = self.config.delivery_queue_url.clone().ok_or(ConfigError::Missing("DELIVERY_QUEUE_URL"))?;
+        let aws = self.aws.clone().ok_or(ConfigError::Missing("AWS configuration"))?;
+        let dead_letters = self.config.delivery_dead_letter_queue_url.clone();
+        Ok(self.with_job_queue(Arc::new(SqsQueue::new(&aws, url, dead_letters))))
+    }
+
+    pub fn with_job_queue(mut self, queue: Arc<dyn JobQueue>) -> Self {
+        self.app = self.app.with_queue(queue);
         self
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use phonenumber::country;
 use switchboard_core::auth::{Roles, TokenSettings};
+use switchboard_core::service::DeliverySettings;
 use switchboard_core::{Secret, Settings};
 
 /// Every setting the functions read. See the README's configuration table. The Twilio client's
@@ -45,8 +46,11 @@ pub struct Config {
     /// Full URL Twilio posts delivery statuses to; defaults to PUBLIC_BASE_URL +
     /// /api/webhooks/twilio/status.
     pub status_callback_url: Option<String>,
-    /// Twilio calls in flight at once for one message.
-    pub sms_send_concurrency: usize,
+    /// The delivery pipeline's queue and its dead-letter queue (SQS queue URLs).
+    pub delivery_queue_url: Option<String>,
+    pub delivery_dead_letter_queue_url: Option<String>,
+    /// How the pipeline retries (`DELIVERY_*`).
+    pub delivery: DeliverySettings,
     pub twilio_timeout: Duration,
     /// The WebSocket API stage's management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`);
     /// unset, no real-time events are published.
@@ -132,7 +136,9 @@ impl Config {
                     .map(|base| format!("{}/api/webhooks/twilio/status", base.trim_end_matches('/')))
             }),
             public_base_url: get("PUBLIC_BASE_URL"),
-            sms_send_concurrency: parse_num(&get, "SMS_SEND_CONCURRENCY", 25)? as usize,
+            delivery_queue_url: get("DELIVERY_QUEUE_URL"),
+            delivery_dead_letter_queue_url: get("DELIVERY_DEAD_LETTER_QUEUE_URL"),
+            delivery: delivery_settings(&get)?,
             twilio_timeout: Duration::from_millis(parse_num(&get, "TWILIO_TIMEOUT_MS", 8000)?),
             websocket_api_endpoint: get("WEBSOCKET_API_ENDPOINT"),
         })
@@ -145,7 +151,7 @@ impl Config {
             max_group_size: self.max_group_size,
             roles: Roles::new(self.admin_emails.iter().cloned()),
             status_callback_url: self.status_callback_url.clone(),
-            sms_send_concurrency: self.sms_send_concurrency,
+            delivery: self.delivery.clone(),
         }
     }
 
@@ -162,6 +168,52 @@ impl Config {
         let email = email.to_lowercase();
         self.admin_emails.contains(&email)
     }
+}
+
+/// `DELIVERY_MAX_ATTEMPTS` (1 to 20), `DELIVERY_RETRY_BASE_SECONDS` and
+/// `DELIVERY_RETRY_MAX_SECONDS` (0 retries at once, as the tests do), `DELIVERY_LEASE_SECONDS`,
+/// `DELIVERY_SWEEP_GRACE_SECONDS` (0 sweeps whatever is due).
+fn delivery_settings(get: &impl Fn(&str) -> Option<String>) -> Result<DeliverySettings, ConfigError> {
+    let defaults = DeliverySettings::default();
+    let seconds =
+        |name: &'static str, default: std::time::Duration| -> Result<std::time::Duration, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => raw.parse::<u64>().map(std::time::Duration::from_secs).map_err(|_| {
+                    ConfigError::Invalid { name, reason: format!("{raw:?} is not a whole number of seconds") }
+                }),
+            }
+        };
+    let max_attempts = match parse_num(get, "DELIVERY_MAX_ATTEMPTS", u64::from(defaults.max_attempts))? {
+        n @ 1..=20 => n as u32,
+        n => {
+            return Err(ConfigError::Invalid {
+                name: "DELIVERY_MAX_ATTEMPTS",
+                reason: format!("{n} is outside 1..=20"),
+            })
+        }
+    };
+    let settings = DeliverySettings {
+        max_attempts,
+        retry_base: seconds("DELIVERY_RETRY_BASE_SECONDS", defaults.retry_base)?,
+        retry_max: seconds("DELIVERY_RETRY_MAX_SECONDS", defaults.retry_max)?,
+        lease: seconds("DELIVERY_LEASE_SECONDS", defaults.lease)?,
+        sweep_grace: seconds("DELIVERY_SWEEP_GRACE_SECONDS", defaults.sweep_grace)?,
+    };
+    if settings.retry_max < settings.retry_base || settings.retry_max.as_secs() > 900 {
+        return Err(ConfigError::Invalid {
+            name: "DELIVERY_RETRY_MAX_SECONDS",
+            reason: "must be at least DELIVERY_RETRY_BASE_SECONDS and at most 900 (SQS's longest delay)"
+                .into(),
+        });
+    }
+    if settings.lease.is_zero() {
+        return Err(ConfigError::Invalid {
+            name: "DELIVERY_LEASE_SECONDS",
+            reason: "must be positive".into(),
+        });
+    }
+    Ok(settings)
 }
 
 fn parse_num(

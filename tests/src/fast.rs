@@ -7,7 +7,11 @@
 //! The request helpers answer the same [`Reply`] as `TestApp`'s, and requests are routed by path
 //! to the function that serves it ([`function_for`]), then through [`switchboard::api::serve`]
 //! (404/405/401/403, JSON errors), exactly as in the slow tier. The fakes stay reachable for
-//! inspection and scripting: `app.store`, `app.sms`, `app.gateway`.
+//! inspection and scripting: `app.store`, `app.sms`, `app.gateway`, `app.queue`.
+//!
+//! A send only writes ahead and queues jobs: SMS go out when a test plays the delivery
+//! pipeline's worker, [`FastApp::run_pipeline`] (retries are immediate: no test waits for
+//! backoff).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,8 +22,10 @@ use serde_json::{json, Value};
 use switchboard::api::Routes;
 use switchboard::core::domain::ids::{ConnectionId, ConversationId, UserId};
 use switchboard::core::domain::phone::E164;
-use switchboard::core::memory::{FakeGateway, FakeSms, MemoryStore};
-use switchboard::core::service::{realtime, Publisher};
+use switchboard::core::memory::{FakeGateway, FakeQueue, FakeSms, MemoryStore};
+use switchboard::core::ports::queue::Job;
+use switchboard::core::service::{pipeline, realtime, Publisher};
+use switchboard::core::AppError;
 use switchboard::{AppState, Config};
 
 use crate::{function_for, session_of, twilio_mock, Reply, Session, ADMIN_EMAIL, JWT_SECRET, PASSWORD};
@@ -41,6 +47,8 @@ pub struct FastApp {
     pub sms: Arc<FakeSms>,
     /// API Gateway's management API: the frames posted to each connection.
     pub gateway: Arc<FakeGateway>,
+    /// The delivery pipeline's queue (SQS): the jobs sends, relays and retries queued.
+    pub queue: Arc<FakeQueue>,
 }
 
 impl Default for FastApp {
@@ -65,6 +73,11 @@ impl FastApp {
             ("PUBLIC_BASE_URL".into(), PUBLIC_BASE_URL.into()),
             ("TWILIO_ACCOUNT_SID".into(), twilio_mock::ACCOUNT_SID.into()),
             ("TWILIO_AUTH_TOKEN".into(), TWILIO_AUTH_TOKEN.into()),
+            // Retries at once and a sweep of whatever is due: the tests do not wait for backoff
+            // (the schedule itself is unit-tested in the core).
+            ("DELIVERY_RETRY_BASE_SECONDS".into(), "0".into()),
+            ("DELIVERY_RETRY_MAX_SECONDS".into(), "0".into()),
+            ("DELIVERY_SWEEP_GRACE_SECONDS".into(), "0".into()),
         ]);
         for (k, v) in settings {
             values.insert(k.to_string(), v.to_string());
@@ -73,15 +86,54 @@ impl FastApp {
         let store = Arc::new(MemoryStore::new());
         let sms = Arc::new(FakeSms::new());
         let gateway = Arc::new(FakeGateway::new());
+        let queue = Arc::new(FakeQueue::new());
         let state = AppState::in_memory(config, store.clone())
             .with_sms(sms.clone())
-            .with_publisher(Publisher::new(gateway.clone()));
-        Self { state, store, sms, gateway }
+            .with_publisher(Publisher::new(gateway.clone()))
+            .with_job_queue(queue.clone());
+        Self { state, store, sms, gateway, queue }
     }
 
     /// The use cases' dependencies, for calling a use case directly.
     pub fn core(&self) -> &switchboard::core::App {
         &self.state.app
+    }
+}
+
+// --- the delivery pipeline -----------------------------------------------------------------------
+
+impl FastApp {
+    /// Plays the delivery pipeline's worker until no job is queued: takes every queued job
+    /// (whatever its delay) and runs it with `pipeline::run`, again and again, so every send,
+    /// relay, retry and redrive runs to its end. A job that fails is queued again, as SQS would
+    /// deliver it again. Returns how many jobs ran; panics if the queue does not empty within
+    /// 100 rounds.
+    pub async fn run_pipeline(&self) -> usize {
+        let mut ran = 0;
+        for _ in 0..100 {
+            let jobs = self.queue.take_all();
+            if jobs.is_empty() {
+                return ran;
+            }
+            ran += jobs.len();
+            for job in jobs {
+                if self.run_job(&job).await.is_err() {
+                    self.requeue(job).await;
+                }
+            }
+        }
+        panic!("the pipeline did not settle after 100 rounds: {:?}", self.queue.waiting());
+    }
+
+    /// Runs one job as the worker does (without queuing it again if it fails).
+    pub async fn run_job(&self, job: &Job) -> Result<(), AppError> {
+        pipeline::run(&self.state.app, job).await
+    }
+
+    /// Queues a job again now, as SQS delivers a failed one again.
+    async fn requeue(&self, job: Job) {
+        use switchboard::core::ports::JobQueue;
+        self.queue.enqueue(&[job], std::time::Duration::ZERO).await.expect("requeue");
     }
 }
 

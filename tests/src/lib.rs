@@ -8,13 +8,15 @@ pub mod fast;
 pub mod twilio_mock;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request};
 use serde_json::Value;
 use switchboard::api::Routes;
 use switchboard::core::domain::ids::{ConversationId, UserId};
+use switchboard::core::memory::FakeQueue;
+use switchboard::core::ports::queue::Job;
 use switchboard::dynamo::DynamoStore;
 use switchboard::{AppState, Config};
 
@@ -68,6 +70,8 @@ pub struct TestApp {
     pub state: AppState,
     pub client: aws_sdk_dynamodb::Client,
     pub table: String,
+    /// The delivery pipeline's queue; [`TestApp::run_pipeline`] plays the worker.
+    pub queue: Arc<FakeQueue>,
 }
 
 #[derive(Debug)]
@@ -125,14 +129,71 @@ impl TestApp {
             ("JWT_SECRET".into(), JWT_SECRET.into()),
             ("TABLE_NAME".into(), table.clone()),
             ("ADMIN_EMAILS".into(), ADMIN_EMAIL.into()),
+            // Retries at once and a sweep of whatever is due: the tests do not wait for backoff
+            // (the schedule itself is unit-tested in the core).
+            ("DELIVERY_RETRY_BASE_SECONDS".into(), "0".into()),
+            ("DELIVERY_RETRY_MAX_SECONDS".into(), "0".into()),
+            ("DELIVERY_SWEEP_GRACE_SECONDS".into(), "0".into()),
         ]);
         for (k, v) in settings {
             values.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(|k| values.get(k).cloned()).expect("test config");
-        let state =
-            AppState::with_dynamo(config, client.clone(), round_trips).with_twilio().expect("test state");
-        Self { state, client, table }
+        let queue = Arc::new(FakeQueue::new());
+        let state = AppState::with_dynamo(config, client.clone(), round_trips)
+            .with_twilio()
+            .expect("test state")
+            .with_job_queue(queue.clone());
+        Self { state, client, table, queue }
+    }
+
+    /// Plays the delivery pipeline's worker (the `delivery` function's handler, with SQS events)
+    /// until no job is queued: every send, relay, retry and requeue runs to its end. Jobs a
+    /// batch reports as failed are queued again, as SQS would deliver them again.
+    pub async fn run_pipeline(&self) {
+        for _ in 0..100 {
+            let jobs = self.queue.take_all();
+            if jobs.is_empty() {
+                return;
+            }
+            for chunk in jobs.chunks(10) {
+                self.run_jobs(chunk).await;
+            }
+        }
+        panic!("the pipeline did not settle after 100 rounds: {:?}", self.queue.waiting());
+    }
+
+    /// One batch of jobs through the worker, as SQS hands it over; failed ones are queued again.
+    pub async fn run_jobs(&self, jobs: &[Job]) {
+        let records = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let mut record = aws_lambda_events::sqs::SqsMessage::default();
+                record.message_id = Some(i.to_string());
+                record.body = Some(job.to_body());
+                record
+            })
+            .collect();
+        let mut event = aws_lambda_events::sqs::SqsEvent::default();
+        event.records = records;
+        let response = switchboard_delivery::handle(&self.state, event).await;
+        let failed: Vec<Job> = response
+            .batch_item_failures
+            .iter()
+            .filter_map(|f| f.item_identifier.parse::<usize>().ok())
+            .map(|i| jobs[i])
+            .collect();
+        if !failed.is_empty() {
+            use switchboard::core::ports::JobQueue;
+            self.queue.enqueue(&failed, std::time::Duration::ZERO).await.expect("queue again");
+        }
+    }
+
+    /// One run of the sweeper (as the schedule runs it): how many jobs it queued.
+    pub async fn sweep(&self) -> u64 {
+        let answer = switchboard_sweeper::handle(&self.state, serde_json::json!({})).await.expect("sweep");
+        answer["queued"].as_u64().unwrap_or_default()
     }
 
     /// DynamoDB requests sent so far by the functions' client.
@@ -330,7 +391,7 @@ impl TestApp {
             app.conversations.get_conversation(conversation_id).await.unwrap().expect("conversation");
         let content =
             switchboard::core::domain::message::NewContent { content: text.into(), media_urls: vec![] };
-        let (message, deliveries, _) =
+        let (message, deliveries) =
             switchboard::core::service::messages::prepare(app, &user, &detail, &content).await.unwrap();
         let new = switchboard::core::ports::messages::NewMessage {
             detail: &detail,

@@ -15,8 +15,10 @@ use switchboard::api::webhook::EMPTY_TWIML;
 use switchboard::api::Access;
 use switchboard::core::domain::ids::DeliveryId;
 use switchboard::core::domain::message::DeliveryStatus;
+use switchboard::core::ports::queue::Job;
 use switchboard::core::ports::sms::SendError;
-use switchboard::core::service::realtime;
+use switchboard::core::ports::MessageStore;
+use switchboard::core::service::{pipeline, realtime};
 use switchboard::core::AppError;
 use switchboard_tests::fast::{
     self, conversation_id, e164, participant_id, user_id, FastApp, INBOUND_PATH, PUBLIC_BASE_URL, STATUS_PATH,
@@ -68,6 +70,26 @@ fn contents(messages: &[Value]) -> HashSet<String> {
 
 fn rejected(code: i64) -> Result<switchboard::core::ports::sms::Accepted, SendError> {
     Err(SendError::Rejected { code: Some(code), message: format!("Twilio error {code}") })
+}
+
+/// The message as `who` reads it in the conversation's history now.
+async fn shown(app: &FastApp, conversation_id: &str, who: &Session, message: &Value) -> Value {
+    let history = app.history(conversation_id, who).await;
+    history
+        .into_iter()
+        .find(|m| m["id"] == message["id"])
+        .unwrap_or_else(|| panic!("not in the history: {message}"))
+}
+
+/// Sends `text` as `who` (the answer shows every SMS `pending`), plays the delivery pipeline, and
+/// returns the message as its history then shows it: what the sender sees in the end.
+async fn send_and_deliver(app: &FastApp, who: &Session, conversation_id: &str, text: &str) -> Value {
+    let sent = app.send_text(who, conversation_id, text).await;
+    let pending: Vec<&Value> =
+        sent["deliveries"].as_array().unwrap().iter().filter(|d| d["status"] != "opted_out").collect();
+    assert!(pending.iter().all(|d| d["status"] == "pending" && d["twilioSid"].is_null()), "{sent}");
+    app.run_pipeline().await;
+    shown(app, conversation_id, who, &sent).await
 }
 
 // === auth =======================================================================================
@@ -925,9 +947,20 @@ async fn given_a_group_with_phones_when_sending_then_each_phone_gets_one_sms_fro
     assert_eq!((pat_proxy.as_str(), sam_proxy.as_str()), (us_number(2).as_str(), us_number(1).as_str()));
 
     // WHEN Ada sends
-    let message = app.send_text(&ada, &id_of(&group), "  Meeting at 5  ").await;
+    let sent = app.send_text(&ada, &id_of(&group), "  Meeting at 5  ").await;
 
-    // THEN each phone gets exactly one SMS, from its own proxy, "Name: text", naming its delivery
+    // THEN the answer shows each SMS pending, in the outbox (changed by design: the send queues
+    // them; the delivery pipeline sends them)
+    assert!(app.sms.sent().is_empty());
+    assert_eq!(sent["status"], "pending");
+    for phone in [PAT, SAM] {
+        let delivery = delivery_to(&sent, phone);
+        assert_eq!((delivery["status"].clone(), delivery["attempts"].clone()), (json!("pending"), json!(0)));
+    }
+    app.run_pipeline().await;
+    let message = shown(&app, &id_of(&group), &bob, &sent).await;
+
+    // ...and each phone gets exactly one SMS, from its own proxy, "Name: text", naming its delivery
     assert_eq!(app.sms.sent().len(), 2, "{:?}", app.sms.sent());
     for (phone, proxy) in [(PAT, &pat_proxy), (SAM, &sam_proxy)] {
         let sent = app.sms.sent_to(&e164(phone));
@@ -946,10 +979,13 @@ async fn given_a_group_with_phones_when_sending_then_each_phone_gets_one_sms_fro
     let sids: HashSet<&str> =
         message["deliveries"].as_array().unwrap().iter().map(|d| d["twilioSid"].as_str().unwrap()).collect();
     assert_eq!(sids.len(), 2);
-    assert_eq!(message["status"], "queued");
-    // The stored message says the same.
-    let stored = &app.history(&id_of(&group), &bob).await[0];
-    assert_eq!(by_id(&stored["deliveries"]), by_id(&message["deliveries"]));
+    assert_eq!(
+        (message["status"].clone(), message["content"].clone()),
+        (json!("queued"), json!("Meeting at 5"))
+    );
+    // The same deliveries (ids) the answer named.
+    let ids = |m: &Value| by_id(&m["deliveries"]).into_keys().collect::<Vec<_>>();
+    assert_eq!(ids(&message), ids(&sent));
 
     // A picture without words: the phones get the media and the name alone.
     app.sms.clear_sent();
@@ -962,6 +998,8 @@ async fn given_a_group_with_phones_when_sending_then_each_phone_gets_one_sms_fro
         )
         .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
+    app.run_pipeline().await;
+    assert_eq!(app.sms.sent().len(), 2);
     assert!(app.sms.sent().iter().all(|s| s.body == "Ada Lovelace:" && s.media_urls == [url]));
     assert_eq!(app.inbox(&bob).await[0]["lastMessagePreview"], "[media]");
 }
@@ -983,6 +1021,7 @@ async fn a_one_to_one_sms_goes_from_the_users_own_number_without_a_name_and_web_
         .await;
     assert_eq!(external.status, 201, "{:?}", external.body);
     assert_eq!(external.body["conversation"]["type"], "sms");
+    app.run_pipeline().await;
     let sent = app.sms.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(
@@ -998,6 +1037,7 @@ async fn a_one_to_one_sms_goes_from_the_users_own_number_without_a_name_and_web_
         .post(format!("/api/users/sms/internal/{}", bob.user_id), json!({"message": "hey"}), Some(&ada.token))
         .await;
     assert_eq!((internal.status, internal.body["conversation"]["type"].clone()), (201, json!("direct")));
+    app.run_pipeline().await;
     assert_eq!(app.sms.sent().len(), 2, "nothing goes by SMS to a web user");
     assert_eq!(app.history(&id_of(&internal.body["conversation"]), &bob).await[0]["content"], "hey");
 
@@ -1025,10 +1065,10 @@ async fn given_twilio_refuses_some_recipients_when_sending_then_only_their_deliv
     app.sms.script(&e164(KIM), rejected(21610));
     app.sms.script(&e164(LEE), Err(SendError::Unavailable("503".into())));
 
-    // WHEN Ada sends
-    let message = app.send_text(&ada, &id_of(&group), "hi").await;
+    // WHEN Ada sends (and the pipeline takes each SMS to Twilio)
+    let message = send_and_deliver(&app, &ada, &id_of(&group), "hi").await;
 
-    // THEN the request succeeds and each delivery says how it went
+    // THEN each delivery says how it went
     let pat = delivery_to(&message, PAT);
     assert_eq!(pat["status"], "queued");
     assert!(pat["twilioSid"].is_string());
@@ -1037,17 +1077,20 @@ async fn given_twilio_refuses_some_recipients_when_sending_then_only_their_deliv
     assert!(sam["errorMessage"].as_str().is_some_and(|m| !m.is_empty()));
     let kim = delivery_to(&message, KIM);
     assert_eq!((kim["status"].clone(), kim["errorCode"].clone()), (json!("opted_out"), json!(21610)));
+    // Changed by design: a 503 is no longer a (tentative) failure but retried: Lee's second
+    // attempt went through, one SMS.
     let lee = delivery_to(&message, LEE);
-    assert_eq!(lee["status"], "failed");
-    assert!(stored_delivery(&app, &lee).tentative, "Twilio may have sent it");
+    assert_eq!((lee["status"].clone(), lee["attempts"].clone()), (json!("queued"), json!(2)));
+    assert!(lee["twilioSid"].is_string() && lee["errorCode"].is_null());
+    assert_eq!(app.sms.taken_by(&e164(LEE)).len(), 1);
+    assert_eq!(app.sms.sent_to(&e164(SAM)).len(), 1, "a refusal is final: no retry");
     assert!(!stored_delivery(&app, &sam).tentative, "Twilio said no");
     assert_eq!(message["status"], "failed");
-    let stored = &app.history(&id_of(&group), &ada).await[0];
-    assert_eq!(by_id(&stored["deliveries"]), by_id(&message["deliveries"]), "recorded");
+    assert_eq!(app.store.opted_out(&[(e164(&proxy_of(&group, KIM)), e164(KIM))]).await.unwrap().len(), 1);
 
     // WHEN she sends again THEN Kim (opted out at Twilio) gets no SMS and everyone else does
     app.sms.clear_sent();
-    let again = app.send_text(&ada, &id_of(&group), "again").await;
+    let again = send_and_deliver(&app, &ada, &id_of(&group), "again").await;
     let kim = delivery_to(&again, KIM);
     assert_eq!((kim["status"].clone(), kim["errorCode"].clone()), (json!("opted_out"), Value::Null));
     let to: HashSet<String> = app.sms.sent().iter().map(|s| s.to.to_string()).collect();
@@ -1083,10 +1126,12 @@ async fn given_an_idempotency_key_when_the_send_is_repeated_then_the_first_messa
     let again = send(&ada, "key-1", "once, really").await;
     assert_eq!((first.status, again.status), (201, 201));
     assert_eq!(again.body["message"], first.body["message"], "the first result, whatever the body says");
+    app.run_pipeline().await;
     assert_eq!(app.sms.sent().len(), 1);
 
     let replies = futures::future::join_all((0..3).map(|_| send(&ada, "key-2", "twice?"))).await;
     let ids: HashSet<String> = replies.iter().map(|r| id_of(&r.body["message"])).collect();
+    app.run_pipeline().await;
     assert_eq!((ids.len(), app.sms.sent().len()), (1, 2));
 
     // Keys are per user: Bob's "key-1" is his own message.
@@ -1106,6 +1151,7 @@ async fn only_the_author_edits_or_deletes_a_message_and_an_edit_is_not_texted_ag
     let (ada, bob, otto) = (app.register("ada").await, app.register("bob").await, app.register("otto").await);
     let group = app.create_group(&ada, "Team", json!([{"userId": bob.user_id}, {"phoneNumber": PAT}])).await;
     let message = app.send_text(&ada, &id_of(&group), "typo").await;
+    app.run_pipeline().await;
     let path = format!("/api/messages/{}", id_of(&message));
 
     assert_eq!(app.put(&path, json!({"content": "hijack"}), &bob.token).await.status, 403);
@@ -1120,6 +1166,7 @@ async fn only_the_author_edits_or_deletes_a_message_and_an_edit_is_not_texted_ag
     let edited = app.put(&path, json!({"content": "fixed"}), &ada.token).await;
     assert_eq!((edited.status, edited.body["message"]["content"].clone()), (200, json!("fixed")));
     assert!(edited.body["message"]["editedAt"].is_string());
+    app.run_pipeline().await;
     assert_eq!(app.sms.sent().len(), 1, "an edit is not sent again");
 
     assert_eq!(app.delete(&path, &bob.token).await.status, 403);
@@ -1219,9 +1266,12 @@ async fn given_one_phone_in_two_conversations_when_it_texts_either_number_then_t
     let w = world(&[]).await;
     let app = &w.app;
 
-    // WHEN Pat texts Ann's number, then the club's number
+    // WHEN Pat texts Ann's number, then the club's number (whose relays the pipeline sends:
+    // changed by design, the webhook only stores the text and queues its relay job)
     assert_twiml(&app.inbound_sms(&message_sid(1), PAT, &w.ann_number, "for Ann").await);
     assert_twiml(&app.inbound_sms(&message_sid(2), PAT, &w.club_proxy, "for the club").await);
+    assert!(app.sms.sent().is_empty(), "not sent by the webhook");
+    app.run_pipeline().await;
 
     // THEN each text is in its own conversation, from Pat
     let ann = app.history(&w.sms_id, &w.ann).await;
@@ -1246,6 +1296,7 @@ async fn given_one_phone_in_two_conversations_when_it_texts_either_number_then_t
     // WHEN Sam texts the club THEN Pat gets it, signed with Sam's name
     app.sms.clear_sent();
     assert_twiml(&app.inbound_sms(&message_sid(3), SAM, &w.club_proxy, "me too").await);
+    app.run_pipeline().await;
     let sent = app.sms.sent();
     assert_eq!((sent.len(), sent[0].to.as_str(), sent[0].body.as_str()), (1, PAT, "Sam: me too"));
 }
@@ -1274,6 +1325,7 @@ async fn given_an_unknown_phone_when_it_first_texts_a_users_number_then_one_sms_
 
     // Ann answers from her own number.
     app.send_text(&w.ann, &id, "who is this?").await;
+    app.run_pipeline().await;
     let sent = app.sms.sent();
     assert_eq!(
         (sent[0].from.as_str(), sent[0].to.as_str(), sent[0].body.as_str()),
@@ -1305,6 +1357,7 @@ async fn given_no_route_when_a_phone_texts_a_pool_number_nobody_holds_or_no_numb
         .map(Vec::len)
         .collect();
     assert_eq!(before, after);
+    assert!(app.queue.waiting().is_empty(), "nothing to relay");
     assert!(app.sms.sent().is_empty() && app.gateway.attempts().is_empty());
 }
 
@@ -1321,11 +1374,15 @@ async fn given_a_retried_webhook_when_its_message_sid_arrives_again_then_nothing
     let replies =
         futures::future::join_all((0..3).map(|_| app.inbound_sms(&sid, PAT, &w.club_proxy, "once"))).await;
     replies.iter().for_each(assert_twiml);
+    assert_eq!(app.queue.waiting().len(), 1, "one relay job");
+    app.run_pipeline().await;
 
     assert!(app.store.inbound_recorded(&sid));
     assert_eq!(app.history(&w.club_id, &w.bea).await.len(), 1);
     assert_eq!(app.sms.sent().len(), 1, "one relay, to Sam");
-    assert_eq!(app.event_types(&cat), ["message.created"]);
+    // The text once, and (changed by design: the pipeline reports each SMS's progress) its relay
+    // handed to Twilio once.
+    assert_eq!(app.event_types(&cat), ["message.created", "delivery.updated"]);
 
     // One to one, too.
     let sid = message_sid(8);
@@ -1346,31 +1403,37 @@ async fn stop_and_start_are_whole_body_keywords_in_any_case_per_number_and_an_op
     assert_eq!(notice["sender"]["kind"], "system");
     assert!(notice["content"].as_str().unwrap().contains("STOP"), "{notice}");
     // WHEN Ann writes to Pat THEN the delivery is opted out and no SMS goes
-    let message = app.send_text(&w.ann, &w.sms_id, "ping").await;
+    let message = send_and_deliver(app, &w.ann, &w.sms_id, "ping").await;
     let pat = delivery_to(&message, PAT);
     assert_eq!((pat["status"].clone(), pat["errorCode"].clone()), (json!("opted_out"), Value::Null));
     assert!(app.sms.sent().is_empty());
     // ...but the opt-out is per number: the club still reaches Pat.
-    let club = app.send_text(&w.bea, &w.club_id, "club news").await;
+    let club = send_and_deliver(app, &w.bea, &w.club_id, "club news").await;
     assert_eq!(delivery_to(&club, PAT)["status"], "queued");
 
     // Words that only contain a keyword, and "yes" from a phone that never opted out, are texts.
     app.sms.clear_sent();
     assert_twiml(&app.inbound_sms(&message_sid(2), SAM, &w.club_proxy, "Stop please").await);
     assert_twiml(&app.inbound_sms(&message_sid(3), SAM, &w.club_proxy, "Yes").await);
+    app.run_pipeline().await;
     let bodies: HashSet<String> = app.sms.sent_to(&e164(PAT)).iter().map(|s| s.body.clone()).collect();
     assert_eq!(bodies, HashSet::from(["Sam: Stop please".to_string(), "Sam: Yes".to_string()]));
-    assert_eq!(delivery_to(&app.send_text(&w.bea, &w.club_id, "still?").await, SAM)["status"], "queued");
+    assert_eq!(
+        delivery_to(&send_and_deliver(app, &w.bea, &w.club_id, "still?").await, SAM)["status"],
+        "queued"
+    );
 
     // WHEN Pat says "unsubscribe" to the club THEN it is noted, not relayed, and Pat gets no more
     app.sms.clear_sent();
     assert_twiml(&app.inbound_sms(&message_sid(4), PAT, &w.club_proxy, "unsubscribe").await);
+    app.run_pipeline().await;
     assert!(app.sms.sent().is_empty(), "a keyword is not relayed");
     let club = app.history(&w.club_id, &w.cat).await;
     assert!(club
         .iter()
         .any(|m| m["sender"]["kind"] == "system" && m["content"].as_str().unwrap().contains("UNSUBSCRIBE")));
     assert_twiml(&app.inbound_sms(&message_sid(5), SAM, &w.club_proxy, "bye Pat").await);
+    app.run_pipeline().await;
     assert!(app.sms.sent_to(&e164(PAT)).is_empty(), "no relay to an opted-out phone");
     let relayed = app.history(&w.club_id, &w.cat).await;
     let bye = relayed.iter().find(|m| m["content"] == "bye Pat").unwrap();
@@ -1378,7 +1441,7 @@ async fn stop_and_start_are_whole_body_keywords_in_any_case_per_number_and_an_op
 
     // WHEN Pat says "start" to Ann's number THEN Ann reaches Pat again
     assert_twiml(&app.inbound_sms(&message_sid(6), PAT, &w.ann_number, "start").await);
-    let message = app.send_text(&w.ann, &w.sms_id, "welcome back").await;
+    let message = send_and_deliver(app, &w.ann, &w.sms_id, "welcome back").await;
     assert_eq!(delivery_to(&message, PAT)["status"], "queued");
     assert_eq!(app.sms.sent_to(&e164(PAT)).len(), 1);
 }
@@ -1396,13 +1459,13 @@ async fn given_an_unknown_phone_whose_first_text_is_stop_then_nothing_opens_but_
     // THEN no conversation opens, but the opt-out is kept: Ann's texts to it are not sent
     assert_eq!(app.inbox(&w.ann).await.len(), inbox);
     let conversation = app.start_sms(&w.ann, STRANGER, None).await;
-    let message = app.send_text(&w.ann, &id_of(&conversation), "hello?").await;
+    let message = send_and_deliver(app, &w.ann, &id_of(&conversation), "hello?").await;
     assert_eq!(delivery_to(&message, STRANGER)["status"], "opted_out");
     assert!(app.sms.sent().is_empty());
 
     // WHEN it says "Start" THEN Ann reaches it again
     assert_twiml(&app.inbound_sms(&message_sid(2), STRANGER, &w.ann_number, "Start").await);
-    let message = app.send_text(&w.ann, &id_of(&conversation), "hello again").await;
+    let message = send_and_deliver(app, &w.ann, &id_of(&conversation), "hello again").await;
     assert_eq!(delivery_to(&message, STRANGER)["status"], "queued");
     assert_eq!(app.sms.sent_to(&e164(STRANGER)).len(), 1);
 }
@@ -1446,6 +1509,7 @@ async fn mms_media_urls_and_types_are_kept_even_without_text_and_relayed_to_the_
     assert_eq!(app.inbox(&w.ann).await[0]["lastMessagePreview"], "[media]");
 
     assert_twiml(&media(2, &w.club_proxy).await);
+    app.run_pipeline().await;
     let relay = app.sms.sent_to(&e164(SAM));
     assert_eq!((relay.len(), relay[0].body.as_str(), relay[0].media_urls.len()), (1, "Pat:", 2));
 }
@@ -1535,7 +1599,7 @@ async fn status_callbacks_move_a_delivery_forward_only_whatever_order_they_arriv
     let w = world(&[]).await;
     let (app, ann, sms_id) = (&w.app, &w.ann, w.sms_id.as_str());
     let one = || async move {
-        let message = app.send_text(ann, sms_id, "status?").await;
+        let message = send_and_deliver(app, ann, sms_id, "status?").await;
         let delivery = delivery_to(&message, PAT);
         (id_of(&delivery), delivery["twilioSid"].as_str().unwrap().to_string(), delivery)
     };
@@ -1596,7 +1660,7 @@ async fn status_callbacks_move_a_delivery_forward_only_whatever_order_they_arriv
 async fn given_a_callback_for_an_unknown_delivery_then_200_and_nothing_is_created() {
     let w = world(&[]).await;
     let app = &w.app;
-    let message = app.send_text(&w.ann, &w.sms_id, "known").await;
+    let message = send_and_deliver(app, &w.ann, &w.sms_id, "known").await;
     let known = delivery_to(&message, PAT);
     let ghost = format!("{}-{}-{}", w.sms_id, NOBODY, "01ARZ3NDEKTSV4RRFFQ69G5FAW");
     let requests = app.store.requests();
@@ -1660,10 +1724,20 @@ async fn given_members_on_several_devices_then_sends_callbacks_edits_and_members
     assert!(frame["id"].is_string() && frame["timestamp"].is_string());
     expect(&["message.created"]);
 
-    // WHEN Twilio reports the delivery THEN they hear of that too
+    // WHEN the pipeline hands the SMS to Twilio THEN they hear of its progress (changed by design:
+    // the send no longer waits for Twilio, so progress comes as events)
+    app.run_pipeline().await;
     let delivery = delivery_to(&message, SAM);
-    app.status_callback(Some(&id_of(&delivery)), delivery["twilioSid"].as_str().unwrap(), "delivered", None)
-        .await;
+    let frame = &app.gateway.frames_to(&bob1)[0];
+    assert_eq!(
+        (frame["payload"]["status"].clone(), frame["payload"]["deliveryId"].clone()),
+        (json!("queued"), delivery["id"].clone())
+    );
+    expect(&["delivery.updated"]);
+
+    // WHEN Twilio reports the delivery THEN they hear of that too
+    let sid = stored_delivery(&app, &delivery).twilio_sid.expect("the SID Twilio gave");
+    app.status_callback(Some(&id_of(&delivery)), &sid, "delivered", None).await;
     let frame = &app.gateway.frames_to(&bob1)[0];
     assert_eq!(
         (frame["payload"]["status"].clone(), frame["payload"]["deliveryId"].clone()),
@@ -1684,6 +1758,7 @@ async fn given_members_on_several_devices_then_sends_callbacks_edits_and_members
     assert_eq!(app.delete(&bob_path, &ada.token).await.status, 200);
     expect(&["participant.left"]);
     app.inbound_sms(&message_sid(1), SAM, &proxy, "Bob left?").await;
+    app.run_pipeline().await;
     assert!(app.gateway.frames_to(&bob1).is_empty());
     assert_eq!(app.event_types(&laptop), ["message.created"]);
     app.gateway.clear();
@@ -1721,10 +1796,13 @@ async fn a_text_to_a_users_number_is_told_to_that_user_and_a_refused_send_is_rep
     assert!(app.gateway.frames_to(&bob1).is_empty());
     app.gateway.clear();
 
-    // Twilio refuses Ann's answer: no status callback will ever come, so the failure is published.
+    // Twilio refuses Ann's answer: no status callback will ever come, so the failure is published
+    // (as soon as the pipeline's attempt is refused: the send itself no longer calls Twilio).
     app.sms.script(&e164(STRANGER), rejected(21211));
     let conversation = frames[0]["conversationId"].as_str().unwrap().to_string();
     app.send_text(&ann, &conversation, "who is this?").await;
+    assert_eq!(app.event_types(&ann1), ["message.created"]);
+    app.run_pipeline().await;
     assert_eq!(app.event_types(&ann1), ["message.created", "delivery.updated"]);
     let update = &app.gateway.frames_to(&ann1)[1]["payload"];
     assert_eq!((update["status"].clone(), update["errorCode"].clone()), (json!("failed"), json!(21211)));
@@ -1779,4 +1857,220 @@ async fn sockets_need_a_valid_token_typing_goes_to_the_other_members_and_a_deact
     assert_eq!(app.event_types(&ada1), ["message.created"]);
     assert!(app.gateway.frames_to(&bob1).is_empty() && app.gateway.frames_to(&ada2).is_empty());
     assert!(matches!(realtime::client_frame(core, &bob1, &typing).await, Err(AppError::Unauthorized(_))));
+}
+
+// === the delivery pipeline =======================================================================
+//
+// A send writes each SMS ahead into the outbox and queues a job; the pipeline's worker (played by
+// `FastApp::run_pipeline`, retries immediate) claims each attempt, calls Twilio, and records the
+// outcome. These are its rules, end to end over the fakes.
+
+/// Ann, her number, and her SMS conversation with Pat (its id).
+async fn ann_and_pat(settings: &[(&str, &str)]) -> (FastApp, Session, String, String) {
+    let app = FastApp::with_settings(settings);
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1)]).await;
+    let ann = app.register("ann").await;
+    let number = app.give_number(&ann).await;
+    let sms = app.start_sms(&ann, PAT, Some("Pat")).await;
+    let id = id_of(&sms);
+    (app, ann, id, number)
+}
+
+fn job_of(delivery: &Value) -> Job {
+    Job::delivery(DeliveryId::parse(delivery["id"].as_str().expect("a delivery id")).expect("a delivery id"))
+}
+
+#[tokio::test]
+async fn given_twilio_answers_503_then_accepts_when_sending_then_one_sms_goes_with_one_sid() {
+    let (app, ann, id, _) = ann_and_pat(&[]).await;
+    app.sms.script(&e164(PAT), Err(SendError::Unavailable("503".into())));
+
+    let message = send_and_deliver(&app, &ann, &id, "hi").await;
+
+    let pat = delivery_to(&message, PAT);
+    let taken = app.sms.taken_by(&e164(PAT));
+    assert_eq!(taken.len(), 1, "one SMS");
+    assert_eq!(app.sms.sent_to(&e164(PAT)).len(), 2, "the refused call, then the accepted one");
+    assert_eq!(pat["twilioSid"], json!(taken[0].1), "its one SID");
+    assert_eq!((pat["status"].clone(), pat["attempts"].clone()), (json!("queued"), json!(2)));
+    assert!(pat["errorCode"].is_null() && pat["errorMessage"].is_null() && pat["nextAttemptAt"].is_null());
+    assert!(app.queue.dead_letters().is_empty());
+}
+
+#[tokio::test]
+async fn given_twilio_throttles_three_times_then_accepts_then_the_sms_is_sent_once() {
+    let (app, ann, id, _) = ann_and_pat(&[]).await;
+    for _ in 0..3 {
+        let throttled = SendError::Throttled { code: Some(20429), message: "Too Many Requests".into() };
+        app.sms.script(&e164(PAT), Err(throttled));
+    }
+
+    let message = send_and_deliver(&app, &ann, &id, "hi").await;
+
+    let pat = delivery_to(&message, PAT);
+    assert_eq!((pat["status"].clone(), pat["attempts"].clone()), (json!("queued"), json!(4)));
+    assert_eq!(app.sms.taken_by(&e164(PAT)).len(), 1, "sent once");
+    assert_eq!(app.sms.sent_to(&e164(PAT)).len(), 4);
+    // Each retry was queued as a delayed job of its own (zero here: DELIVERY_RETRY_*_SECONDS=0).
+    let retries = app.queue.calls().iter().skip(1).filter(|(jobs, _)| jobs == &[job_of(&pat)]).count();
+    assert_eq!(retries, 3);
+}
+
+#[tokio::test]
+async fn given_an_invalid_number_21211_then_the_delivery_fails_after_one_call_and_is_not_retried() {
+    let (app, ann, id, _) = ann_and_pat(&[]).await;
+    app.sms.always(&e164(PAT), rejected(21211));
+
+    let message = send_and_deliver(&app, &ann, &id, "hi").await;
+
+    let pat = delivery_to(&message, PAT);
+    assert_eq!(
+        (pat["status"].clone(), pat["errorCode"].clone(), pat["attempts"].clone()),
+        (json!("failed"), json!(21211), json!(1))
+    );
+    assert_eq!(app.sms.sent_to(&e164(PAT)).len(), 1, "no retry");
+    assert!(!stored_delivery(&app, &pat).tentative, "Twilio said no");
+    assert!(app.queue.dead_letters().is_empty(), "refused, not given up");
+    assert_eq!(message["status"], "failed");
+}
+
+#[tokio::test]
+async fn given_twilio_took_the_sms_but_its_answer_was_lost_then_the_retry_adopts_its_sid_and_sends_nothing_more(
+) {
+    let (app, ann, id, _) = ann_and_pat(&[]).await;
+    let sid = app.sms.script_lost_answer(&e164(PAT));
+
+    let message = send_and_deliver(&app, &ann, &id, "did it go?").await;
+
+    // The second attempt looked for it at Twilio first (same to, from and text, since the first
+    // attempt), found it, and adopted its SID instead of sending again.
+    let pat = delivery_to(&message, PAT);
+    assert_eq!((pat["status"].clone(), pat["twilioSid"].clone()), (json!("queued"), json!(sid)));
+    assert_eq!(pat["attempts"], 2);
+    assert_eq!(app.sms.sent_to(&e164(PAT)).len(), 1, "one SMS");
+    let queries = app.sms.find_queries();
+    assert_eq!(queries.len(), 1);
+    assert_eq!((queries[0].to.as_str(), queries[0].body.as_str()), (PAT, "did it go?"));
+    // Its status callbacks find it by that SID.
+    assert_twiml(&app.status_callback(None, &sid, "delivered", None).await);
+    assert_eq!(stored_delivery(&app, &pat).status, DeliveryStatus::Delivered);
+}
+
+#[tokio::test]
+async fn given_a_delivery_job_run_by_two_workers_at_once_and_delivered_again_later_then_one_sms_goes() {
+    let (app, ann, id, _) = ann_and_pat(&[]).await;
+    // Twilio takes its time: the second worker claims while the first is calling it.
+    app.sms.set_latency(std::time::Duration::from_millis(50));
+    let sent = app.send_text(&ann, &id, "once").await;
+    let jobs = app.queue.take_all();
+    assert_eq!(jobs, [job_of(&delivery_to(&sent, PAT))]);
+
+    let (a, b) = tokio::join!(app.run_job(&jobs[0]), app.run_job(&jobs[0]));
+    a.unwrap();
+    b.unwrap();
+    // ...and the queue delivers the same job once more.
+    app.run_job(&jobs[0]).await.unwrap();
+    app.run_pipeline().await;
+
+    assert_eq!(app.sms.sent().len(), 1, "one send");
+    let pat = delivery_to(&shown(&app, &id, &ann, &sent).await, PAT);
+    assert_eq!((pat["status"].clone(), pat["attempts"].clone()), (json!("queued"), json!(1)));
+}
+
+#[tokio::test]
+async fn given_the_jobs_are_lost_after_the_write_ahead_then_the_sweeper_queues_them_and_they_are_sent() {
+    let (app, ann, id, _) = ann_and_pat(&[]).await;
+    app.queue.refuse(true);
+
+    // The send answers all the same: its SMS are in the outbox.
+    let sent = app.send_text(&ann, &id, "not lost").await;
+    assert_eq!(delivery_to(&sent, PAT)["status"], "pending");
+    assert!(app.queue.waiting().is_empty());
+    app.queue.refuse(false);
+    assert_eq!(app.run_pipeline().await, 0);
+
+    let swept = pipeline::sweep(app.core(), chrono::Utc::now()).await.unwrap();
+
+    assert_eq!(swept, 1);
+    app.run_pipeline().await;
+    assert_eq!(app.sms.sent_to(&e164(PAT)).len(), 1);
+    assert_eq!(delivery_to(&shown(&app, &id, &ann, &sent).await, PAT)["status"], "queued");
+    // Nothing left to sweep.
+    assert_eq!(pipeline::sweep(app.core(), chrono::Utc::now()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn given_the_last_attempt_fails_then_the_delivery_is_failed_and_dead_lettered() {
+    let (app, ann, id, _) = ann_and_pat(&[("DELIVERY_MAX_ATTEMPTS", "3")]).await;
+    let throttled = SendError::Throttled { code: Some(20429), message: "Too Many Requests".into() };
+    app.sms.always(&e164(PAT), Err(throttled));
+
+    let message = send_and_deliver(&app, &ann, &id, "hi").await;
+
+    let pat = delivery_to(&message, PAT);
+    assert_eq!(
+        (pat["status"].clone(), pat["attempts"].clone(), pat["errorCode"].clone()),
+        (json!("failed"), json!(3), json!(20429))
+    );
+    assert_eq!(app.sms.sent_to(&e164(PAT)).len(), 3);
+    assert!(!stored_delivery(&app, &pat).tentative, "Twilio said it did not take it");
+    let dead = app.queue.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, job_of(&pat));
+    assert!(dead[0].1.contains("3 attempts"), "{}", dead[0].1);
+}
+
+#[tokio::test]
+async fn given_a_stop_arrives_while_a_delivery_waits_for_its_retry_then_it_is_opted_out_and_no_sms_goes() {
+    let (app, ann, id, number) = ann_and_pat(&[]).await;
+    app.sms.script(&e164(PAT), Err(SendError::Unavailable("503".into())));
+    let sent = app.send_text(&ann, &id, "hi").await;
+    // The first attempt fails; its retry waits in the queue.
+    for job in app.queue.take_all() {
+        app.run_job(&job).await.unwrap();
+    }
+    assert_eq!(app.queue.waiting().len(), 1);
+    assert_eq!(app.sms.sent_to(&e164(PAT)).len(), 1);
+
+    // WHEN Pat texts STOP
+    assert_twiml(&app.inbound_sms(&message_sid(1), PAT, &number, "STOP").await);
+    app.run_pipeline().await;
+
+    // THEN the retry sends nothing and the delivery is opted out
+    let pat = delivery_to(&shown(&app, &id, &ann, &sent).await, PAT);
+    assert_eq!(pat["status"], "opted_out");
+    assert_eq!(app.sms.sent_to(&e164(PAT)).len(), 1, "no second call");
+    assert!(app.sms.taken_by(&e164(PAT)).is_empty(), "no SMS");
+}
+
+#[tokio::test]
+async fn given_a_group_text_to_twenty_other_phones_then_the_webhook_makes_two_store_calls_and_each_relay_goes_once(
+) {
+    let app = FastApp::new();
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1)]).await;
+    let bea = app.register("bea").await;
+    let phones: Vec<String> = (0..=20).map(|n| format!("+1415555{:04}", 500 + n)).collect();
+    let participants: Vec<Value> = phones.iter().map(|p| json!({"phoneNumber": p})).collect();
+    let group = app.create_group(&bea, "Big", json!(participants)).await;
+    let proxy = proxy_of(&group, &phones[0]);
+    let requests = app.store.requests();
+
+    assert_twiml(&app.inbound_sms(&message_sid(1), &phones[0], &proxy, "hello all").await);
+
+    // The route and the number (one read), the text with its MessageSid (one write): the webhook
+    // answers without reading the group.
+    assert_eq!(app.store.requests() - requests, 2);
+    assert!(app.sms.sent().is_empty());
+    assert_eq!(app.run_pipeline().await, 21, "the relay job, then one job per relay");
+    for phone in &phones[1..] {
+        assert_eq!(app.sms.sent_to(&e164(phone)).len(), 1, "{phone}");
+    }
+    assert!(app.sms.sent_to(&e164(&phones[0])).is_empty(), "not back to its sender");
+    let text = &app.history(&id_of(&group), &bea).await[0];
+    let deliveries = text["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 20);
+    assert!(deliveries.iter().all(|d| d["status"] == "queued"));
+    assert_eq!(app.inbox(&bea).await[0]["lastMessagePreview"], "hello all");
 }

@@ -1,13 +1,14 @@
-//! The shapes of the items the DynamoDB adapter writes, read back raw (GetItem, Scan) from a fresh
-//! table of the local server after each operation: every entity's keys, its GSI1 attributes
-//! where docs/data-model.md puts it in the index (and their absence where it does not), the TTL
-//! attribute `expiresAt` (a number, epoch seconds) on the items that expire, the `entity`
-//! attribute, and no attribute outside the entity's list.
+//! The shapes of the items the DynamoDB adapter writes, read back raw (GetItem, Scan, GSI1
+//! Query) from a fresh table of the local server after each operation: every entity's keys, its
+//! GSI1 attributes where docs/data-model.md puts it in the index (and their absence where it
+//! does not), the TTL attribute `expiresAt` (a number, epoch seconds) on the items that expire,
+//! the `entity` attribute, and no attribute outside the entity's list.
 //!
-//! Each entity's list is in two parts: the attributes docs/data-model.md names, and those the
-//! adapter writes that the docs do not name (a disagreement of docs and code, reported, not
-//! hidden: `no_item_carries_an_attribute_outside_its_entitys_list` fails when either part is
-//! wrong, so the lists are exactly what is written).
+//! Each entity's list below is what the adapter writes, and exactly that:
+//! `no_item_carries_an_attribute_outside_its_entitys_list` fails on an attribute missing from a
+//! list, and on a listed one that no item carries. `the_docs_name_every_attribute_of_every_entity`
+//! then checks that docs/data-model.md names each of them in the entity's row, with the same
+//! `entity` value, GSI1 keys and TTL: a new attribute fails a test until both lists say so.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -18,17 +19,22 @@ use switchboard::core::domain::conversation::{
     Conversation, ConversationDetail, ConversationKind, ConversationStatus, Member, Participant,
     ParticipantRole,
 };
-use switchboard::core::domain::ids::{ConnectionId, ConversationId, MessageId, ParticipantId, UserId};
-use switchboard::core::domain::message::{segments, Delivery, DeliveryStatus, Message, Sender, SenderKind};
+use switchboard::core::domain::ids::{
+    ConnectionId, ConversationId, DeliveryId, MessageId, ParticipantId, UserId,
+};
+use switchboard::core::domain::message::{
+    segments, sms_body, Delivery, DeliveryStatus, Message, Sender, SenderKind,
+};
 use switchboard::core::domain::phone::E164;
 use switchboard::core::domain::realtime::Connection;
 use switchboard::core::domain::user::User;
 use switchboard::core::ports::conversations::NewConversation;
 use switchboard::core::ports::messages::NewMessage;
+use switchboard::core::ports::outbox::{AttemptOutcome, Claim, ClaimedDelivery};
 use switchboard::core::ports::users::ProfileChanges;
 use switchboard::core::ports::webhooks::{InboundWrite, OptChange, StatusUpdate};
 use switchboard::core::ports::{
-    ConnectionStore, ConversationStore, MessageStore, NumberPool, UserStore, WebhookStore,
+    ConnectionStore, ConversationStore, MessageStore, NumberPool, OutboxStore, UserStore, WebhookStore,
 };
 use switchboard::dynamo::items::sortable;
 use switchboard::dynamo::DynamoStore;
@@ -36,18 +42,17 @@ use switchboard::dynamo::DynamoStore;
 type Item = HashMap<String, AttributeValue>;
 
 // ---------------------------------------------------------------------------------------------
-// What docs/data-model.md says each entity holds.
+// What each entity holds (and docs/data-model.md says it holds).
 
 struct Entity {
     /// The `entity` attribute.
     name: &'static str,
-    /// Attributes the docs name for it (keys, GSI1 keys and TTL included where they apply).
-    documented: &'static [&'static str],
-    /// Attributes the adapter writes that the docs do not name (reported as a disagreement).
-    not_in_docs: &'static [&'static str],
-    /// In GSI1 (at least in some states), per the docs.
+    /// Every attribute besides `PK`, `SK` and `entity` (GSI1 keys and TTL included where they
+    /// apply), as the adapter writes them.
+    attributes: &'static [&'static str],
+    /// In GSI1 (at least in some states).
     indexed: bool,
-    /// Carries the TTL attribute, per the docs.
+    /// Carries the TTL attribute.
     expires: bool,
 }
 
@@ -56,153 +61,185 @@ const KEYS: [&str; 3] = ["PK", "SK", "entity"];
 const ENTITIES: &[Entity] = &[
     Entity {
         name: "user",
-        documented: &["GSI1PK", "GSI1SK", "passwordHash", "tokenVersion", "virtualNumber"],
-        not_in_docs: &[
+        attributes: &[
+            "GSI1PK",
+            "GSI1SK",
             "id",
             "username",
             "email",
+            "passwordHash",
             "firstName",
             "lastName",
             "phoneNumber",
+            "virtualNumber",
+            "numberReleasing",
             "active",
+            "tokenVersion",
             "createdAt",
             "updatedAt",
-            "numberReleasing",
         ],
         indexed: true,
         expires: false,
     },
-    Entity { name: "unique", documented: &["userId"], not_in_docs: &[], indexed: false, expires: false },
+    Entity { name: "unique", attributes: &["userId"], indexed: false, expires: false },
     Entity {
         name: "number",
-        documented: &["GSI1PK", "GSI1SK", "ownerId", "routeCount", "addedAt", "assignedAt"],
-        not_in_docs: &["number"],
+        attributes: &["GSI1PK", "GSI1SK", "number", "ownerId", "routeCount", "addedAt", "assignedAt"],
         indexed: true,
         expires: false,
     },
     Entity {
         name: "conversation",
-        documented: &["kind", "name", "status", "lastMessageAt", "participantCount", "adminCount"],
-        not_in_docs: &["id", "description", "createdBy", "createdAt", "lastMessagePreview"],
+        attributes: &[
+            "id",
+            "kind",
+            "name",
+            "description",
+            "status",
+            "createdBy",
+            "createdAt",
+            "lastMessageAt",
+            "lastMessagePreview",
+            "participantCount",
+            "adminCount",
+        ],
         indexed: false,
         expires: false,
     },
     Entity {
         name: "participant",
-        documented: &[
+        attributes: &[
             "GSI1PK",
             "GSI1SK",
             "id",
-            "role",
-            "displayName",
+            "conversationId",
+            "userId",
+            "phone",
             "proxyNumber",
+            "displayName",
+            "role",
+            "joinedAt",
             "title",
             "conversationKind",
             "status",
             "lastMessageAt",
             "lastMessagePreview",
         ],
-        not_in_docs: &["conversationId", "userId", "phone", "joinedAt"],
         indexed: true,
         expires: false,
     },
     Entity {
         name: "route",
-        documented: &["conversationId", "participantId"],
-        not_in_docs: &["number", "phone", "displayName", "inboxUserId"],
+        attributes: &["number", "phone", "conversationId", "participantId", "displayName", "inboxUserId"],
         indexed: false,
         expires: false,
     },
-    Entity {
-        name: "direct",
-        documented: &["conversationId"],
-        not_in_docs: &[],
-        indexed: false,
-        expires: false,
-    },
+    Entity { name: "direct", attributes: &["conversationId"], indexed: false, expires: false },
     Entity {
         name: "message",
-        // The docs say "sender"; the attributes are senderKind, senderUserId, senderPhone, senderName.
-        documented: &["content", "mediaUrls", "createdAt", "editedAt", "deleted"],
-        not_in_docs: &[
+        attributes: &[
+            // In the outbox while its relay is pending (an inbound group text).
+            "GSI1PK",
+            "GSI1SK",
             "id",
             "conversationId",
             "senderKind",
             "senderUserId",
             "senderPhone",
             "senderName",
+            "content",
+            "mediaUrls",
             "mediaContentTypes",
             "twilioSid",
-        ],
-        indexed: false,
-        expires: false,
-    },
-    Entity {
-        name: "delivery",
-        documented: &[
-            "GSI1PK",
-            "GSI1SK",
-            "to",
-            "from",
-            "status",
-            "rank",
-            "twilioSid",
-            "errorCode",
-            "errorMessage",
-            "segments",
-            "encoding",
-        ],
-        not_in_docs: &[
-            "conversationId",
-            "messageId",
-            "participantId",
-            "updatedAt",
-            "supersededSids",
-            "redeliveryAt",
+            "createdAt",
+            "editedAt",
+            "deleted",
         ],
         indexed: true,
         expires: false,
     },
     Entity {
-        name: "message-pointer",
-        documented: &["conversationId"],
-        not_in_docs: &[],
-        indexed: false,
+        name: "delivery",
+        attributes: &[
+            "GSI1PK",
+            "GSI1SK",
+            "conversationId",
+            "messageId",
+            "participantId",
+            "to",
+            "from",
+            "body",
+            "mediaUrls",
+            "status",
+            "rank",
+            "attempts",
+            "nextAttemptAt",
+            "leaseUntil",
+            "inFlight",
+            "wasInFlight",
+            "reconcileSince",
+            "attemptStartedAt",
+            "twilioSid",
+            "errorCode",
+            "errorMessage",
+            "supersededSids",
+            "segments",
+            "encoding",
+            "updatedAt",
+        ],
+        indexed: true,
         expires: false,
     },
+    Entity { name: "message-pointer", attributes: &["conversationId"], indexed: false, expires: false },
     Entity {
         name: "idempotency",
-        documented: &["conversationId", "messageId", "expiresAt"],
-        not_in_docs: &[],
+        attributes: &["conversationId", "messageId", "expiresAt"],
         indexed: false,
         expires: true,
     },
-    // The docs name no attribute of an opt-out item.
-    Entity { name: "opt-out", documented: &[], not_in_docs: &["optedOutAt"], indexed: false, expires: false },
+    Entity { name: "opt-out", attributes: &["optedOutAt"], indexed: false, expires: false },
     Entity {
         name: "inbound",
-        documented: &["conversationId", "messageId", "expiresAt"],
-        not_in_docs: &[],
+        attributes: &["conversationId", "messageId", "expiresAt"],
         indexed: false,
         expires: true,
     },
     Entity {
         name: "connection",
-        documented: &["connectionId", "userId", "connectedAt", "expiresAt"],
-        not_in_docs: &[],
+        attributes: &["connectionId", "userId", "connectedAt", "expiresAt"],
         indexed: false,
         expires: true,
     },
 ];
 
-/// The `entity` values docs/data-model.md lists ("item type (`user`, `unique`, `number`)").
-const DOCUMENTED_ENTITY_VALUES: [&str; 3] = ["user", "unique", "number"];
-
 fn entity(name: &str) -> &'static Entity {
     ENTITIES
         .iter()
         .find(|e| e.name == name)
-        .unwrap_or_else(|| panic!("an entity the docs do not list: {name}"))
+        .unwrap_or_else(|| panic!("an entity the lists do not know: {name}"))
+}
+
+/// The rows of docs/data-model.md's entity table, as (entity value, GSI1PK cell, whole row).
+fn documented_rows() -> Vec<(String, String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/data-model.md");
+    let doc = std::fs::read_to_string(path).expect("docs/data-model.md");
+    let section = doc.split("## Entities and their keys").nth(1).expect("the entity table's section");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with('|')).collect();
+    let cells = |row: &str| -> Vec<String> {
+        row.trim_matches('|').split(" | ").map(|c| c.trim().to_string()).collect()
+    };
+    let header = cells(rows[0]);
+    let column =
+        |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let (entity_column, gsi1_column) = (column("`entity`"), column("GSI1PK"));
+    rows.iter()
+        .skip(2)
+        .map(|row| {
+            let cells = cells(row);
+            (cells[entity_column].trim_matches('`').to_string(), cells[gsi1_column].clone(), row.to_string())
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,8 +368,7 @@ fn in_index(pk: &str, sk: &str) -> Option<(String, String)> {
 /// number) exactly on those that expire.
 fn check_entity(item: &Item) {
     let entity = entity(text(item, "entity"));
-    let allowed: BTreeSet<&str> =
-        KEYS.iter().chain(entity.documented).chain(entity.not_in_docs).copied().collect();
+    let allowed: BTreeSet<&str> = KEYS.iter().chain(entity.attributes).copied().collect();
     let unknown: Vec<&String> = item.keys().filter(|k| !allowed.contains(k.as_str())).collect();
     assert!(unknown.is_empty(), "{} item with attributes {unknown:?}: {item:?}", entity.name);
     if !entity.indexed {
@@ -341,6 +377,53 @@ fn check_entity(item: &Item) {
     assert_eq!(has(item, "expiresAt"), entity.expires, "expiresAt on a {} item", entity.name);
     if entity.expires {
         number_attr(item, "expiresAt");
+    }
+}
+
+/// The item's attribute names.
+fn names(item: &Item) -> BTreeSet<&str> {
+    item.keys().map(String::as_str).collect()
+}
+
+fn flag(item: &Item, name: &str) -> bool {
+    match item.get(name) {
+        Some(AttributeValue::Bool(value)) => *value,
+        other => panic!("{name} is not a boolean: {other:?} in {item:?}"),
+    }
+}
+
+/// Timestamp attributes and the outbox's sort keys, as docs/data-model.md gives them: RFC 3339
+/// in UTC with nanoseconds, always the same width.
+fn stamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// The outbox partition of an entry, as docs/data-model.md gives it: the last character of the
+/// delivery id (`<conversationId>-<messageId>-<participantId>`), or of the message id of a relay,
+/// modulo the 4 shards.
+fn outbox_pk(id: &str) -> String {
+    format!("OUTBOX#{}", id.bytes().last().unwrap() % 4)
+}
+
+fn delivery_entry(due: &DateTime<Utc>, id: DeliveryId) -> Option<(String, String)> {
+    in_index(&outbox_pk(&id.to_string()), &format!("{}#D#{id}", stamp(due)))
+}
+
+fn relay_entry(due: &DateTime<Utc>, message: &Message) -> Option<(String, String)> {
+    let sk = format!("{}#R#{}#{}", stamp(due), message.conversation_id, message.id);
+    in_index(&outbox_pk(&message.id.to_string()), &sk)
+}
+
+impl Table {
+    /// Every outbox entry (the four shards' GSI1 partitions), as (GSI1PK, GSI1SK).
+    async fn outbox(&self) -> BTreeSet<(String, String)> {
+        let mut entries = BTreeSet::new();
+        for shard in 0..4 {
+            for item in self.index(&format!("OUTBOX#{shard}")).await {
+                entries.insert(gsi1(&item).expect("an outbox entry has both keys"));
+            }
+        }
+        entries
     }
 }
 
@@ -462,26 +545,67 @@ fn inbound(detail: &ConversationDetail, from: &E164, sid: &str) -> Message {
     }
 }
 
+/// A `pending` delivery of `message` to every phone of `detail`, as a send writes it ahead.
 fn pending_deliveries(detail: &ConversationDetail, message: &Message) -> Vec<Delivery> {
+    let body = sms_body(Some(&message.sender.display_name), &message.content);
     detail
         .participants
         .iter()
         .filter_map(|p| p.route().map(|(from, to)| (p.id, from, to)))
-        .map(|(participant_id, from, to)| Delivery {
-            conversation_id: detail.conversation.id,
-            message_id: message.id,
-            participant_id,
-            to,
-            from,
-            status: DeliveryStatus::Pending,
-            twilio_sid: None,
-            error_code: None,
-            error_message: None,
-            segments: segments(&message.content),
-            updated_at: message.created_at,
-            tentative: false,
+        .map(|(participant_id, from, to)| {
+            Delivery::new(message, participant_id, from, to, &body, segments(&body), false)
         })
         .collect()
+}
+
+const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
+
+async fn claimed(store: &DynamoStore, delivery: &Delivery, now: DateTime<Utc>) -> ClaimedDelivery {
+    match store.claim_delivery(delivery.id(), now, LEASE).await.unwrap() {
+        Claim::Claimed(claimed) => *claimed,
+        other => panic!("not claimed: {other:?}"),
+    }
+}
+
+/// One attempt, claimed and recorded at `now`.
+async fn attempt(store: &DynamoStore, delivery: &Delivery, outcome: &AttemptOutcome, now: DateTime<Utc>) {
+    let claimed = claimed(store, delivery, now).await;
+    let recorded = store.finish_attempt(&claimed.delivery, claimed.attempt, outcome, now).await.unwrap();
+    assert!(recorded, "{outcome:?}");
+}
+
+fn status_update(delivery: &Delivery, status: DeliveryStatus, sid: &str, code: Option<i64>) -> StatusUpdate {
+    StatusUpdate {
+        delivery: delivery.id(),
+        status,
+        sid: Some(sid.into()),
+        error_code: code,
+        error_message: code.map(|c| format!("error {c}")),
+    }
+}
+
+/// Stores `author`'s `text` in `grp` with a pending delivery to its (one) phone; returns the
+/// delivery and the key of its item.
+async fn send_to_group(
+    store: &DynamoStore,
+    grp: &ConversationDetail,
+    author: &User,
+    text: &str,
+    at: DateTime<Utc>,
+) -> (Delivery, (String, String)) {
+    let msg = message_at(grp, author, text, at);
+    let deliveries = pending_deliveries(grp, &msg);
+    let new = NewMessage {
+        detail: grp,
+        message: &msg,
+        deliveries: &deliveries,
+        idempotency: None,
+        preview: text.into(),
+    };
+    store.create_message(&new).await.unwrap();
+    let d = deliveries[0].clone();
+    let key = (format!("MSGS#{}", d.conversation_id), format!("DLV#{}#{}", d.message_id, d.participant_id));
+    (d, key)
 }
 
 /// Ada (holding number 1) in a group with Bob and a phone through proxy number 2, and her SMS
@@ -851,16 +975,27 @@ async fn a_send_writes_the_message_its_pointer_deliveries_idempotency_record_and
     let d = &deliveries[0];
     let delivery = table.item(format!("MSGS#{cid}"), format!("DLV#{}#{}", msg.id, d.participant_id)).await;
     assert_eq!(text(&delivery, "entity"), "delivery");
-    assert_eq!(gsi1(&delivery), None, "no SID yet: not in the index");
+    assert_eq!(gsi1(&delivery), delivery_entry(&at, d.id()), "written ahead into the outbox, due at once");
+    assert_delivery_attributes(&delivery, "written ahead", &["GSI1PK", "GSI1SK", "nextAttemptAt"]);
     assert_eq!(
         (text(&delivery, "to"), text(&delivery, "from"), text(&delivery, "status")),
         ("+14155550001", "+16285550002", "pending")
     );
-    assert_eq!((number_attr(&delivery, "rank"), number_attr(&delivery, "segments")), (0, 1));
-    assert_eq!(text(&delivery, "encoding"), "gsm7");
-    for absent in ["twilioSid", "errorCode", "errorMessage", "supersededSids", "redeliveryAt"] {
-        assert!(!has(&delivery, absent), "{absent}");
-    }
+    assert_eq!(
+        (
+            number_attr(&delivery, "rank"),
+            number_attr(&delivery, "segments"),
+            number_attr(&delivery, "attempts")
+        ),
+        (0, 1, 0)
+    );
+    assert_eq!((text(&delivery, "encoding"), text(&delivery, "body")), ("gsm7", "Ada: hello crew"));
+    assert_eq!(
+        delivery.get("mediaUrls"),
+        Some(&AttributeValue::L(vec![AttributeValue::S("https://example.com/a.png".into())]))
+    );
+    assert_eq!(text(&delivery, "nextAttemptAt"), stamp(&at));
+    assert_eq!(table.outbox().await, BTreeSet::from([delivery_entry(&at, d.id()).unwrap()]));
     let record = table.item(format!("IDEMP#{}#key-1", ada.id), "IDEMP").await;
     assert_eq!(text(&record, "entity"), "idempotency");
     assert_eq!(
@@ -880,73 +1015,304 @@ async fn a_send_writes_the_message_its_pointer_deliveries_idempotency_record_and
     assert_eq!((time(&line, "lastMessageAt"), text(&line, "lastMessagePreview")), (at, "hello crew"));
 }
 
-#[tokio::test]
-async fn a_delivery_enters_the_index_with_its_sid_and_leaves_it_when_reset() {
-    let table = Table::new().await;
-    let World { ada, grp, .. } = world(&table).await;
-    let store = &table.store;
-    let msg = message_at(&grp, &ada, "hi", Utc::now());
-    let deliveries = pending_deliveries(&grp, &msg);
-    let new = NewMessage {
-        detail: &grp,
-        message: &msg,
-        deliveries: &deliveries,
-        idempotency: None,
-        preview: "hi".into(),
-    };
-    store.create_message(&new).await.unwrap();
-    let d = deliveries[0].clone();
-    let (pk, sk) = (format!("MSGS#{}", grp.conversation.id), format!("DLV#{}#{}", msg.id, d.participant_id));
+/// The attributes every delivery item has, whatever its stage: keys, identity, what it sends,
+/// its status and its cost.
+const DELIVERY_BASE: [&str; 16] = [
+    "PK",
+    "SK",
+    "entity",
+    "conversationId",
+    "messageId",
+    "participantId",
+    "to",
+    "from",
+    "body",
+    "mediaUrls",
+    "status",
+    "rank",
+    "attempts",
+    "segments",
+    "encoding",
+    "updatedAt",
+];
 
-    let queued = Delivery {
-        status: DeliveryStatus::Queued,
-        twilio_sid: Some("SM1".into()),
-        updated_at: Utc::now(),
-        ..d.clone()
-    };
-    store.record_deliveries(&[queued]).await.unwrap();
+/// The delivery item has exactly the base attributes and `extra`.
+fn assert_delivery_attributes(item: &Item, stage: &str, extra: &[&str]) {
+    let expected: BTreeSet<&str> = DELIVERY_BASE.iter().chain(extra).copied().collect();
+    assert_eq!(names(item), expected, "the attributes of a delivery {stage}");
+}
+
+/// What a claim adds and keeps: its lease and in-flight mark, its start, and what it read of the
+/// attempt before (`wasInFlight`, `reconcileSince`). The last three stay after the attempt ends.
+const CLAIM_MARKS: [&str; 3] = ["wasInFlight", "reconcileSince", "attemptStartedAt"];
+
+#[tokio::test]
+async fn a_delivery_item_has_the_attributes_of_each_stage_of_the_pipeline() {
+    let table = Table::new().await;
+    let world = world(&table).await;
+    let store = &table.store;
+    let written = Utc::now();
+    let (d, (pk, sk)) = send_to_group(store, &world.grp, &world.ada, "hi", written).await;
+    let id = d.id();
+    let with =
+        |extra: &[&'static str]| -> Vec<&'static str> { CLAIM_MARKS.iter().chain(extra).copied().collect() };
+
+    // Claimed: counted, leased (epoch milliseconds), in flight; the entry stays where it is.
+    let first_at = written + Duration::seconds(1);
+    let first = claimed(store, &d, first_at).await;
     let item = table.item(&pk, &sk).await;
+    assert_delivery_attributes(
+        &item,
+        "claimed",
+        &with(&["GSI1PK", "GSI1SK", "nextAttemptAt", "leaseUntil", "inFlight"]),
+    );
+    assert_eq!(gsi1(&item), delivery_entry(&written, id));
+    assert_eq!((number_attr(&item, "attempts"), text(&item, "status")), (1, "pending"));
+    assert_eq!(number_attr(&item, "leaseUntil"), (first_at + Duration::seconds(120)).timestamp_millis());
+    assert!(flag(&item, "inFlight") && !flag(&item, "wasInFlight"), "nothing was in flight before");
+    assert_eq!(text(&item, "attemptStartedAt"), stamp(&first_at));
+    assert_eq!(text(&item, "reconcileSince"), stamp(&first_at), "no attempt before: its own start");
+
+    // Retried after no answer: due again later (the entry re-dated), still in flight, no lease.
+    let retry_at = first_at + Duration::seconds(30);
+    let no_answer =
+        AttemptOutcome::Retry { at: retry_at, code: None, message: "no answer".into(), ambiguous: true };
+    assert!(store.finish_attempt(&first.delivery, 1, &no_answer, first_at).await.unwrap());
+    let item = table.item(&pk, &sk).await;
+    assert_delivery_attributes(
+        &item,
+        "retried after no answer",
+        &with(&["GSI1PK", "GSI1SK", "nextAttemptAt", "inFlight", "errorMessage"]),
+    );
+    assert_eq!(gsi1(&item), delivery_entry(&retry_at, id));
+    assert_eq!(table.outbox().await, BTreeSet::from([delivery_entry(&retry_at, id).unwrap()]));
+    assert_eq!(
+        (text(&item, "nextAttemptAt"), text(&item, "updatedAt")),
+        (stamp(&retry_at).as_str(), stamp(&first_at).as_str())
+    );
+    assert!(flag(&item, "inFlight"), "it may have been sent");
+    assert_eq!(text(&item, "errorMessage"), "no answer");
+
+    // Claimed again: the previous attempt was in flight, its start is where to reconcile from.
+    let second = claimed(store, &d, retry_at).await;
+    assert_eq!(second.reconcile_since, Some(first_at));
+    let item = table.item(&pk, &sk).await;
+    assert_delivery_attributes(
+        &item,
+        "claimed again",
+        &with(&["GSI1PK", "GSI1SK", "nextAttemptAt", "leaseUntil", "inFlight", "errorMessage"]),
+    );
+    assert!(flag(&item, "inFlight") && flag(&item, "wasInFlight"));
+    assert_eq!(
+        (text(&item, "reconcileSince"), text(&item, "attemptStartedAt")),
+        (stamp(&first_at).as_str(), stamp(&retry_at).as_str())
+    );
+
+    // Retried when Twilio refused for now (throttled): certainly not sent, with Twilio's code.
+    let throttled_at = retry_at + Duration::seconds(60);
+    let throttled = AttemptOutcome::Retry {
+        at: throttled_at,
+        code: Some(20429),
+        message: "slow down".into(),
+        ambiguous: false,
+    };
+    assert!(store.finish_attempt(&second.delivery, 2, &throttled, retry_at).await.unwrap());
+    let item = table.item(&pk, &sk).await;
+    assert_delivery_attributes(
+        &item,
+        "retried when throttled",
+        &with(&["GSI1PK", "GSI1SK", "nextAttemptAt", "inFlight", "errorCode", "errorMessage"]),
+    );
+    assert!(!flag(&item, "inFlight"));
+    assert_eq!((number_attr(&item, "errorCode"), text(&item, "errorMessage")), (20429, "slow down"));
+    assert_eq!(gsi1(&item), delivery_entry(&throttled_at, id));
+
+    // Accepted: out of the outbox, under its SID; lease, in-flight mark, due time and error gone.
+    let third = claimed(store, &d, throttled_at).await;
+    assert_eq!(third.reconcile_since, None);
+    let queued = AttemptOutcome::Accepted { sid: "SM1".into(), status: DeliveryStatus::Queued };
+    assert!(store.finish_attempt(&third.delivery, 3, &queued, throttled_at).await.unwrap());
+    let item = table.item(&pk, &sk).await;
+    assert_delivery_attributes(&item, "accepted", &with(&["GSI1PK", "GSI1SK", "twilioSid"]));
     assert_eq!(gsi1(&item), in_index("SID#SM1", "DELIVERY"));
     assert_eq!(
-        (text(&item, "twilioSid"), text(&item, "status"), number_attr(&item, "rank")),
-        ("SM1", "queued", 2)
+        (
+            text(&item, "status"),
+            number_attr(&item, "rank"),
+            number_attr(&item, "attempts"),
+            text(&item, "twilioSid")
+        ),
+        ("queued", 2, 3, "SM1")
     );
+    assert!(table.outbox().await.is_empty());
     assert_eq!(table.index("SID#SM1").await.len(), 1);
 
-    let failure = StatusUpdate {
-        delivery: d.id(),
-        status: DeliveryStatus::Failed,
-        sid: Some("SM1".into()),
-        error_code: Some(30003),
-        error_message: Some("unreachable".into()),
-    };
-    store.apply_status(&failure).await.unwrap();
-    let failed = table.item(&pk, &sk).await;
-    assert_eq!((number_attr(&failed, "errorCode"), text(&failed, "errorMessage")), (30003, "unreachable"));
-    let read_back = store.get_message(msg.id).await.unwrap().unwrap().deliveries.remove(0);
+    // Failed, by its status callback: with the error.
+    store.apply_status(&status_update(&d, DeliveryStatus::Failed, "SM1", Some(30003))).await.unwrap();
+    let item = table.item(&pk, &sk).await;
+    assert_delivery_attributes(
+        &item,
+        "failed by its callback",
+        &with(&["GSI1PK", "GSI1SK", "twilioSid", "errorCode", "errorMessage"]),
+    );
+    assert_eq!(
+        (text(&item, "status"), number_attr(&item, "rank"), number_attr(&item, "errorCode")),
+        ("failed", 8, 30003)
+    );
 
-    assert!(store.reset_failed_delivery(&read_back).await.unwrap());
-
-    let reset = table.item(&pk, &sk).await;
-    assert_eq!(gsi1(&reset), None, "out of the index");
+    // Redriven: back in the outbox from attempt zero, due now; its SID superseded and out of the index.
+    let read_back = store.get_message(d.message_id).await.unwrap().unwrap().deliveries.remove(0);
+    let redrive = throttled_at + Duration::seconds(10);
+    assert!(store.reset_failed_delivery(&read_back, redrive).await.unwrap());
+    let item = table.item(&pk, &sk).await;
+    assert_delivery_attributes(
+        &item,
+        "reset",
+        &with(&["GSI1PK", "GSI1SK", "nextAttemptAt", "supersededSids"]),
+    );
+    assert_eq!(gsi1(&item), delivery_entry(&redrive, id));
+    assert_eq!(
+        (text(&item, "status"), number_attr(&item, "rank"), number_attr(&item, "attempts")),
+        ("pending", 0, 0)
+    );
+    assert_eq!(
+        (text(&item, "nextAttemptAt"), text(&item, "updatedAt")),
+        (stamp(&redrive).as_str(), stamp(&redrive).as_str())
+    );
+    assert_eq!(item.get("supersededSids"), Some(&AttributeValue::Ss(vec!["SM1".into()])));
     assert!(table.index("SID#SM1").await.is_empty());
-    assert_eq!((text(&reset, "status"), number_attr(&reset, "rank")), ("pending", 0));
-    for absent in ["twilioSid", "errorCode", "errorMessage"] {
-        assert!(!has(&reset, absent), "{absent}");
-    }
-    assert_eq!(reset.get("supersededSids"), Some(&AttributeValue::Ss(vec!["SM1".into()])));
-    time(&reset, "redeliveryAt");
+    assert_eq!(table.outbox().await, BTreeSet::from([delivery_entry(&redrive, id).unwrap()]));
 
-    let sent = StatusUpdate {
-        status: DeliveryStatus::Sent,
-        sid: Some("SM2".into()),
-        error_code: None,
-        error_message: None,
-        ..failure
+    // A status callback that overtakes the pipeline moves the entry from the outbox to its SID.
+    let out = claimed(store, &d, redrive).await;
+    store.apply_status(&status_update(&d, DeliveryStatus::Sent, "SM2", None)).await.unwrap();
+    let item = table.item(&pk, &sk).await;
+    assert_eq!(gsi1(&item), in_index("SID#SM2", "DELIVERY"));
+    assert!(table.outbox().await.is_empty());
+    assert_delivery_attributes(
+        &item,
+        "sent while its attempt was out",
+        &with(&[
+            "GSI1PK",
+            "GSI1SK",
+            "nextAttemptAt",
+            "leaseUntil",
+            "inFlight",
+            "twilioSid",
+            "supersededSids",
+        ]),
+    );
+    let sid_only = AttemptOutcome::Accepted { sid: "SM2".into(), status: DeliveryStatus::Queued };
+    assert!(store.finish_attempt(&out.delivery, 1, &sid_only, redrive).await.unwrap());
+    let item = table.item(&pk, &sk).await;
+    assert_delivery_attributes(
+        &item,
+        "then accepted",
+        &with(&["GSI1PK", "GSI1SK", "twilioSid", "supersededSids"]),
+    );
+    assert_eq!((text(&item, "status"), gsi1(&item)), ("sent", in_index("SID#SM2", "DELIVERY")));
+}
+
+#[tokio::test]
+async fn a_refused_or_abandoned_delivery_leaves_the_outbox_with_its_error() {
+    let table = Table::new().await;
+    let world = world(&table).await;
+    let store = &table.store;
+    let now = Utc::now();
+    let refused = AttemptOutcome::Refused {
+        status: DeliveryStatus::Failed,
+        code: Some(21211),
+        message: "invalid To".into(),
     };
-    store.apply_status(&sent).await.unwrap();
-    let resent = table.item(&pk, &sk).await;
-    assert_eq!(gsi1(&resent), in_index("SID#SM2", "DELIVERY"));
+    let stop = AttemptOutcome::Refused {
+        status: DeliveryStatus::OptedOut,
+        code: Some(21610),
+        message: "STOP".into(),
+    };
+    let tentative = AttemptOutcome::GaveUp { code: None, message: "no answer".into(), tentative: true };
+    let definite =
+        AttemptOutcome::GaveUp { code: Some(20429), message: "throttled".into(), tentative: false };
+    let cases = [
+        (refused, "failed", 8, Some(21211)),
+        (tentative, "failed", 1, None),
+        (definite, "failed", 8, Some(20429)),
+        (stop, "opted_out", 8, Some(21610)),
+    ];
+
+    for (outcome, status, rank, code) in cases {
+        let (d, (pk, sk)) = send_to_group(store, &world.grp, &world.ada, "hi", now).await;
+        attempt(store, &d, &outcome, now).await;
+
+        let item = table.item(&pk, &sk).await;
+        let mut extra = vec!["errorMessage"];
+        extra.extend(CLAIM_MARKS);
+        extra.extend(code.map(|_| "errorCode"));
+        assert_delivery_attributes(&item, &format!("{outcome:?}"), &extra);
+        assert_eq!(gsi1(&item), None, "{outcome:?}: in no index");
+        assert_eq!((text(&item, "status"), number_attr(&item, "rank")), (status, rank), "{outcome:?}");
+        assert_eq!(code.map(|_| number_attr(&item, "errorCode")), code);
+    }
+
+    assert!(table.outbox().await.is_empty());
+    // The opt-out, written with the refusal.
+    let opt_out = table.item("OPTOUT#+16285550002", "PHONE#+14155550001").await;
+    assert_eq!(names(&opt_out), BTreeSet::from(["PK", "SK", "entity", "optedOutAt"]));
+    time(&opt_out, "optedOutAt");
+}
+
+#[tokio::test]
+async fn an_inbound_group_text_carries_its_relay_entry_until_it_is_fanned_out() {
+    let table = Table::new().await;
+    let World { ada, .. } = world(&table).await;
+    let store = &table.store;
+    let grp = detail(
+        ConversationKind::Group,
+        &ada,
+        Some("Phones"),
+        vec![
+            member(&ada, ParticipantRole::Admin),
+            texter(&phone(3), &number(3)),
+            texter(&phone(4), &number(3)),
+        ],
+    );
+    store
+        .create_conversation(NewConversation { detail: &grp, direct_pair: None, sms_owner: None })
+        .await
+        .unwrap();
+    let text_in = inbound(&grp, &phone(3), "SMg");
+    let write = InboundWrite {
+        message_sid: "SMg",
+        message: Some(&text_in),
+        preview: "hello".into(),
+        inbox_user_id: None,
+        opt_change: None,
+        relay: true,
+    };
+
+    store.record_inbound(&write).await.unwrap();
+
+    let (pk, sk) = (format!("MSGS#{}", grp.conversation.id), format!("MSG#{}", text_in.id));
+    let item = table.item(&pk, &sk).await;
+    assert_eq!(gsi1(&item), relay_entry(&text_in.created_at, &text_in), "in the outbox, due at once");
+    assert_eq!(table.outbox().await, BTreeSet::from([relay_entry(&text_in.created_at, &text_in).unwrap()]));
+
+    let relays: Vec<_> =
+        pending_deliveries(&grp, &text_in).into_iter().filter(|d| d.to == phone(4)).collect();
+    assert!(store.fan_out_relays(&grp, &text_in, &relays, "relayed").await.unwrap());
+
+    let item = table.item(&pk, &sk).await;
+    assert_eq!(gsi1(&item), None, "out of the outbox");
+    assert!(!has(&item, "GSI1PK") && !has(&item, "GSI1SK"));
+    let relay = &relays[0];
+    let delivery = table.item(&pk, format!("DLV#{}#{}", text_in.id, relay.participant_id)).await;
+    assert_eq!(gsi1(&delivery), delivery_entry(&text_in.created_at, relay.id()));
+    assert_eq!((text(&delivery, "from"), text(&delivery, "body")), ("+16285550003", "+14155550003: hello"));
+    assert_eq!(
+        table.outbox().await,
+        BTreeSet::from([delivery_entry(&text_in.created_at, relay.id()).unwrap()])
+    );
+    let line = table.item(format!("CONV#{}", grp.conversation.id), format!("PART#USER#{}", ada.id)).await;
+    assert_eq!(text(&line, "lastMessagePreview"), "relayed");
 }
 
 #[tokio::test]
@@ -999,6 +1365,7 @@ async fn an_inbound_text_leaves_a_record_that_expires_in_seven_days() {
         preview: "hello".into(),
         inbox_user_id: Some(ada.id),
         opt_change: None,
+        relay: false,
     };
     store.record_inbound(&write).await.unwrap();
 
@@ -1022,6 +1389,7 @@ async fn an_inbound_text_leaves_a_record_that_expires_in_seven_days() {
         Some(&AttributeValue::L(vec![AttributeValue::S("image/jpeg".into())]))
     );
     assert!(!has(&item, "senderUserId"));
+    assert_eq!(gsi1(&item), None, "a one-to-one text has no relay: in no index");
     table.item(format!("MESSAGE#{}", text_in.id), "MESSAGE").await;
 
     // A STOP without a message: the record names nothing; the opt-out item.
@@ -1031,6 +1399,7 @@ async fn an_inbound_text_leaves_a_record_that_expires_in_seven_days() {
         preview: String::new(),
         inbox_user_id: None,
         opt_change: Some(OptChange { number: &number(1), phone: &phone(5), opted_out: true }),
+        relay: false,
     };
     store.record_inbound(&stop).await.unwrap();
     let record = table.item("INBOUND#SMin2", "INBOUND").await;
@@ -1083,8 +1452,9 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
     let World { ada, bob, grp, sms, .. } = world(&table).await;
     let store = &table.store;
     // Every state an item can be in: profile fields, a releasing number, messages with
-    // deliveries (recorded, failed, reset, claimed), idempotency, an inbound text, a STOP, a
-    // connection, a closed conversation.
+    // deliveries (written ahead, claimed, retried, accepted, failed, redriven), idempotency, an
+    // inbound text, a group text waiting for its relay, a STOP, a connection, a closed
+    // conversation.
     let changes = ProfileChanges {
         first_name: Some(Some("Bob".into())),
         last_name: Some(Some("B".into())),
@@ -1094,6 +1464,7 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
     store.update_profile(&bob, &changes).await.unwrap();
     store.mark_number_releasing(ada.id, &number(1)).await.unwrap();
     let old = Utc::now() - Duration::hours(1);
+    let now = Utc::now();
     let msg = message_at(&grp, &ada, "hi", old);
     let deliveries = pending_deliveries(&grp, &msg);
     let new = NewMessage {
@@ -1104,35 +1475,40 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
         preview: "hi".into(),
     };
     store.create_message(&new).await.unwrap();
-    let failed = Delivery {
-        status: DeliveryStatus::Failed,
-        twilio_sid: Some("SM1".into()),
-        error_code: Some(21211),
-        error_message: Some("invalid".into()),
-        updated_at: old,
-        ..deliveries[0].clone()
-    };
-    store.record_deliveries(std::slice::from_ref(&failed)).await.unwrap();
-    assert!(store.reset_failed_delivery(&failed).await.unwrap());
-    let second = message_at(&grp, &ada, "again", old);
-    let pending = pending_deliveries(&grp, &second);
-    let new = NewMessage {
-        detail: &grp,
-        message: &second,
-        deliveries: &pending,
-        idempotency: None,
-        preview: "again".into(),
-    };
-    store.create_message(&new).await.unwrap();
-    assert!(store.claim_pending_delivery(&pending[0], Utc::now()).await.unwrap());
-    let undelivered = StatusUpdate {
-        delivery: pending[0].id(),
-        status: DeliveryStatus::Undelivered,
-        sid: Some("SM2".into()),
-        error_code: Some(30003),
-        error_message: Some("unreachable".into()),
-    };
-    store.apply_status(&undelivered).await.unwrap();
+    // Accepted, failed by its callback, redriven: back in the outbox, its SID superseded.
+    attempt(
+        store,
+        &deliveries[0],
+        &AttemptOutcome::Accepted { sid: "SM1".into(), status: DeliveryStatus::Queued },
+        now,
+    )
+    .await;
+    store
+        .apply_status(&status_update(&deliveries[0], DeliveryStatus::Failed, "SM1", Some(30003)))
+        .await
+        .unwrap();
+    let failed = store.get_message(msg.id).await.unwrap().unwrap().deliveries.remove(0);
+    assert!(store.reset_failed_delivery(&failed, now).await.unwrap());
+    // Claimed, its attempt still out (leased, in flight).
+    let (in_flight, _) = send_to_group(store, &grp, &ada, "again", old).await;
+    claimed(store, &in_flight, now).await;
+    // Retried when throttled, then accepted and undelivered (SID and error).
+    let (undelivered, _) = send_to_group(store, &grp, &ada, "more", old).await;
+    let throttled =
+        AttemptOutcome::Retry { at: now, code: Some(20429), message: "slow".into(), ambiguous: false };
+    attempt(store, &undelivered, &throttled, now).await;
+    attempt(
+        store,
+        &undelivered,
+        &AttemptOutcome::Accepted { sid: "SM2".into(), status: DeliveryStatus::Queued },
+        now,
+    )
+    .await;
+    store
+        .apply_status(&status_update(&undelivered, DeliveryStatus::Undelivered, "SM2", Some(30005)))
+        .await
+        .unwrap();
+    // An inbound one-to-one text, and a group text waiting for its relay (in the outbox).
     let text_in = inbound(&sms, &phone(2), "SMin");
     let write = InboundWrite {
         message_sid: "SMin",
@@ -1140,8 +1516,19 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
         preview: "hello".into(),
         inbox_user_id: Some(ada.id),
         opt_change: None,
+        relay: false,
     };
     store.record_inbound(&write).await.unwrap();
+    let to_group = inbound(&grp, &phone(1), "SMgrp");
+    store
+        .record_inbound(&InboundWrite {
+            message_sid: "SMgrp",
+            message: Some(&to_group),
+            relay: true,
+            ..write
+        })
+        .await
+        .unwrap();
     store.set_opt_out(&number(1), &phone(2), true).await.unwrap();
     store
         .put_connection(&Connection::new(ConnectionId::parse("c1").unwrap(), ada.id, Utc::now()))
@@ -1158,44 +1545,64 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
         let entity = entity(text(item, "entity"));
         seen.entry(entity.name).or_default().extend(item.keys().cloned());
     }
-    // Every entity was written, and every attribute listed for one (documented or not) was seen:
-    // the lists are what the adapter writes, no more.
+    // Every entity was written, and every attribute listed for one was seen: the lists are what
+    // the adapter writes, no more.
     let entities: Vec<&str> = seen.keys().copied().collect();
     let mut expected: Vec<&str> = ENTITIES.iter().map(|e| e.name).collect();
     expected.sort_unstable();
     assert_eq!(entities, expected);
     for entity in ENTITIES {
         let attributes = &seen[entity.name];
+        // `editedAt` is the one attribute of these lists that only the edit scenario writes.
         let unseen: Vec<&&str> = entity
-            .documented
+            .attributes
             .iter()
-            .chain(entity.not_in_docs)
             .filter(|a| !attributes.contains(**a))
+            .filter(|a| !(entity.name == "message" && **a == "editedAt"))
             .collect();
-        // Direct and SMS-only attributes of a message are covered by the inbound text; a
-        // conversation's description by the group; `editedAt` is the one attribute of this
-        // list that only the edit scenario writes.
-        let unseen: Vec<&&str> =
-            unseen.into_iter().filter(|a| !(entity.name == "message" && **a == "editedAt")).collect();
         assert!(unseen.is_empty(), "{}: listed but never written: {unseen:?}", entity.name);
     }
-    // The `entity` values beyond the three the docs list.
-    let undocumented: Vec<&str> =
-        expected.iter().copied().filter(|e| !DOCUMENTED_ENTITY_VALUES.contains(e)).collect();
-    assert_eq!(
-        undocumented,
-        [
-            "connection",
-            "conversation",
-            "delivery",
-            "direct",
-            "idempotency",
-            "inbound",
-            "message",
-            "message-pointer",
-            "opt-out",
-            "participant",
-            "route"
-        ]
-    );
+    // The outbox's entries: the redriven delivery, the claimed one (a claim leaves its entry),
+    // and the group text's relay.
+    let outbox: Vec<String> = table.outbox().await.into_iter().map(|(_, sk)| sk).collect();
+    assert_eq!(outbox.len(), 3, "{outbox:?}");
+    assert_eq!(outbox.iter().filter(|sk| sk.contains("#R#")).count(), 1, "{outbox:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/data-model.md
+
+#[test]
+fn the_docs_name_every_attribute_of_every_entity() {
+    let rows = documented_rows();
+    let values: BTreeSet<&str> = rows.iter().map(|(value, _, _)| value.as_str()).collect();
+    let names: BTreeSet<&str> = ENTITIES.iter().map(|e| e.name).collect();
+    assert_eq!(values, names, "the `entity` column names every entity once or more, and no other");
+    for entity in ENTITIES {
+        let rows: Vec<_> = rows.iter().filter(|(value, _, _)| value == entity.name).collect();
+        let text = rows.iter().map(|(_, _, row)| row.as_str()).collect::<Vec<_>>().join("\n");
+        // The GSI1 keys have their columns (checked below); every other attribute is named.
+        let unnamed: Vec<&&str> = entity
+            .attributes
+            .iter()
+            .filter(|a| !a.starts_with("GSI1") && !text.contains(&format!("`{a}`")))
+            .collect();
+        assert!(unnamed.is_empty(), "docs/data-model.md does not name {unnamed:?} of `{}`", entity.name);
+        let indexed = rows.iter().any(|(_, gsi1pk, _)| gsi1pk != "–");
+        assert_eq!(indexed, entity.indexed, "GSI1 keys of `{}`", entity.name);
+        assert_eq!(text.contains("`expiresAt`"), entity.expires, "TTL of `{}`", entity.name);
+        // Nor does a row name a camelCase attribute the entity does not have.
+        for word in text.split('`').skip(1).step_by(2) {
+            let camel = word.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && word.chars().all(|c| c.is_ascii_alphanumeric())
+                && word.chars().any(|c| c.is_ascii_uppercase());
+            if camel {
+                assert!(
+                    entity.attributes.contains(&word),
+                    "`{}` names `{word}`, which it does not write",
+                    entity.name
+                );
+            }
+        }
+    }
 }

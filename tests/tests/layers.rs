@@ -238,6 +238,7 @@ fn the_edge_is_layered_without_cycles() {
             ("dynamo", 1),
             ("twilio", 2),
             ("apigw", 1),
+            ("sqs", 1),
             ("app", 3),
             ("api", 4),
         ],

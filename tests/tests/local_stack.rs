@@ -158,7 +158,8 @@ async fn walkthrough(stack: &Stack) -> Story {
     let sent = stack
         .api(201, "POST", &messages_path, Some(&ada), Some(json!({ "content": "Hi Grace, lunch at noon?" })))
         .await;
-    assert_eq!(sent["message"]["deliveries"][0]["status"], "queued", "{sent}");
+    // Accepted and written ahead; the delivery pipeline takes it to Twilio.
+    assert_eq!(sent["message"]["deliveries"][0]["status"], "pending", "{sent}");
 
     // Grace's phone receives it from Ada's number.
     let received = eventually("Grace's phone to receive the text", || async {
@@ -226,6 +227,25 @@ async fn walkthrough(stack: &Stack) -> Story {
     assert_eq!(page["messages"][0]["sender"]["displayName"], "Sam");
     // Sam's own phone got nothing back.
     assert_eq!(stack.received_by("+14155550178").await.len(), 1);
+
+    // A phone Twilio answers 503 once: the pipeline retries by itself and it gets the text once.
+    let flaky = "+14155550199";
+    let started = stack
+        .api(201, "POST", "/api/conversations/sms", Some(&ada), Some(json!({"phoneNumber": flaky})))
+        .await;
+    let flaky_path =
+        format!("/api/conversations/{}/messages", started["conversation"]["id"].as_str().unwrap());
+    stack.api(201, "POST", &flaky_path, Some(&ada), Some(json!({ "content": "Second try?" }))).await;
+    let delivery = eventually("the retried delivery to be accepted", || async {
+        let page = stack.api(200, "GET", &flaky_path, Some(&ada), None).await;
+        let delivery = page["messages"][0]["deliveries"][0].clone();
+        delivery["twilioSid"].is_string().then_some(delivery)
+    })
+    .await;
+    assert_eq!(delivery["attempts"], 2, "{delivery}");
+    let texts = stack.received_by(flaky).await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(texts[0]["sid"], delivery["twilioSid"]);
     Story { admin, ada, ada_number, grace_conversation: conversation, club: group_id }
 }
 

@@ -26,9 +26,49 @@ struct Captured {
 }
 
 impl Captured {
+    /// Runs the request and keeps every line it wrote; every log line's fields are camelCase.
     async fn of(request: impl std::future::Future<Output = Reply>) -> Self {
         let (reply, lines) = sink::capture(request).await;
-        Self { reply, lines }
+        let captured = Self { reply, lines };
+        captured.assert_camel_case_fields();
+        captured
+    }
+
+    /// Every line some work wrote (the pipeline's jobs: one request line and one metrics document
+    /// per job).
+    async fn work(work: impl std::future::Future<Output = ()>) -> Self {
+        let ((), lines) = sink::capture(work).await;
+        let reply = Reply { status: 0, body: Value::Null, headers: Default::default() };
+        let captured = Self { reply, lines };
+        captured.assert_camel_case_fields();
+        captured
+    }
+
+    /// The request lines of one function.
+    fn lines_of(&self, function: &str) -> Vec<Value> {
+        self.json().into_iter().filter(|l| l["message"] == "request" && l["function"] == function).collect()
+    }
+
+    /// A metric summed over every [Function] document of `function` (0 where absent).
+    fn total(&self, function: &str, metric: &str) -> u64 {
+        self.documents()
+            .iter()
+            .filter(|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == json!([["Function"]]))
+            .filter(|d| d["Function"] == function)
+            .filter_map(|d| value(d, metric))
+            .sum()
+    }
+
+    /// One style of field names in every log line (metric documents follow EMF's own naming).
+    fn assert_camel_case_fields(&self) {
+        let camel = |key: &str| {
+            key.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && key.chars().all(|c| c.is_ascii_alphanumeric())
+        };
+        for line in self.json().iter().filter(|l| l.get("_aws").is_none()) {
+            let keys: Vec<&String> = line.as_object().expect("a JSON object").keys().collect();
+            assert!(keys.iter().all(|k| camel(k)), "a log field is not camelCase: {keys:?} in {line}");
+        }
     }
 
     fn json(&self) -> Vec<Value> {
@@ -291,14 +331,13 @@ async fn message_count(w: &World, conversation_id: &str) -> usize {
     reply.body["messages"].as_array().unwrap().len()
 }
 
-const INBOUND_FLOW: [&str; 7] = [
+const INBOUND_FLOW: [&str; 6] = [
     "InboundReceived",
     "InboundRouted",
     "InboundNewConversation",
     "InboundUnroutable",
     "InboundDuplicate",
     "SignatureRejected",
-    "RelaysSent",
 ];
 
 /// The inbound counters of a document, in INBOUND_FLOW's order.
@@ -333,7 +372,7 @@ async fn inbound_sms_say_how_they_were_routed_in_one_line_and_one_metric_documen
     let metrics = routed.metrics();
     assert_eq!(metrics["Function"], "twilio-inbound");
     assert_eq!(metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Switchboard");
-    assert_eq!(inbound_counts(&metrics), [1, 1, 0, 0, 0, 0, 0]);
+    assert_eq!(inbound_counts(&metrics), [1, 1, 0, 0, 0, 0]);
     assert_eq!((value(&metrics, "Requests"), value(&metrics, "ServerErrors")), (Some(1), Some(0)));
     assert_eq!(value(&metrics, "DynamoDbRoundTrips"), Some(2));
     assert!(metrics["HandlerLatency"].is_number());
@@ -345,7 +384,7 @@ async fn inbound_sms_say_how_they_were_routed_in_one_line_and_one_metric_documen
     // The same webhook again (a Twilio retry): stored once, counted as a duplicate.
     let duplicate = Captured::of(w.app.inbound_sms(&sid, PAT, &w.ann_number, body)).await;
     assert_eq!(duplicate.request_line()["outcome"], "duplicate");
-    assert_eq!(inbound_counts(&duplicate.metrics()), [1, 0, 0, 0, 1, 0, 0]);
+    assert_eq!(inbound_counts(&duplicate.metrics()), [1, 0, 0, 0, 1, 0]);
     assert_eq!(message_count(&w, &w.sms_id).await, 1);
 
     // A stranger's first text opens a conversation.
@@ -356,29 +395,37 @@ async fn inbound_sms_say_how_they_were_routed_in_one_line_and_one_metric_documen
         (json!("new_conversation"), json!("***0499"))
     );
     assert!(line["conversationId"].as_str().is_some_and(|id| id != w.sms_id));
-    assert_eq!(inbound_counts(&stranger.metrics()), [1, 0, 1, 0, 0, 0, 0]);
+    assert_eq!(inbound_counts(&stranger.metrics()), [1, 0, 1, 0, 0, 0]);
     stranger.assert_discreet(&["hello?"]);
 
     // Nobody holds the number texted: nothing stored.
     let nowhere = Captured::of(w.app.inbound_sms(&message_sid(3), STRANGER, &us_number(9), "anyone?")).await;
     assert_eq!(nowhere.request_line()["outcome"], "unroutable");
-    assert_eq!(inbound_counts(&nowhere.metrics()), [1, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(inbound_counts(&nowhere.metrics()), [1, 0, 0, 1, 0, 0]);
 
-    // Pat texts the group: relayed to Sam by SMS.
+    // Pat texts the group: the webhook stores it and answers, calling no one; the pipeline's relay
+    // job fans it out and its delivery job texts Sam.
     let relay_body = "see you all at eight";
     let relayed = Captured::of(w.app.inbound_sms(&message_sid(4), PAT, &w.group_proxy, relay_body)).await;
     let line = relayed.request_line();
-    assert_eq!((line["outcome"].clone(), line["twilioCalls"].clone()), (json!("routed"), json!(1)));
+    assert_eq!((line["outcome"].clone(), line["twilioCalls"].clone()), (json!("routed"), json!(0)));
     assert_eq!(line["conversationId"], w.group_id.as_str());
+    assert_eq!(line["dbRoundTrips"], 2, "one read, one transaction");
     let metrics = relayed.metrics();
-    assert_eq!(inbound_counts(&metrics), [1, 1, 0, 0, 0, 0, 1]);
-    assert_eq!(
-        ["SmsQueued", "SmsFailed", "SmsOptedOut", "TwilioApiError"].map(|m| value(&metrics, m)),
-        [Some(1), Some(0), Some(0), Some(0)]
-    );
-    assert_eq!(metrics["TwilioApiLatency"].as_array().map(Vec::len), Some(1));
-    assert_eq!(mock.sent().last().unwrap().body.as_deref(), Some("Pat: see you all at eight"));
+    assert_eq!(inbound_counts(&metrics), [1, 1, 0, 0, 0, 0]);
     relayed.assert_discreet(&[relay_body]);
+    let pipeline = Captured::work(w.app.run_pipeline()).await;
+    let jobs = pipeline.lines_of("delivery");
+    let outcomes: Vec<&str> = jobs.iter().map(|l| l["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["relayed", "accepted"], "the relay job, then the delivery job");
+    assert_eq!(jobs.iter().map(|l| l["twilioCalls"].as_u64().unwrap()).sum::<u64>(), 1);
+    assert_eq!(
+        ["RelaysSent", "SmsQueued", "SmsFailed", "SmsOptedOut", "TwilioApiError"]
+            .map(|m| pipeline.total("delivery", m)),
+        [1, 1, 0, 0, 0]
+    );
+    assert_eq!(mock.sent().last().unwrap().body.as_deref(), Some("Pat: see you all at eight"));
+    pipeline.assert_discreet(&[relay_body]);
 
     // A forged signature: refused before anything is read, counted for the alarm.
     let forged = w.app.twilio_request(
@@ -391,7 +438,7 @@ async fn inbound_sms_say_how_they_were_routed_in_one_line_and_one_metric_documen
     let line = rejected.request_line();
     assert_eq!((line["outcome"].clone(), line["status"].clone()), (json!("signature_rejected"), json!(403)));
     assert!(line.get("messageSid").is_none() && line.get("from").is_none(), "nothing read: {line}");
-    assert_eq!(inbound_counts(&rejected.metrics()), [0, 0, 0, 0, 0, 1, 0]);
+    assert_eq!(inbound_counts(&rejected.metrics()), [0, 0, 0, 0, 0, 1]);
     rejected.assert_discreet(&["forged"]);
     assert_eq!(message_count(&w, &w.sms_id).await, 1, "nothing stored");
 }
@@ -431,26 +478,36 @@ async fn a_group_send_counts_each_twilio_outcome_and_errors_by_code() {
     assert_eq!(line["function"], "messages");
     assert_eq!(line["route"], "/api/conversations/{id}/messages");
     assert_eq!((line["status"].clone(), line["outcome"].clone()), (json!(201), json!("ok")));
-    assert_eq!(line["twilioCalls"], 3);
+    // The send writes ahead and queues: Twilio is the pipeline's to call.
+    assert_eq!(line["twilioCalls"], 0);
     assert_eq!(line["conversationId"], id.as_str());
-    assert_eq!(line["dbRoundTrips"], 5);
-
+    assert_eq!(line["dbRoundTrips"], 4);
     let metrics = send.metrics();
     assert_eq!(metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Switchboard/test-stack");
     assert_eq!(metrics["Function"], "messages");
-    assert_eq!(
-        ["Requests", "ServerErrors", "SmsQueued", "SmsFailed", "SmsOptedOut", "TwilioApiError"]
-            .map(|m| value(&metrics, m)),
-        [Some(1), Some(0), Some(2), Some(1), Some(0), Some(1)]
-    );
-    let latencies = metrics["TwilioApiLatency"].as_array().unwrap();
-    assert_eq!(latencies.len(), 3, "one latency per Twilio call");
-    for absent in INBOUND_FLOW.iter().chain(&["StatusCallbacks"]) {
+    assert_eq!(["Requests", "ServerErrors"].map(|m| value(&metrics, m)), [Some(1), Some(0)]);
+    for absent in INBOUND_FLOW.iter().chain(&["StatusCallbacks", "SmsQueued", "TwilioApiLatency"]) {
         assert!(metrics.get(*absent).is_none(), "{absent} is not a messages metric");
     }
-    assert_eq!(send.errors_by_code(), BTreeMap::from([("21211".to_string(), 1)]));
-    // The bearer token, the body and Twilio's error text (it quotes the number) stay out.
-    send.assert_discreet(&[text, &ada.token, "is not valid"]);
+    send.assert_discreet(&[text, &ada.token]);
+
+    // The pipeline's worker: one line and one metrics document per delivery job.
+    let pipeline = Captured::work(app.run_pipeline()).await;
+    let jobs = pipeline.lines_of("delivery");
+    assert_eq!(jobs.len(), 3);
+    assert!(jobs.iter().all(|l| l["twilioCalls"] == 1 && l["conversationId"] == id.as_str()), "{jobs:?}");
+    assert!(jobs.iter().all(|l| l["deliveryId"].as_str().is_some_and(|d| d.starts_with(id.as_str()))));
+    assert_eq!(
+        ["Requests", "ServerErrors", "SmsQueued", "SmsFailed", "SmsOptedOut", "TwilioApiError"]
+            .map(|m| pipeline.total("delivery", m)),
+        [3, 0, 2, 1, 0, 1]
+    );
+    let latencies: usize =
+        pipeline.documents().iter().filter_map(|d| d["TwilioApiLatency"].as_array().map(Vec::len)).sum();
+    assert_eq!(latencies, 3, "one latency per Twilio call");
+    assert_eq!(pipeline.errors_by_code(), BTreeMap::from([("21211".to_string(), 1)]));
+    // The body and Twilio's error text (it quotes the number) stay out.
+    pipeline.assert_discreet(&[text, "is not valid"]);
 
     // An error answered by the handler is a ServerErrors-free 4xx with its code.
     let missing =
@@ -482,12 +539,15 @@ async fn sends_that_never_reach_twilio_publish_no_empty_latency() {
     .await;
     assert_eq!(send.reply.status, 201, "{:?}", send.reply.body);
     assert_eq!(send.request_line()["twilioCalls"], 0);
-    let metrics = send.metrics();
-    assert_eq!(["SmsQueued", "SmsFailed"].map(|m| value(&metrics, m)), [Some(0), Some(2)]);
-    assert!(metrics.get("TwilioApiLatency").is_none(), "no call, no latency: {metrics}");
-    let names = metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
-    assert!(names.iter().all(|m| m["Name"] != "TwilioApiLatency"), "nor its directive: {names:?}");
+    let pipeline = Captured::work(app.run_pipeline()).await;
+    assert_eq!(["SmsQueued", "SmsFailed"].map(|m| pipeline.total("delivery", m)), [0, 2]);
+    for metrics in pipeline.documents() {
+        assert!(metrics.get("TwilioApiLatency").is_none(), "no call, no latency: {metrics}");
+        let names = metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
+        assert!(names.iter().all(|m| m["Name"] != "TwilioApiLatency"), "nor its directive: {names:?}");
+    }
     send.assert_discreet(&["anyone?"]);
+    pipeline.assert_discreet(&["anyone?"]);
 
     // A path naming a number, however written, is logged masked.
     for written in ["415-555-0100", "%28415%29555-0100", "%2B14155550100"] {
@@ -507,8 +567,11 @@ async fn one_delivery(w: &World) -> (String, String) {
             Some(&w.ann.token),
         )
         .await;
-    let delivery = &sent.body["message"]["deliveries"][0];
-    (delivery["id"].as_str().unwrap().to_string(), delivery["twilioSid"].as_str().unwrap().to_string())
+    let id = sent.body["message"]["deliveries"][0]["id"].as_str().unwrap().to_string();
+    w.app.run_pipeline().await;
+    let history = w.app.get(format!("/api/conversations/{}/messages", w.sms_id), &w.ann.token).await;
+    let sid = history.body["messages"][0]["deliveries"][0]["twilioSid"].as_str().expect("sent").to_string();
+    (id, sid)
 }
 
 async fn status_callback(w: &World, delivery_id: &str, sid: &str, status: &str, token: &str) -> Captured {
@@ -540,7 +603,7 @@ async fn during_a_token_rotation_both_tokens_verify_both_webhooks() {
             [("MessageSid", sid.as_str()), ("From", PAT), ("To", w.ann_number.as_str()), ("Body", "hi")];
         let inbound = Captured::of(w.app.dispatch(w.app.twilio_request(path, &params, Some(token)))).await;
         assert_eq!(inbound.reply.status, 200, "inbound signed with {token}");
-        assert_eq!(inbound_counts(&inbound.metrics()), [1, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(inbound_counts(&inbound.metrics()), [1, 1, 0, 0, 0, 0]);
     }
     assert_eq!(message_count(&w, &w.sms_id).await, 2);
 
@@ -598,7 +661,7 @@ async fn with_one_token_configured_another_tokens_signature_is_refused_and_count
     let inbound = Captured::of(w.app.dispatch(inbound)).await;
     assert_eq!(inbound.reply.status, 403);
     assert_eq!(inbound.request_line()["outcome"], "signature_rejected");
-    assert_eq!(inbound_counts(&inbound.metrics()), [0, 0, 0, 0, 0, 1, 0]);
+    assert_eq!(inbound_counts(&inbound.metrics()), [0, 0, 0, 0, 0, 1]);
     assert_eq!(message_count(&w, &w.sms_id).await, before, "nothing stored");
 
     let status = status_callback(&w, &delivery, &sid, "delivered", OLD_TOKEN).await;

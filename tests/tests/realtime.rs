@@ -105,6 +105,8 @@ async fn an_inbound_sms_reaches_every_device_of_every_member_and_no_one_else() {
     let w = world().await;
     let reply = w.app.inbound_sms(&message_sid(1), SAM, &w.proxy, "Who brings snacks?").await;
     assert_eq!(reply.status, 200);
+    // A group text is fanned out (and its members told) by the pipeline's relay job.
+    w.app.run_pipeline().await;
     for connection in ["ada-laptop", "ada-phone", "bob-1"] {
         let events = w.gateway.take(connection);
         assert_eq!(types(&events), ["message.created"], "{connection}");
@@ -118,6 +120,7 @@ async fn an_inbound_sms_reaches_every_device_of_every_member_and_no_one_else() {
 
     // A retried webhook stores nothing and publishes nothing.
     w.app.inbound_sms(&message_sid(1), SAM, &w.proxy, "Who brings snacks?").await;
+    w.app.run_pipeline().await;
     assert!(w.gateway.posts.lock().unwrap().is_empty());
 }
 
@@ -133,15 +136,21 @@ async fn sends_edits_status_callbacks_and_membership_changes_are_published() {
     for connection in ["ada-laptop", "ada-phone", "bob-1"] {
         assert_eq!(types(&w.gateway.take(connection)), ["message.created"], "{connection}");
     }
+    // The pipeline hands the SMS to Twilio and says so: `queued`, with its SID.
+    w.app.run_pipeline().await;
+    let mut sid = String::new();
+    for connection in ["ada-laptop", "ada-phone", "bob-1"] {
+        let events = w.gateway.take(connection);
+        assert_eq!(types(&events), ["delivery.updated"], "{connection}");
+        assert_eq!(events[0]["payload"]["status"], "queued");
+        sid = events[0]["payload"]["twilioSid"].as_str().expect("the SID").to_string();
+    }
 
     let status = w
         .app
         .dispatch(w.app.twilio_request(
             &format!("/api/webhooks/twilio/status?deliveryId={delivery_id}"),
-            &[
-                ("MessageSid", message["deliveries"][0]["twilioSid"].as_str().unwrap()),
-                ("MessageStatus", "delivered"),
-            ],
+            &[("MessageSid", sid.as_str()), ("MessageStatus", "delivered")],
             None,
         ))
         .await;
@@ -182,6 +191,7 @@ async fn sends_edits_status_callbacks_and_membership_changes_are_published() {
         assert_eq!(types(&w.gateway.take(connection)), ["participant.left"], "{connection}");
     }
     w.app.inbound_sms(&message_sid(2), SAM, &w.proxy, "Bob left?").await;
+    w.app.run_pipeline().await;
     assert!(w.gateway.take("bob-1").is_empty());
     assert_eq!(types(&w.gateway.take("ada-laptop")), ["message.created"]);
     w.gateway.take("ada-phone");
@@ -232,6 +242,7 @@ async fn a_gone_connection_is_deleted_unless_it_is_still_opening_and_disconnects
     store.put_connection(&Connection::new(conn("ada-old"), uid(&w.ada.user_id), hour_ago)).await.unwrap();
     w.gateway.gone.lock().unwrap().extend(["ada-old".to_string(), "ada-phone".to_string()]);
     w.app.inbound_sms(&message_sid(1), SAM, &w.proxy, "one").await;
+    w.app.run_pipeline().await;
     let mut ada_connections: Vec<String> = store
         .connections_of(&[uid(&w.ada.user_id)])
         .await
@@ -257,6 +268,7 @@ async fn a_deactivated_user_is_forgotten_and_cannot_connect_again() {
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert!(w.app.state.app.connections.connections_of(&[uid(&w.bob.user_id)]).await.unwrap().is_empty());
     w.app.inbound_sms(&message_sid(1), SAM, &w.proxy, "still there?").await;
+    w.app.run_pipeline().await;
     assert!(w.gateway.take("bob-1").is_empty());
     assert_eq!(types(&w.gateway.take("ada-laptop")), ["message.created"]);
     let refused = realtime::connect(&w.app.state.app, &conn("bob-2"), Some(&w.bob.token)).await.unwrap_err();
@@ -275,16 +287,20 @@ async fn a_member_removed_while_twilio_is_called_gets_the_message_but_not_what_f
     w.mock.fail_for(SAM, Failure::Error { status: 400, code: 21211, message: "invalid number" });
     let path = format!("/api/conversations/{}/messages", w.group_id);
     let ada_token = w.ada.token.clone();
-    let send = w.app.post(&path, json!({"content": "Hello"}), Some(&ada_token));
+    // The send answers at once (the SMS is queued); the pipeline calls Twilio after.
+    let sent = w.app.post(&path, json!({"content": "Hello"}), Some(&ada_token)).await;
+    assert_eq!(sent.status, 201);
+    assert_eq!(sent.body["message"]["deliveries"][0]["status"], "pending");
     let remove = async {
-        // While the send waits for Twilio, Ada removes Bob.
+        // While the pipeline waits for Twilio, Ada removes Bob.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let bob = participant_of(&w, &w.bob.user_id).await;
         w.app.delete(format!("/api/conversations/{}/participants/{bob}", w.group_id), &ada_token).await
     };
-    let (sent, removed) = tokio::join!(send, remove);
-    assert_eq!((sent.status, removed.status), (201, 200));
-    assert_eq!(sent.body["message"]["deliveries"][0]["status"], "failed");
+    let ((), removed) = tokio::join!(w.app.run_pipeline(), remove);
+    assert_eq!(removed.status, 200);
+    let history = w.app.get(&path, &ada_token).await;
+    assert_eq!(history.body["messages"][0]["deliveries"][0]["status"], "failed");
     // Bob was a member when the message was stored: he got it, then his removal, and not the
     // failure that came after.
     assert_eq!(types(&w.gateway.take("bob-1")), ["message.created", "participant.left"]);
@@ -320,13 +336,19 @@ async fn connecting_needs_a_valid_access_token() {
 async fn extra_requests(w: &mut World) -> BTreeMap<String, i64> {
     let (_, on) = w
         .app
-        .count_operations(|| async { w.app.inbound_sms(&message_sid(10), SAM, &w.proxy, "counted").await })
+        .count_operations(|| async {
+            w.app.inbound_sms(&message_sid(10), SAM, &w.proxy, "counted").await;
+            w.app.run_pipeline().await
+        })
         .await;
     let publishing = w.app.state.app.events.clone();
     w.app.state = w.app.state.clone().with_publisher(Publisher::disabled());
     let (_, off) = w
         .app
-        .count_operations(|| async { w.app.inbound_sms(&message_sid(11), SAM, &w.proxy, "counted").await })
+        .count_operations(|| async {
+            w.app.inbound_sms(&message_sid(11), SAM, &w.proxy, "counted").await;
+            w.app.run_pipeline().await
+        })
         .await;
     w.app.state = w.app.state.clone().with_publisher(publishing);
     let mut extra: BTreeMap<String, i64> = on.into_iter().map(|(k, v)| (k, v as i64)).collect();

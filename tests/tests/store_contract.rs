@@ -12,10 +12,11 @@
 //!   item after the page that the key condition then refused (a `begins_with` listing). So the
 //!   scenarios follow cursors until there is none and accept one empty last page, and never
 //!   assert "no cursor" on a page that is exactly full.
-//! * (b) GSI reads (directory, pool, inbox, `delivery_by_sid`) are eventually consistent in
-//!   DynamoDB; the local server and the fake answer them immediately. The scenarios read those
-//!   listings right after writing: on real DynamoDB that is not guaranteed. Likewise (not in the
-//!   fake's notes) `connections_of` is a base-table Query without `ConsistentRead`.
+//! * (b) GSI reads (directory, pool, inbox, `delivery_by_sid`, the outbox's `due_jobs`) are
+//!   eventually consistent in DynamoDB; the local server and the fake answer them immediately.
+//!   The scenarios read those listings right after writing: on real DynamoDB that is not
+//!   guaranteed. Likewise (not in the fake's notes) `connections_of` is a base-table Query
+//!   without `ConsistentRead`.
 //!
 //! Every other difference makes a scenario fail; such a scenario asserts what the port's
 //! documentation promises and is ignored on the side that breaks it, with the reason.
@@ -31,7 +32,7 @@ use switchboard::core::domain::conversation::{
 };
 use switchboard::core::domain::ids::{ConnectionId, ConversationId, MessageId, ParticipantId, UserId};
 use switchboard::core::domain::message::{
-    segments, Delivery, DeliveryStatus, Message, Sender, SenderKind, TENTATIVE_FAILURE_RANK,
+    segments, sms_body, Delivery, DeliveryStatus, Message, Sender, SenderKind, TENTATIVE_FAILURE_RANK,
 };
 use switchboard::core::domain::number::{NumberStatus, PoolNumber};
 use switchboard::core::domain::phone::E164;
@@ -39,6 +40,8 @@ use switchboard::core::domain::realtime::Connection;
 use switchboard::core::domain::user::User;
 use switchboard::core::ports::conversations::NewConversation;
 use switchboard::core::ports::messages::{IdempotentSend, MessageChange, NewMessage};
+use switchboard::core::ports::outbox::{AttemptOutcome, Claim, ClaimedDelivery};
+use switchboard::core::ports::queue::Job;
 use switchboard::core::ports::users::{LoginKey, ProfileChanges};
 use switchboard::core::ports::webhooks::{InboundWrite, OptChange, StatusOutcome, StatusUpdate};
 use switchboard::core::ports::{Page, PageRequest, StoreError, Stores, UniqueField, MAX_PAGE_SIZE};
@@ -96,20 +99,37 @@ contract! {
     // Messages
     an_idempotency_key_is_used_once_per_sender_and_expires;
     a_message_needs_an_active_conversation_and_every_inbox_line;
-    recording_outcomes_after_a_callback_keeps_the_later_status_and_adds_the_sid;
-    recording_outcomes_writes_status_and_error_and_drops_unknown_deliveries;
-    a_tentative_failure_is_overruled_by_any_callback;
-    a_reset_supersedes_the_failed_attempt;
-    a_pending_delivery_is_claimed_once_and_only_when_stale;
-    a_claim_compares_instants_within_one_second;
+    a_send_writes_each_delivery_ahead_into_the_outbox_with_its_text;
     only_the_author_changes_a_message_and_a_deleted_one_is_gone;
     history_is_newest_first_with_each_messages_deliveries;
     opt_outs_are_per_number_and_phone;
+    // Outbox: claims
+    a_claim_counts_the_attempt_and_leases_it_so_a_second_claim_finds_it_leased;
+    after_the_lease_a_claim_reconciles_the_attempt_still_in_flight;
+    a_retry_is_reconciled_only_when_its_attempt_was_ambiguous;
+    a_retry_waits_in_the_outbox_until_its_due_time;
+    a_claim_compares_due_instants_whatever_digits_their_text_has;
+    a_delivery_out_of_the_outbox_is_done_and_an_unknown_one_unknown;
+    // Outbox: recording attempts
+    a_superseded_attempt_records_nothing;
+    an_accepted_attempt_leaves_the_outbox_with_its_sid_and_without_the_last_error;
+    an_accepted_attempt_after_a_callback_keeps_the_later_status_and_adds_the_sid;
+    an_accepted_attempt_after_a_callback_of_another_sid_keeps_that_sid;
+    a_refusal_records_status_and_error_out_of_the_outbox_only_while_pending;
+    an_opted_out_refusal_records_the_opt_out_in_the_same_write;
+    a_tentative_give_up_is_overruled_by_any_callback;
+    a_definite_give_up_is_a_final_failure;
+    // Outbox: the sweeper's reads, an operator's redrive
+    due_jobs_are_the_outbox_entries_due_strictly_before_the_cutoff_at_most_limit;
+    outbox_entries_leave_on_accept_refuse_give_up_and_an_overtaking_callback;
+    a_callback_takes_a_delivery_out_of_the_outbox_and_one_naming_its_sid_indexes_it;
+    a_redrive_resets_only_the_failure_that_was_read_and_supersedes_its_sid;
     // Webhooks
     the_inbound_lookup_names_route_owner_and_opt_out;
     an_inbound_message_sid_is_stored_once;
     an_inbound_text_to_a_closed_conversation_is_inactive_and_not_remembered;
-    relays_are_stored_and_inbox_lines_move_unless_a_participant_left;
+    a_group_text_waits_in_the_outbox_as_a_relay_and_fans_out_once;
+    fanning_out_after_a_participant_left_is_contention_with_nothing_written;
     statuses_only_move_forward_in_every_order;
     read_comes_after_delivered_and_never_over_a_failure;
     a_callback_adds_its_sid_once_and_delivery_by_sid_finds_it;
@@ -338,28 +358,26 @@ fn inbound_write<'a>(
     message: Option<&'a Message>,
     inbox_user_id: Option<UserId>,
 ) -> InboundWrite<'a> {
-    InboundWrite { message_sid: sid, message, preview: "hello".into(), inbox_user_id, opt_change: None }
+    InboundWrite {
+        message_sid: sid,
+        message,
+        preview: "hello".into(),
+        inbox_user_id,
+        opt_change: None,
+        relay: false,
+    }
 }
 
-/// A `pending` delivery of `message` to every phone of `detail`.
+/// A `pending` delivery of `message` to every phone of `detail`, written ahead as a send writes
+/// it (`Delivery::new`: the group's "Name: text", due at the message's creation).
 fn pending_deliveries(detail: &ConversationDetail, message: &Message) -> Vec<Delivery> {
+    let body = sms_body(Some(&message.sender.display_name), &message.content);
     detail
         .participants
         .iter()
         .filter_map(|p| p.route().map(|(from, to)| (p.id, from, to)))
-        .map(|(participant_id, from, to)| Delivery {
-            conversation_id: detail.conversation.id,
-            message_id: message.id,
-            participant_id,
-            to,
-            from,
-            status: DeliveryStatus::Pending,
-            twilio_sid: None,
-            error_code: None,
-            error_message: None,
-            segments: segments(&message.content),
-            updated_at: message.created_at,
-            tentative: false,
+        .map(|(participant_id, from, to)| {
+            Delivery::new(message, participant_id, from, to, &body, segments(&body), false)
         })
         .collect()
 }
@@ -408,11 +426,6 @@ async fn stored_delivery<S: Stores>(store: &S, delivery: &Delivery) -> Delivery 
         .expect("the delivery is stored")
 }
 
-/// A send outcome of `delivery`.
-fn outcome(delivery: &Delivery, status: DeliveryStatus, sid: Option<&str>) -> Delivery {
-    Delivery { status, twilio_sid: sid.map(str::to_string), updated_at: Utc::now(), ..delivery.clone() }
-}
-
 fn callback(delivery: &Delivery, status: DeliveryStatus, sid: Option<&str>) -> StatusUpdate {
     StatusUpdate {
         delivery: delivery.id(),
@@ -421,6 +434,84 @@ fn callback(delivery: &Delivery, status: DeliveryStatus, sid: Option<&str>) -> S
         error_code: None,
         error_message: None,
     }
+}
+
+// The outbox.
+
+/// The lease every claim of the scenarios takes.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
+
+async fn claim<S: Stores>(store: &S, delivery: &Delivery, now: DateTime<Utc>) -> Claim {
+    store.claim_delivery(delivery.id(), now, LEASE).await.unwrap()
+}
+
+async fn claimed<S: Stores>(store: &S, delivery: &Delivery, now: DateTime<Utc>) -> ClaimedDelivery {
+    match claim(store, delivery, now).await {
+        Claim::Claimed(claimed) => *claimed,
+        other => panic!("not claimed at {now:?}: {other:?}"),
+    }
+}
+
+/// Records how the claimed attempt ended; whether it was recorded.
+async fn finish<S: Stores>(
+    store: &S,
+    claimed: &ClaimedDelivery,
+    outcome: &AttemptOutcome,
+    now: DateTime<Utc>,
+) -> bool {
+    store.finish_attempt(&claimed.delivery, claimed.attempt, outcome, now).await.unwrap()
+}
+
+/// One attempt, claimed and recorded now.
+async fn attempt<S: Stores>(store: &S, delivery: &Delivery, outcome: &AttemptOutcome) -> ClaimedDelivery {
+    let now = Utc::now();
+    let claimed = claimed(store, delivery, now).await;
+    assert!(finish(store, &claimed, outcome, now).await, "{outcome:?} recorded");
+    claimed
+}
+
+fn accepted(sid: &str) -> AttemptOutcome {
+    AttemptOutcome::Accepted { sid: sid.into(), status: DeliveryStatus::Queued }
+}
+
+fn retry(at: DateTime<Utc>, ambiguous: bool) -> AttemptOutcome {
+    let message = if ambiguous { "no answer" } else { "503" };
+    AttemptOutcome::Retry { at, code: None, message: message.into(), ambiguous }
+}
+
+fn invalid_to() -> AttemptOutcome {
+    AttemptOutcome::Refused {
+        status: DeliveryStatus::Failed,
+        code: Some(21211),
+        message: "invalid To".into(),
+    }
+}
+
+fn stop() -> AttemptOutcome {
+    AttemptOutcome::Refused { status: DeliveryStatus::OptedOut, code: Some(21610), message: "STOP".into() }
+}
+
+fn gave_up(tentative: bool) -> AttemptOutcome {
+    let (code, message) = if tentative { (None, "no answer") } else { (Some(20429), "throttled") };
+    AttemptOutcome::GaveUp { code, message: message.into(), tentative }
+}
+
+/// The outbox's jobs due before `before`, every one (the stores list at most a few here).
+async fn due<S: Stores>(store: &S, before: DateTime<Utc>) -> Vec<Job> {
+    store.due_jobs(before, 100).await.unwrap()
+}
+
+/// The same, as a set (the order is by shard, then due time).
+async fn due_set<S: Stores>(store: &S, before: DateTime<Utc>) -> HashSet<Job> {
+    let jobs = due(store, before).await;
+    let set: HashSet<Job> = jobs.iter().copied().collect();
+    assert_eq!(set.len(), jobs.len(), "each job once: {jobs:?}");
+    set
+}
+
+/// Far enough ahead that every outbox entry of a scenario is due before it.
+fn whenever() -> DateTime<Utc> {
+    Utc::now() + Duration::days(1)
 }
 
 /// The pool number as listed (every section).
@@ -1265,157 +1356,35 @@ async fn a_message_needs_an_active_conversation_and_every_inbox_line<S: Stores>(
     assert!(store.get_message(MessageId::new()).await.unwrap().is_none());
 }
 
-async fn recording_outcomes_after_a_callback_keeps_the_later_status_and_adds_the_sid<S: Stores>(store: &S) {
-    let (_, _, pending) = one_delivery(store).await;
-    let delivered = callback(&pending, DeliveryStatus::Delivered, None);
-    assert_eq!(store.apply_status(&delivered).await.unwrap(), StatusOutcome::Applied);
-
-    store.record_deliveries(&[outcome(&pending, DeliveryStatus::Queued, Some("SM1"))]).await.unwrap();
-
-    let stored = stored_delivery(store, &pending).await;
-    assert_eq!((stored.status, stored.twilio_sid.as_deref()), (DeliveryStatus::Delivered, Some("SM1")));
-    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(pending.id()));
-    // A later status callback of that SID moves it on, nothing moves it back.
-    let read = callback(&pending, DeliveryStatus::Read, Some("SM1"));
-    assert_eq!(store.apply_status(&read).await.unwrap(), StatusOutcome::Applied);
-    store.record_deliveries(&[outcome(&pending, DeliveryStatus::Sent, Some("SM1"))]).await.unwrap();
-    assert_eq!(stored_delivery(store, &pending).await.status, DeliveryStatus::Read);
-}
-
-async fn recording_outcomes_writes_status_and_error_and_drops_unknown_deliveries<S: Stores>(store: &S) {
-    let (detail, ada, pending) = one_delivery(store).await;
-    let other = send(store, &detail, &message(&detail, &ada, "again")).await.remove(0);
-    let failed = Delivery {
-        error_code: Some(21211),
-        error_message: Some("invalid To".into()),
-        ..outcome(&pending, DeliveryStatus::Failed, None)
-    };
-    let queued = outcome(&other, DeliveryStatus::Queued, Some("SM2"));
-
-    store.record_deliveries(&[failed.clone(), queued.clone()]).await.unwrap();
-
-    let stored = stored_delivery(store, &pending).await;
-    assert_eq!(stored, Delivery { tentative: false, ..failed.clone() });
-    assert_eq!(stored_delivery(store, &other).await, queued);
-    // A missing delivery, with or without SID, is dropped: the others are recorded.
-    let ghost = Delivery { participant_id: ParticipantId::new(), ..pending.clone() };
-    let other_ghost = Delivery { participant_id: ParticipantId::new(), ..pending.clone() };
-    let ghost_sid = outcome(&other_ghost, DeliveryStatus::Queued, Some("SM9"));
-    let sent = outcome(&other, DeliveryStatus::Sent, Some("SM2"));
-    store.record_deliveries(&[ghost, ghost_sid, sent.clone()]).await.unwrap();
-    assert_eq!(stored_delivery(store, &other).await, sent);
-    assert_eq!(store.delivery_by_sid("SM9").await.unwrap(), None);
-    // Failed outranks queued: only the SID is added.
-    store.record_deliveries(&[outcome(&pending, DeliveryStatus::Queued, Some("SM3"))]).await.unwrap();
-    let stored = stored_delivery(store, &pending).await;
-    assert_eq!(
-        (stored.status, stored.twilio_sid.as_deref(), stored.error_code),
-        (DeliveryStatus::Failed, Some("SM3"), Some(21211))
-    );
-    store.record_deliveries(&[]).await.unwrap();
-}
-
-async fn a_tentative_failure_is_overruled_by_any_callback<S: Stores>(store: &S) {
-    let (_, _, pending) = one_delivery(store).await;
-    let timeout = Delivery { tentative: true, ..outcome(&pending, DeliveryStatus::Failed, None) };
-    store.record_deliveries(&[timeout]).await.unwrap();
-    let stored = stored_delivery(store, &pending).await;
-    assert!(stored.tentative && stored.rank() == TENTATIVE_FAILURE_RANK);
-
-    let queued = callback(&pending, DeliveryStatus::Queued, Some("SM1"));
-    assert_eq!(store.apply_status(&queued).await.unwrap(), StatusOutcome::Applied);
-
-    let stored = stored_delivery(store, &pending).await;
-    assert_eq!(
-        (stored.status, stored.tentative, stored.twilio_sid.as_deref()),
-        (DeliveryStatus::Queued, false, Some("SM1"))
-    );
-}
-
-async fn a_reset_supersedes_the_failed_attempt<S: Stores>(store: &S) {
-    let (detail, ada, pending) = one_delivery(store).await;
-    store.record_deliveries(&[outcome(&pending, DeliveryStatus::Queued, Some("SM1"))]).await.unwrap();
-    let failure = StatusUpdate {
-        error_code: Some(30003),
-        error_message: Some("unreachable".into()),
-        ..callback(&pending, DeliveryStatus::Failed, Some("SM1"))
-    };
-    assert_eq!(store.apply_status(&failure).await.unwrap(), StatusOutcome::Applied);
-    let failed = stored_delivery(store, &pending).await;
-    assert_eq!((failed.status, failed.error_code), (DeliveryStatus::Failed, Some(30003)));
-
-    // Not the attempt that was read (another SID, another rank): refused.
-    let other_sid = Delivery { twilio_sid: Some("SM0".into()), ..failed.clone() };
-    assert!(!store.reset_failed_delivery(&other_sid).await.unwrap());
-    let tentative = Delivery { tentative: true, ..failed.clone() };
-    assert!(!store.reset_failed_delivery(&tentative).await.unwrap());
-
-    assert!(store.reset_failed_delivery(&failed).await.unwrap());
-
-    let reset = stored_delivery(store, &pending).await;
-    assert_eq!(
-        (reset.status, reset.twilio_sid.clone(), reset.error_code, reset.error_message.clone(), reset.rank()),
-        (DeliveryStatus::Pending, None, None, None, 0)
-    );
-    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), None);
-    // Callbacks of the superseded attempt change nothing, those of the new one do.
-    for late in [DeliveryStatus::Delivered, DeliveryStatus::Read] {
-        let late = callback(&pending, late, Some("SM1"));
-        assert_eq!(store.apply_status(&late).await.unwrap(), StatusOutcome::Stale);
-    }
-    assert_eq!(stored_delivery(store, &pending).await.status, DeliveryStatus::Pending);
-    assert!(!store.reset_failed_delivery(&failed).await.unwrap(), "the same attempt is reset once");
-    let fresh = callback(&pending, DeliveryStatus::Sent, Some("SM2"));
-    assert_eq!(store.apply_status(&fresh).await.unwrap(), StatusOutcome::Applied);
-    assert_eq!(store.delivery_by_sid("SM2").await.unwrap(), Some(pending.id()));
-
-    // A tentative failure (no SID) is reset as read, too; an unknown delivery is not.
-    let second = send(store, &detail, &message(&detail, &ada, "two")).await.remove(0);
-    let timeout = Delivery { tentative: true, ..outcome(&second, DeliveryStatus::Failed, None) };
-    store.record_deliveries(&[timeout]).await.unwrap();
-    let tentative = stored_delivery(store, &second).await;
-    assert!(store.reset_failed_delivery(&tentative).await.unwrap());
-    let unknown = Delivery { participant_id: ParticipantId::new(), ..failed };
-    assert!(!store.reset_failed_delivery(&unknown).await.unwrap());
-}
-
-async fn a_pending_delivery_is_claimed_once_and_only_when_stale<S: Stores>(store: &S) {
+async fn a_send_writes_each_delivery_ahead_into_the_outbox_with_its_text<S: Stores>(store: &S) {
     pool(store, [1]).await;
     let ada = registered(store, "ada").await;
-    let detail = group(store, &ada, &[], &[(phone(1), number(1))]).await;
-    let in_flight = Duration::minutes(15);
-    let fresh = send(store, &detail, &message(&detail, &ada, "now")).await.remove(0);
-    let old = message_at(&detail, &ada, "then", Utc::now() - Duration::minutes(30));
-    let stale = send(store, &detail, &old).await.remove(0);
-    let stale_before = Utc::now() - in_flight;
+    let detail = group(store, &ada, &[], &[(phone(1), number(1)), (phone(2), number(1))]).await;
+    let msg =
+        Message { media_urls: vec!["https://example.com/a.png".into()], ..message(&detail, &ada, "hi") };
+    let mut deliveries = pending_deliveries(&detail, &msg);
+    let opted = deliveries.iter().position(|d| d.to == phone(2)).unwrap();
+    let participant_id = deliveries[opted].participant_id;
+    deliveries[opted] =
+        Delivery::new(&msg, participant_id, number(1), phone(2), "ada: hi", segments("ada: hi"), true);
 
-    assert!(!store.claim_pending_delivery(&fresh, stale_before).await.unwrap(), "a send may be in flight");
-    assert!(store.claim_pending_delivery(&stale, stale_before).await.unwrap());
-    assert!(!store.claim_pending_delivery(&stale, stale_before).await.unwrap(), "claimed since the cutoff");
-    // A later pass (cutoff after the claim) may claim it again.
-    assert!(store.claim_pending_delivery(&stale, Utc::now() + Duration::seconds(1)).await.unwrap());
-    let unknown = Delivery { participant_id: ParticipantId::new(), ..stale.clone() };
-    assert!(!store.claim_pending_delivery(&unknown, stale_before).await.unwrap());
-    // Not pending any more: nothing to claim.
-    let old_two = message_at(&detail, &ada, "then again", Utc::now() - Duration::minutes(30));
-    let sent = send(store, &detail, &old_two).await.remove(0);
-    store.apply_status(&callback(&sent, DeliveryStatus::Sent, Some("SM1"))).await.unwrap();
-    assert!(!store.claim_pending_delivery(&sent, Utc::now() + Duration::seconds(1)).await.unwrap());
-}
+    store.create_message(&new_message(&detail, &msg, &deliveries)).await.unwrap();
 
-/// `claim_pending_delivery` promises "last written before `stale_before`": instants, whatever
-/// digits their text has.
-async fn a_claim_compares_instants_within_one_second<S: Stores>(store: &S) {
-    pool(store, [1]).await;
-    let ada = registered(store, "ada").await;
-    let detail = group(store, &ada, &[], &[(phone(1), number(1))]).await;
-    // Written at a whole second, the cutoff one millisecond later.
-    let written = (Utc::now() - Duration::minutes(30)).duration_trunc(Duration::seconds(1)).unwrap();
-    let pending = send(store, &detail, &message_at(&detail, &ada, "then", written)).await.remove(0);
-
-    let claimed = store.claim_pending_delivery(&pending, written + Duration::milliseconds(1)).await.unwrap();
-
-    assert!(claimed, "written {written:?}, one millisecond before the cutoff");
+    let pending = deliveries.iter().find(|d| d.to == phone(1)).unwrap();
+    let stored = stored_delivery(store, pending).await;
+    assert_eq!(stored, *pending, "read back as written");
+    assert_eq!(
+        (stored.status, stored.body.as_str(), &stored.media_urls, stored.attempts, stored.next_attempt_at),
+        (DeliveryStatus::Pending, "ada: hi", &msg.media_urls, 0, Some(msg.created_at))
+    );
+    let opted = &deliveries[opted];
+    let stored = stored_delivery(store, opted).await;
+    assert_eq!(stored, *opted);
+    assert_eq!((stored.status, stored.next_attempt_at), (DeliveryStatus::OptedOut, None));
+    // Only the pending one is in the outbox, due from its message's creation.
+    assert_eq!(due(store, msg.created_at).await, [], "not due before its time");
+    assert_eq!(due(store, whenever()).await, [Job::delivery(pending.id())]);
+    assert_eq!(claim(store, opted, Utc::now()).await, Claim::Done, "no SMS to send");
 }
 
 async fn only_the_author_changes_a_message_and_a_deleted_one_is_gone<S: Stores>(store: &S) {
@@ -1482,8 +1451,9 @@ async fn history_is_newest_first_with_each_messages_deliveries<S: Stores>(store:
         sent.push((msg, deliveries));
     }
     // One delivery moved on since.
-    let queued = outcome(&sent[1].1[0], DeliveryStatus::Queued, Some("SM1"));
-    store.record_deliveries(std::slice::from_ref(&queued)).await.unwrap();
+    attempt(store, &sent[1].1[0], &accepted("SM1")).await;
+    let queued = stored_delivery(store, &sent[1].1[0]).await;
+    assert_eq!((queued.status, queued.attempts), (DeliveryStatus::Queued, 1));
 
     let page = store.list_messages(detail.conversation.id, &PageRequest::first(2)).await.unwrap();
     let rest = store.list_messages(detail.conversation.id, &resume(&page, 2)).await.unwrap();
@@ -1525,6 +1495,533 @@ async fn opt_outs_are_per_number_and_phone<S: Stores>(store: &S) {
     store.set_opt_out(&number(1), &phone(1), false).await.unwrap();
     assert!(store.opted_out(&pairs).await.unwrap().is_empty());
     assert!(store.opted_out(&[]).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox: claims
+
+async fn a_claim_counts_the_attempt_and_leases_it_so_a_second_claim_finds_it_leased<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let now = Utc::now();
+
+    let first = claimed(store, &delivery, now).await;
+
+    assert_eq!((first.attempt, first.reconcile_since), (1, None));
+    assert_eq!(first.delivery, Delivery { attempts: 1, ..delivery.clone() }, "as stored after the claim");
+    assert_eq!(stored_delivery(store, &delivery).await, first.delivery);
+    // The lease holds up to its last millisecond (`leaseUntil < now`, both in epoch ms).
+    for again in [now, now + Duration::seconds(119), now + Duration::seconds(120)] {
+        assert_eq!(claim(store, &delivery, again).await, Claim::Leased, "{again:?}");
+    }
+    assert_eq!(stored_delivery(store, &delivery).await.attempts, 1, "a refused claim counts nothing");
+    let second = claimed(store, &delivery, now + Duration::seconds(120) + Duration::milliseconds(1)).await;
+    assert_eq!((second.attempt, second.delivery.attempts), (2, 2));
+}
+
+async fn after_the_lease_a_claim_reconciles_the_attempt_still_in_flight<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let started = Utc::now();
+    claimed(store, &delivery, started).await;
+
+    // Its worker never recorded an outcome: the next claim may only come after the lease, and
+    // must look for what the first one may have sent.
+    let later = started + Duration::seconds(121);
+    let second = claimed(store, &delivery, later).await;
+
+    assert_eq!((second.attempt, second.reconcile_since), (2, Some(started)));
+    // The next one reconciles from the attempt it supersedes.
+    let third = claimed(store, &delivery, later + Duration::seconds(121)).await;
+    assert_eq!((third.attempt, third.reconcile_since), (3, Some(later)));
+    let stored = stored_delivery(store, &delivery).await;
+    assert_eq!((stored.status, stored.attempts), (DeliveryStatus::Pending, 3));
+}
+
+async fn a_retry_is_reconciled_only_when_its_attempt_was_ambiguous<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let now = Utc::now();
+    let first = claimed(store, &delivery, now).await;
+    assert!(finish(store, &first, &retry(now, false), now).await);
+
+    let second = claimed(store, &delivery, now).await;
+    assert_eq!((second.attempt, second.reconcile_since), (2, None), "a 5xx: Twilio took nothing");
+    let stored = stored_delivery(store, &delivery).await;
+    assert_eq!(
+        (stored.status, stored.error_code, stored.error_message.as_deref()),
+        (DeliveryStatus::Pending, None, Some("503"))
+    );
+
+    let at = now + Duration::milliseconds(5);
+    assert!(finish(store, &second, &retry(at, true), at).await);
+    let third = claimed(store, &delivery, at).await;
+    assert_eq!((third.attempt, third.reconcile_since), (3, Some(now)), "a timeout: look before sending");
+    // A definite outcome ends the doubt: the attempt after a plain retry reconciles nothing.
+    assert!(finish(store, &third, &retry(at, false), at).await);
+    let fourth = claimed(store, &delivery, at).await;
+    assert_eq!((fourth.attempt, fourth.reconcile_since), (4, None));
+}
+
+async fn a_retry_waits_in_the_outbox_until_its_due_time<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let now = Utc::now();
+    let first = claimed(store, &delivery, now).await;
+    let at = now + Duration::seconds(60);
+    let throttled =
+        AttemptOutcome::Retry { at, code: Some(20429), message: "slow down".into(), ambiguous: false };
+
+    assert!(finish(store, &first, &throttled, now).await);
+
+    let stored = stored_delivery(store, &delivery).await;
+    assert_eq!(
+        stored,
+        Delivery {
+            attempts: 1,
+            next_attempt_at: Some(at),
+            error_code: Some(20429),
+            error_message: Some("slow down".into()),
+            updated_at: now,
+            ..delivery.clone()
+        },
+        "still pending, due again at its retry"
+    );
+    assert_eq!(claim(store, &delivery, now).await, Claim::NotDue(at));
+    // Its outbox entry moved to the retry's due time.
+    assert_eq!(due(store, now + Duration::seconds(1)).await, []);
+    assert_eq!(due(store, at).await, [], "due at the cutoff is not before it");
+    assert_eq!(due(store, at + Duration::milliseconds(1)).await, [Job::delivery(delivery.id())]);
+    // Both stores take a job up to two seconds early as on time (clocks differ).
+    let early = at - Duration::seconds(2);
+    assert_eq!(claim(store, &delivery, early - Duration::milliseconds(1)).await, Claim::NotDue(at));
+    assert_eq!(claimed(store, &delivery, early).await.attempt, 2);
+}
+
+/// The due time is compared as an instant, whatever digits its text has: a retry due at a whole
+/// second is due for a claim one millisecond after it (less the two seconds of slack).
+async fn a_claim_compares_due_instants_whatever_digits_their_text_has<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let now = Utc::now();
+    let first = claimed(store, &delivery, now).await;
+    let at = (now + Duration::seconds(60)).duration_trunc(Duration::seconds(1)).unwrap();
+    assert!(finish(store, &first, &retry(at, false), now).await);
+
+    let slack = Duration::seconds(2);
+    assert_eq!(claim(store, &delivery, at - slack - Duration::milliseconds(1)).await, Claim::NotDue(at));
+    let second = claimed(store, &delivery, at - slack + Duration::milliseconds(1)).await;
+
+    assert_eq!(second.attempt, 2, "due {at:?}, claimed one millisecond after it");
+}
+
+async fn a_delivery_out_of_the_outbox_is_done_and_an_unknown_one_unknown<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    attempt(store, &delivery, &accepted("SM1")).await;
+    let now = Utc::now();
+
+    assert_eq!(claim(store, &delivery, now).await, Claim::Done);
+    assert_eq!(claim(store, &delivery, now + Duration::hours(1)).await, Claim::Done);
+    let unknown = Delivery { participant_id: ParticipantId::new(), ..delivery.clone() };
+    assert_eq!(claim(store, &unknown, now).await, Claim::Unknown);
+    // Recording an attempt at a delivery that does not exist records (and creates) nothing.
+    for outcome in [accepted("SM2"), invalid_to(), stop(), retry(now, true), gave_up(false)] {
+        let recorded = store.finish_attempt(&unknown, 1, &outcome, now).await.unwrap();
+        assert!(!recorded, "{outcome:?}");
+    }
+    assert_eq!(claim(store, &unknown, now).await, Claim::Unknown);
+    assert!(store.opted_out(&[(number(1), phone(1))]).await.unwrap().is_empty());
+    let stored = store.get_message(delivery.message_id).await.unwrap().unwrap();
+    assert_eq!(stored.deliveries.len(), 1);
+    assert_eq!(stored.deliveries[0].twilio_sid.as_deref(), Some("SM1"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox: recording attempts
+
+async fn a_superseded_attempt_records_nothing<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let now = Utc::now();
+    let first = claimed(store, &delivery, now).await;
+    let later = now + Duration::seconds(121);
+    let second = claimed(store, &delivery, later).await;
+
+    for outcome in [accepted("SM1"), invalid_to(), stop(), retry(later, true), gave_up(false), gave_up(true)]
+    {
+        assert!(!finish(store, &first, &outcome, later).await, "{outcome:?}");
+    }
+
+    let stored = stored_delivery(store, &delivery).await;
+    assert_eq!(stored, Delivery { attempts: 2, ..delivery.clone() }, "as the second claim left it");
+    assert!(store.opted_out(&[(number(1), phone(1))]).await.unwrap().is_empty(), "no opt-out either");
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), None);
+    assert_eq!(due(store, whenever()).await, [Job::delivery(delivery.id())], "still in the outbox");
+    assert!(finish(store, &second, &accepted("SM2"), later).await);
+    assert_eq!(stored_delivery(store, &delivery).await.twilio_sid.as_deref(), Some("SM2"));
+}
+
+async fn an_accepted_attempt_leaves_the_outbox_with_its_sid_and_without_the_last_error<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let now = Utc::now();
+    let first = claimed(store, &delivery, now).await;
+    let throttled =
+        AttemptOutcome::Retry { at: now, code: Some(20429), message: "slow down".into(), ambiguous: false };
+    assert!(finish(store, &first, &throttled, now).await);
+    let second = claimed(store, &delivery, now).await;
+
+    let at = now + Duration::milliseconds(3);
+    assert!(finish(store, &second, &accepted("SM1"), at).await);
+
+    let stored = stored_delivery(store, &delivery).await;
+    assert_eq!(
+        stored,
+        Delivery {
+            status: DeliveryStatus::Queued,
+            attempts: 2,
+            next_attempt_at: None,
+            twilio_sid: Some("SM1".into()),
+            updated_at: at,
+            ..delivery.clone()
+        }
+    );
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(delivery.id()));
+    assert!(due(store, whenever()).await.is_empty());
+    assert_eq!(claim(store, &delivery, at + Duration::hours(1)).await, Claim::Done);
+    // Its callbacks take it from there.
+    let sent = callback(&delivery, DeliveryStatus::Sent, Some("SM1"));
+    assert_eq!(store.apply_status(&sent).await.unwrap(), StatusOutcome::Applied);
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(delivery.id()));
+}
+
+async fn an_accepted_attempt_after_a_callback_keeps_the_later_status_and_adds_the_sid<S: Stores>(store: &S) {
+    let (_, _, pending) = one_delivery(store).await;
+    let now = Utc::now();
+    let first = claimed(store, &pending, now).await;
+    // Twilio's callback overtook its answer (it names the delivery, not yet the SID).
+    let delivered = callback(&pending, DeliveryStatus::Delivered, None);
+    assert_eq!(store.apply_status(&delivered).await.unwrap(), StatusOutcome::Applied);
+
+    assert!(finish(store, &first, &accepted("SM1"), now).await);
+
+    let stored = stored_delivery(store, &pending).await;
+    assert_eq!(
+        (stored.status, stored.twilio_sid.as_deref(), stored.next_attempt_at),
+        (DeliveryStatus::Delivered, Some("SM1"), None)
+    );
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(pending.id()));
+    assert!(due(store, whenever()).await.is_empty(), "out of the outbox");
+    assert_eq!(claim(store, &pending, now + Duration::hours(1)).await, Claim::Done);
+    // A later status callback of that SID moves it on, nothing moves it back.
+    let read = callback(&pending, DeliveryStatus::Read, Some("SM1"));
+    assert_eq!(store.apply_status(&read).await.unwrap(), StatusOutcome::Applied);
+    assert!(finish(store, &first, &accepted("SM1"), now).await, "the same attempt, recorded again");
+    assert_eq!(stored_delivery(store, &pending).await.status, DeliveryStatus::Read);
+}
+
+/// Attempt 1 timed out though Twilio had it (SM1); attempt 2 did not find it when reconciling and
+/// sent again (SM2); SM1's callback came in between. The delivery keeps the SID a callback
+/// recorded ("only the SID is added": there was one), and `delivery_by_sid` finds "the delivery
+/// that carries this Twilio SID".
+async fn an_accepted_attempt_after_a_callback_of_another_sid_keeps_that_sid<S: Stores>(store: &S) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let now = Utc::now();
+    let first = claimed(store, &delivery, now).await;
+    assert!(finish(store, &first, &retry(now, true), now).await);
+    let second = claimed(store, &delivery, now).await;
+    let sent = callback(&delivery, DeliveryStatus::Sent, Some("SM1"));
+    assert_eq!(store.apply_status(&sent).await.unwrap(), StatusOutcome::Applied);
+
+    assert!(finish(store, &second, &accepted("SM2"), now).await);
+
+    let stored = stored_delivery(store, &delivery).await;
+    assert_eq!((stored.status, stored.twilio_sid.as_deref()), (DeliveryStatus::Sent, Some("SM1")));
+    assert!(due(store, whenever()).await.is_empty());
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(delivery.id()));
+    assert_eq!(store.delivery_by_sid("SM2").await.unwrap(), None, "the delivery does not carry SM2");
+}
+
+async fn a_refusal_records_status_and_error_out_of_the_outbox_only_while_pending<S: Stores>(store: &S) {
+    let (detail, ada, delivery) = one_delivery(store).await;
+    let now = Utc::now();
+    let first = claimed(store, &delivery, now).await;
+
+    assert!(finish(store, &first, &invalid_to(), now).await);
+
+    let stored = stored_delivery(store, &delivery).await;
+    assert_eq!(
+        stored,
+        Delivery {
+            status: DeliveryStatus::Failed,
+            attempts: 1,
+            next_attempt_at: None,
+            error_code: Some(21211),
+            error_message: Some("invalid To".into()),
+            updated_at: now,
+            ..delivery.clone()
+        }
+    );
+    assert_eq!((stored.tentative, stored.rank()), (false, DeliveryStatus::Failed.rank()));
+    assert!(due(store, whenever()).await.is_empty());
+    assert_eq!(claim(store, &delivery, now).await, Claim::Done);
+    assert!(!finish(store, &first, &invalid_to(), now).await, "no longer pending");
+    // Nor after a callback moved it on, while the attempt was still out.
+    let other = send(store, &detail, &message(&detail, &ada, "again")).await.remove(0);
+    let out = claimed(store, &other, Utc::now()).await;
+    store.apply_status(&callback(&other, DeliveryStatus::Sent, Some("SM2"))).await.unwrap();
+    assert!(!finish(store, &out, &invalid_to(), Utc::now()).await);
+    let stored = stored_delivery(store, &other).await;
+    assert_eq!((stored.status, stored.error_code), (DeliveryStatus::Sent, None));
+}
+
+async fn an_opted_out_refusal_records_the_opt_out_in_the_same_write<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let ada = registered(store, "ada").await;
+    let detail = group(store, &ada, &[], &[(phone(1), number(1)), (phone(2), number(1))]).await;
+    let deliveries = send(store, &detail, &message(&detail, &ada, "hi")).await;
+    let to = |p: E164| deliveries.iter().find(|d| d.to == p).unwrap().clone();
+    let (one, two) = (to(phone(1)), to(phone(2)));
+    let pairs = [(number(1), phone(1)), (number(1), phone(2))];
+    let now = Utc::now();
+    let first = claimed(store, &one, now).await;
+
+    // Superseded: neither the status nor the opt-out is written.
+    assert!(!store.finish_attempt(&first.delivery, 2, &stop(), now).await.unwrap());
+    assert!(store.opted_out(&pairs).await.unwrap().is_empty());
+
+    assert!(finish(store, &first, &stop(), now).await);
+    let stored = stored_delivery(store, &one).await;
+    assert_eq!(
+        (stored.status, stored.error_code, stored.error_message.as_deref()),
+        (DeliveryStatus::OptedOut, Some(21610), Some("STOP"))
+    );
+    assert_eq!(store.opted_out(&pairs).await.unwrap(), HashSet::from([(number(1), phone(1))]));
+    assert!(store.inbound_lookup(&number(1), &phone(1)).await.unwrap().opted_out);
+
+    // Not pending any more (a callback moved it on): no opt-out either.
+    let out = claimed(store, &two, now).await;
+    store.apply_status(&callback(&two, DeliveryStatus::Sent, Some("SM2"))).await.unwrap();
+    assert!(!finish(store, &out, &stop(), now).await);
+    assert_eq!(stored_delivery(store, &two).await.status, DeliveryStatus::Sent);
+    assert_eq!(store.opted_out(&pairs).await.unwrap(), HashSet::from([(number(1), phone(1))]));
+    assert!(due(store, whenever()).await.is_empty());
+}
+
+async fn a_tentative_give_up_is_overruled_by_any_callback<S: Stores>(store: &S) {
+    let (_, _, pending) = one_delivery(store).await;
+    attempt(store, &pending, &gave_up(true)).await;
+
+    let stored = stored_delivery(store, &pending).await;
+    assert!(stored.tentative && stored.rank() == TENTATIVE_FAILURE_RANK, "{stored:?}");
+    assert_eq!(
+        (stored.status, stored.error_code, stored.error_message.as_deref(), stored.next_attempt_at),
+        (DeliveryStatus::Failed, None, Some("no answer"), None)
+    );
+    assert!(due(store, whenever()).await.is_empty(), "out of the outbox");
+    assert_eq!(claim(store, &pending, Utc::now()).await, Claim::Done);
+
+    let queued = callback(&pending, DeliveryStatus::Queued, Some("SM1"));
+    assert_eq!(store.apply_status(&queued).await.unwrap(), StatusOutcome::Applied);
+
+    let stored = stored_delivery(store, &pending).await;
+    assert_eq!(
+        (stored.status, stored.tentative, stored.twilio_sid.as_deref()),
+        (DeliveryStatus::Queued, false, Some("SM1"))
+    );
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(pending.id()));
+    assert!(due(store, whenever()).await.is_empty());
+}
+
+async fn a_definite_give_up_is_a_final_failure<S: Stores>(store: &S) {
+    let (_, _, pending) = one_delivery(store).await;
+    attempt(store, &pending, &gave_up(false)).await;
+
+    let stored = stored_delivery(store, &pending).await;
+    assert_eq!(
+        (stored.status, stored.tentative, stored.rank(), stored.error_code),
+        (DeliveryStatus::Failed, false, DeliveryStatus::Failed.rank(), Some(20429))
+    );
+    assert!(due(store, whenever()).await.is_empty());
+    for late in [DeliveryStatus::Queued, DeliveryStatus::Delivered, DeliveryStatus::Read] {
+        let update = callback(&pending, late, Some("SM1"));
+        assert_eq!(store.apply_status(&update).await.unwrap(), StatusOutcome::Stale, "{late:?}");
+    }
+    assert_eq!(stored_delivery(store, &pending).await, stored);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox: the sweeper's reads, an operator's redrive
+
+async fn due_jobs_are_the_outbox_entries_due_strictly_before_the_cutoff_at_most_limit<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let ada = registered(store, "ada").await;
+    let phones: Vec<_> = (1..=3).map(|n| (phone(n), number(1))).collect();
+    let detail = group(store, &ada, &[], &phones).await;
+    let then = Utc::now() - Duration::minutes(10);
+    let deliveries = send(store, &detail, &message_at(&detail, &ada, "hi", then)).await;
+    let [early, later, sent] = [&deliveries[0], &deliveries[1], &deliveries[2]];
+    let c = claimed(store, later, then).await;
+    assert!(finish(store, &c, &retry(then + Duration::minutes(5), false), then).await);
+    let c = claimed(store, sent, then).await;
+    assert!(finish(store, &c, &accepted("SM1"), then).await);
+    // A group text waiting for its relay, due two minutes after `then`.
+    let text = Message { created_at: then + Duration::minutes(2), ..inbound(&detail, &phone(1), "SMin") };
+    store
+        .record_inbound(&InboundWrite { relay: true, ..inbound_write("SMin", Some(&text), None) })
+        .await
+        .unwrap();
+    let relay = Job::relay(detail.conversation.id, text.id);
+
+    assert_eq!(due(store, then + Duration::minutes(1)).await, [Job::delivery(early.id())]);
+    // Due exactly at the cutoff is not before it.
+    assert_eq!(due(store, then).await, []);
+    assert_eq!(due_set(store, text.created_at).await, HashSet::from([Job::delivery(early.id())]));
+    let until_relay = text.created_at + Duration::nanoseconds(1);
+    assert_eq!(due_set(store, until_relay).await, HashSet::from([Job::delivery(early.id()), relay]));
+    let all = due_set(store, Utc::now()).await;
+    assert_eq!(all, HashSet::from([Job::delivery(early.id()), Job::delivery(later.id()), relay]));
+    // At most `limit`, from the same listing.
+    for limit in [1, 2] {
+        let some = store.due_jobs(Utc::now(), limit).await.unwrap();
+        assert_eq!(some.len(), limit, "limit {limit}");
+        assert!(some.iter().all(|job| all.contains(job)), "{some:?}");
+    }
+    assert!(store.due_jobs(Utc::now(), 0).await.unwrap().is_empty());
+    assert_eq!(store.due_jobs(Utc::now(), 3).await.unwrap(), due(store, Utc::now()).await, "one order");
+}
+
+async fn outbox_entries_leave_on_accept_refuse_give_up_and_an_overtaking_callback<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let ada = registered(store, "ada").await;
+    let phones: Vec<_> = (1..=6).map(|n| (phone(n), number(1))).collect();
+    let detail = group(store, &ada, &[], &phones).await;
+    let deliveries = send(store, &detail, &message(&detail, &ada, "hi")).await;
+    let [ok, refused, tentative, definite, overtaken, retried] =
+        <[Delivery; 6]>::try_from(deliveries).unwrap();
+    let everything: HashSet<Job> =
+        [&ok, &refused, &tentative, &definite, &overtaken, &retried].map(|d| Job::delivery(d.id())).into();
+    assert_eq!(due_set(store, whenever()).await, everything);
+
+    attempt(store, &ok, &accepted("SM1")).await;
+    attempt(store, &refused, &invalid_to()).await;
+    attempt(store, &tentative, &gave_up(true)).await;
+    attempt(store, &definite, &gave_up(false)).await;
+    let now = Utc::now();
+    let out = claimed(store, &overtaken, now).await;
+    // The callback comes before the worker's record: the delivery leaves the outbox, for its SID.
+    let sent = callback(&overtaken, DeliveryStatus::Sent, Some("SM5"));
+    assert_eq!(store.apply_status(&sent).await.unwrap(), StatusOutcome::Applied);
+    assert_eq!(store.delivery_by_sid("SM5").await.unwrap(), Some(overtaken.id()));
+    let at = now + Duration::minutes(1);
+    attempt(store, &retried, &retry(at, true)).await;
+
+    assert_eq!(due(store, whenever()).await, [Job::delivery(retried.id())]);
+    assert!(due(store, at).await.is_empty(), "re-dated to its retry");
+    // The overtaken worker's records: no retry (no longer pending), an accept that adds nothing.
+    assert!(!finish(store, &out, &retry(at, true), now).await, "no longer pending: nothing to retry");
+    assert!(finish(store, &out, &accepted("SM5"), now).await);
+    assert_eq!(due(store, whenever()).await, [Job::delivery(retried.id())]);
+    assert_eq!(stored_delivery(store, &overtaken).await.status, DeliveryStatus::Sent);
+    assert_eq!(store.delivery_by_sid("SM5").await.unwrap(), Some(overtaken.id()));
+}
+
+/// A callback without a SID (the port allows one) moves a pending delivery on but leaves its
+/// outbox entry in both stores, where `claim_delivery` finds it done. One naming the SID then
+/// takes it out: the delivery carries that SID, so `delivery_by_sid` finds it, and it is no
+/// longer a pending delivery for `due_jobs`.
+async fn a_callback_takes_a_delivery_out_of_the_outbox_and_one_naming_its_sid_indexes_it<S: Stores>(
+    store: &S,
+) {
+    let (_, _, delivery) = one_delivery(store).await;
+    let sent = callback(&delivery, DeliveryStatus::Sent, None);
+    assert_eq!(store.apply_status(&sent).await.unwrap(), StatusOutcome::Applied);
+    assert_eq!(claim(store, &delivery, Utc::now()).await, Claim::Done);
+    assert!(due(store, whenever()).await.is_empty(), "Twilio has it: the sweeper leaves it alone");
+
+    let delivered = callback(&delivery, DeliveryStatus::Delivered, Some("SM1"));
+    assert_eq!(store.apply_status(&delivered).await.unwrap(), StatusOutcome::Applied);
+
+    let stored = stored_delivery(store, &delivery).await;
+    assert_eq!((stored.status, stored.twilio_sid.as_deref()), (DeliveryStatus::Delivered, Some("SM1")));
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(delivery.id()));
+    assert!(due(store, whenever()).await.is_empty(), "{:?}", due(store, whenever()).await);
+}
+
+async fn a_redrive_resets_only_the_failure_that_was_read_and_supersedes_its_sid<S: Stores>(store: &S) {
+    let (detail, ada, pending) = one_delivery(store).await;
+    attempt(store, &pending, &accepted("SM1")).await;
+    let failure = StatusUpdate {
+        error_code: Some(30003),
+        error_message: Some("unreachable".into()),
+        ..callback(&pending, DeliveryStatus::Failed, Some("SM1"))
+    };
+    assert_eq!(store.apply_status(&failure).await.unwrap(), StatusOutcome::Applied);
+    let failed = stored_delivery(store, &pending).await;
+    assert_eq!((failed.status, failed.error_code, failed.attempts), (DeliveryStatus::Failed, Some(30003), 1));
+    let at = Utc::now() + Duration::seconds(10);
+
+    // Not the failure that was read (another SID, another rank), or no failure: refused.
+    let other_sid = Delivery { twilio_sid: Some("SM0".into()), ..failed.clone() };
+    assert!(!store.reset_failed_delivery(&other_sid, at).await.unwrap());
+    let tentative = Delivery { tentative: true, ..failed.clone() };
+    assert!(!store.reset_failed_delivery(&tentative, at).await.unwrap());
+    assert_eq!(stored_delivery(store, &pending).await, failed);
+
+    assert!(store.reset_failed_delivery(&failed, at).await.unwrap());
+
+    let reset = stored_delivery(store, &pending).await;
+    assert_eq!(
+        reset,
+        Delivery {
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: Some(at),
+            twilio_sid: None,
+            error_code: None,
+            error_message: None,
+            updated_at: at,
+            ..failed.clone()
+        }
+    );
+    assert_eq!(reset.rank(), 0);
+    assert_eq!(due(store, at).await, [], "due at the redrive's time");
+    assert_eq!(due(store, at + Duration::milliseconds(1)).await, [Job::delivery(pending.id())]);
+    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), None);
+    // Callbacks of the superseded attempt change nothing.
+    for late in [DeliveryStatus::Delivered, DeliveryStatus::Read] {
+        let late = callback(&pending, late, Some("SM1"));
+        assert_eq!(store.apply_status(&late).await.unwrap(), StatusOutcome::Stale);
+    }
+    assert_eq!(stored_delivery(store, &pending).await, reset);
+    assert!(!store.reset_failed_delivery(&failed, at).await.unwrap(), "the same failure is reset once");
+    // A fresh first attempt: nothing in flight to reconcile. Its own callbacks count.
+    let again = claimed(store, &pending, at).await;
+    assert_eq!((again.attempt, again.reconcile_since), (1, None));
+    assert!(finish(store, &again, &accepted("SM2"), at).await);
+    let failed_again = callback(&pending, DeliveryStatus::Failed, Some("SM2"));
+    assert_eq!(store.apply_status(&failed_again).await.unwrap(), StatusOutcome::Applied);
+    assert_eq!(store.delivery_by_sid("SM2").await.unwrap(), Some(pending.id()));
+    // Redriven again: both SIDs superseded.
+    let second_failure = stored_delivery(store, &pending).await;
+    assert!(store.reset_failed_delivery(&second_failure, at).await.unwrap());
+    for sid in ["SM1", "SM2"] {
+        let late = callback(&pending, DeliveryStatus::Sent, Some(sid));
+        assert_eq!(store.apply_status(&late).await.unwrap(), StatusOutcome::Stale, "{sid}");
+    }
+
+    // A tentative failure (no SID) is reset as read, too; a refusal's; not an undelivered one,
+    // nor an unknown delivery.
+    let two = send(store, &detail, &message(&detail, &ada, "two")).await.remove(0);
+    attempt(store, &two, &gave_up(true)).await;
+    let tentative = stored_delivery(store, &two).await;
+    assert!(store.reset_failed_delivery(&tentative, at).await.unwrap());
+    assert_eq!(stored_delivery(store, &two).await.status, DeliveryStatus::Pending);
+    let three = send(store, &detail, &message(&detail, &ada, "three")).await.remove(0);
+    attempt(store, &three, &invalid_to()).await;
+    assert!(store.reset_failed_delivery(&stored_delivery(store, &three).await, at).await.unwrap());
+    let four = send(store, &detail, &message(&detail, &ada, "four")).await.remove(0);
+    attempt(store, &four, &accepted("SM4")).await;
+    store.apply_status(&callback(&four, DeliveryStatus::Undelivered, Some("SM4"))).await.unwrap();
+    let undelivered = stored_delivery(store, &four).await;
+    assert!(!store.reset_failed_delivery(&undelivered, at).await.unwrap());
+    let unknown = Delivery { participant_id: ParticipantId::new(), ..failed };
+    assert!(!store.reset_failed_delivery(&unknown, at).await.unwrap());
+    let jobs = [&pending, &two, &three].map(|d| Job::delivery(d.id()));
+    assert_eq!(due_set(store, whenever()).await, HashSet::from(jobs));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1631,40 +2128,95 @@ async fn an_inbound_text_to_a_closed_conversation_is_inactive_and_not_remembered
     ));
 }
 
-async fn relays_are_stored_and_inbox_lines_move_unless_a_participant_left<S: Stores>(store: &S) {
+/// An inbound group text from phone 1, stored as a pending relay (the webhook's write); the
+/// relays to the group's other phone (what the relay job fans out).
+async fn relayed_text<S: Stores>(store: &S) -> (User, User, ConversationDetail, Message, Vec<Delivery>) {
     pool(store, [1]).await;
     let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
-    let read = group(store, &ada, &[&bob], &[(phone(1), number(1)), (phone(2), number(1))]).await;
+    let detail = group(store, &ada, &[&bob], &[(phone(1), number(1)), (phone(2), number(1))]).await;
+    let text = inbound(&detail, &phone(1), "SM1");
+    let relays: Vec<_> =
+        pending_deliveries(&detail, &text).into_iter().filter(|d| d.to == phone(2)).collect();
+    let write = InboundWrite { relay: true, ..inbound_write("SM1", Some(&text), None) };
+    store.record_inbound(&write).await.unwrap();
+    (ada, bob, detail, text, relays)
+}
 
-    // Everyone there: the relay is stored pending and both lines move.
-    let text = inbound(&read, &phone(1), "SM1");
-    let relay: Vec<_> = pending_deliveries(&read, &text).into_iter().filter(|d| d.to == phone(2)).collect();
-    store.record_inbound(&inbound_write("SM1", Some(&text), None)).await.unwrap();
-    store.store_relays(&read, &text, &relay, "relayed").await.unwrap();
-    assert_eq!(store.get_message(text.id).await.unwrap().unwrap().deliveries, relay);
+async fn preview_of<S: Stores>(store: &S, user: &User) -> Option<String> {
+    let page = store.list_inbox(user.id, &PageRequest::first(1)).await.unwrap();
+    page.items[0].last_message_preview.clone()
+}
+
+async fn a_group_text_waits_in_the_outbox_as_a_relay_and_fans_out_once<S: Stores>(store: &S) {
+    let (ada, bob, detail, text, relays) = relayed_text(store).await;
+    let cid = detail.conversation.id;
+    let stored = store.get_message(text.id).await.unwrap().unwrap();
+    assert_eq!((stored.message, stored.deliveries), (text.clone(), vec![]), "stored as any inbound text");
+    assert_eq!(due(store, text.created_at).await, []);
+    assert_eq!(due(store, whenever()).await, [Job::relay(cid, text.id)], "due from its creation");
+
+    assert!(store.fan_out_relays(&detail, &text, &relays, "relayed").await.unwrap());
+
+    assert_eq!(store.get_message(text.id).await.unwrap().unwrap().deliveries, relays);
+    assert_eq!(
+        due(store, whenever()).await,
+        [Job::delivery(relays[0].id())],
+        "the relay out, its delivery in"
+    );
+    assert_eq!(claimed(store, &relays[0], Utc::now()).await.attempt, 1);
     for user in [&ada, &bob] {
-        let line = &store.list_inbox(user.id, &PageRequest::first(1)).await.unwrap().items[0];
-        assert_eq!(line.last_message_preview.as_deref(), Some("relayed"), "{}", user.username);
+        assert_eq!(preview_of(store, user).await.as_deref(), Some("relayed"), "{}", user.username);
     }
-    // Stored already: contention.
-    assert!(matches!(error(store.store_relays(&read, &text, &relay, "again").await), StoreError::Contention));
+    // The job delivered twice: done before, nothing written (not even other relays, nor lines).
+    let other = Delivery { participant_id: ParticipantId::new(), ..relays[0].clone() };
+    assert!(!store.fan_out_relays(&detail, &text, std::slice::from_ref(&other), "again").await.unwrap());
+    assert_eq!(store.get_message(text.id).await.unwrap().unwrap().deliveries.len(), 1);
+    assert_eq!(preview_of(store, &ada).await.as_deref(), Some("relayed"));
 
-    // Bob left since the read: the relays are stored all the same, no line moves.
+    // A text stored without a relay (or never stored) has none to fan out.
+    let plain = inbound(&detail, &phone(1), "SM2");
+    store.record_inbound(&inbound_write("SM2", Some(&plain), None)).await.unwrap();
+    let never = inbound(&detail, &phone(1), "SM3");
+    for text in [&plain, &never] {
+        let relays: Vec<_> =
+            pending_deliveries(&detail, text).into_iter().filter(|d| d.to == phone(2)).collect();
+        assert!(!store.fan_out_relays(&detail, text, &relays, "p").await.unwrap());
+        assert_eq!(claim(store, &relays[0], Utc::now()).await, Claim::Unknown, "nothing written");
+    }
+    assert_eq!(preview_of(store, &bob).await.as_deref(), Some("relayed"));
+    // A group of web users only: the lines move, the relay leaves the outbox.
+    let (cy, dee) = (registered(store, "cy").await, registered(store, "dee").await);
+    let web = group(store, &cy, &[&dee], &[]).await;
+    let to_web = inbound(&web, &phone(3), "SM4");
+    store
+        .record_inbound(&InboundWrite { relay: true, ..inbound_write("SM4", Some(&to_web), None) })
+        .await
+        .unwrap();
+    assert!(store.fan_out_relays(&web, &to_web, &[], "web").await.unwrap());
+    assert_eq!(preview_of(store, &dee).await.as_deref(), Some("web"));
+    assert_eq!(due(store, whenever()).await, [Job::delivery(relays[0].id())]);
+}
+
+async fn fanning_out_after_a_participant_left_is_contention_with_nothing_written<S: Stores>(store: &S) {
+    let (ada, bob, read, text, relays) = relayed_text(store).await;
     store.remove_participant(&read, read.participant_for_user(bob.id).unwrap(), None).await.unwrap();
-    let later = inbound(&read, &phone(1), "SM2");
-    let relay: Vec<_> = pending_deliveries(&read, &later).into_iter().filter(|d| d.to == phone(2)).collect();
-    store.record_inbound(&inbound_write("SM2", Some(&later), None)).await.unwrap();
-    store.store_relays(&read, &later, &relay, "moved?").await.unwrap();
-    assert_eq!(stored_delivery(store, &relay[0]).await.status, DeliveryStatus::Pending);
-    let line = &store.list_inbox(ada.id, &PageRequest::first(1)).await.unwrap().items[0];
-    assert_eq!(line.last_message_preview.as_deref(), Some("relayed"));
-    // No relays, everyone there: only the lines move.
+    let before = preview_of(store, &ada).await;
+
+    let err = store.fan_out_relays(&read, &text, &relays, "relayed").await.unwrap_err();
+
+    assert!(matches!(err, StoreError::Contention), "{err:?}");
+    assert_eq!(store.get_message(text.id).await.unwrap().unwrap().deliveries, []);
+    assert_eq!(claim(store, &relays[0], Utc::now()).await, Claim::Unknown);
+    assert_eq!(preview_of(store, &ada).await, before);
+    assert_eq!(
+        due(store, whenever()).await,
+        [Job::relay(read.conversation.id, text.id)],
+        "still in the outbox: the job reads the group again"
+    );
     let fresh = store.get_conversation(read.conversation.id).await.unwrap().unwrap();
-    let last = inbound(&fresh, &phone(1), "SM3");
-    store.record_inbound(&inbound_write("SM3", Some(&last), None)).await.unwrap();
-    store.store_relays(&fresh, &last, &[], "last").await.unwrap();
-    let line = &store.list_inbox(ada.id, &PageRequest::first(1)).await.unwrap().items[0];
-    assert_eq!((line.last_message_preview.as_deref(), line.last_message_at), (Some("last"), last.created_at));
+    assert!(store.fan_out_relays(&fresh, &text, &relays, "relayed").await.unwrap());
+    assert_eq!(preview_of(store, &ada).await.as_deref(), Some("relayed"));
+    assert_eq!(due(store, whenever()).await, [Job::delivery(relays[0].id())]);
 }
 
 async fn statuses_only_move_forward_in_every_order<S: Stores>(store: &S) {
@@ -1722,17 +2274,22 @@ async fn read_comes_after_delivered_and_never_over_a_failure<S: Stores>(store: &
     assert_eq!(apply(&early, Delivered).await.unwrap(), StatusOutcome::Stale);
     assert_eq!(stored_delivery(store, &early).await.status, Read);
 
-    // Never over a failure of any kind, tentative included.
-    for failure in [Undelivered, Failed, OptedOut] {
+    // Never over a failure of any kind (a callback's, a refusal, an opt-out, a give-up),
+    // tentative included.
+    let undelivered = send(store, &detail, &message(&detail, &ada, "u")).await.remove(0);
+    assert_eq!(apply(&undelivered, Undelivered).await.unwrap(), StatusOutcome::Applied);
+    let mut failures = vec![(undelivered, Undelivered)];
+    for (outcome, failure) in [(invalid_to(), Failed), (stop(), OptedOut), (gave_up(false), Failed)] {
         let failed = send(store, &detail, &message(&detail, &ada, "f")).await.remove(0);
-        let recorded = Delivery { updated_at: Utc::now(), ..outcome(&failed, failure, None) };
-        store.record_deliveries(&[recorded]).await.unwrap();
+        attempt(store, &failed, &outcome).await;
+        failures.push((failed, failure));
+    }
+    for (failed, failure) in failures {
         assert_eq!(apply(&failed, Read).await.unwrap(), StatusOutcome::Stale, "{failure:?}");
         assert_eq!(stored_delivery(store, &failed).await.status, failure);
     }
     let tentative = send(store, &detail, &message(&detail, &ada, "t")).await.remove(0);
-    let timeout = Delivery { tentative: true, ..outcome(&tentative, Failed, None) };
-    store.record_deliveries(&[timeout]).await.unwrap();
+    attempt(store, &tentative, &gave_up(true)).await;
     assert_eq!(apply(&tentative, Read).await.unwrap(), StatusOutcome::Stale);
     assert_eq!(apply(&tentative, Delivered).await.unwrap(), StatusOutcome::Applied);
 }

@@ -1,8 +1,12 @@
 //! Twilio webhooks against the local DynamoDB server, signed by the test as Twilio signs them.
 
+use std::time::Duration;
+
 use futures::future::join_all;
 use serde_json::{json, Value};
 use switchboard::api::webhook::EMPTY_TWIML;
+use switchboard::core::domain::message::{Delivery, DeliveryStatus};
+use switchboard::core::ports::outbox::{AttemptOutcome, Claim, ClaimedDelivery};
 use switchboard_tests::twilio_mock::TwilioMock;
 use switchboard_tests::{message_sid, proxy_of, us_number, Reply, Session, TestApp};
 
@@ -74,6 +78,7 @@ async fn a_reply_lands_in_the_conversation_of_the_number_it_was_sent_to() {
     let inbox = w.app.get("/api/conversations", &w.a.token).await;
     assert_eq!(inbox.body["conversations"][0]["lastMessagePreview"], "for Ann");
     assert_twiml(&w.app.inbound_sms(&message_sid(2), PAT, &w.group_proxy, "for the club").await);
+    w.app.run_pipeline().await;
 
     let ann = history(&w.app, &w.sms_id, &w.a).await;
     assert_eq!(ann.len(), 1);
@@ -130,6 +135,7 @@ async fn the_same_webhook_five_times_at_once_stores_one_message_and_relays_once(
     let sid = message_sid(7);
     let replies = join_all((0..5).map(|_| w.app.inbound_sms(&sid, PAT, &w.group_proxy, "once"))).await;
     replies.iter().for_each(assert_twiml);
+    w.app.run_pipeline().await;
     assert_eq!(history(&w.app, &w.group_id, &w.b).await.len(), 1);
     assert_eq!(mock.sent().len(), 1, "one relay to Sam");
 
@@ -192,10 +198,13 @@ async fn stop_opts_a_phone_out_of_that_number_and_start_undoes_it() {
             Some(&w.b.token),
         )
         .await;
-    assert!(club.body["message"]["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == "queued"));
+    assert!(club.body["message"]["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == "pending"));
+    w.app.run_pipeline().await;
+    assert_eq!(mock.sent().len(), 2, "the club's two phones");
 
     // "Yes" from a phone that never opted out is an ordinary text, relayed like any other.
     assert_twiml(&w.app.inbound_sms(&message_sid(3), SAM, &w.group_proxy, "Yes").await);
+    w.app.run_pipeline().await;
     let club_history = history(&w.app, &w.group_id, &w.b).await;
     assert_eq!(
         (club_history[0]["sender"]["kind"].clone(), club_history[0]["content"].clone()),
@@ -206,7 +215,8 @@ async fn stop_opts_a_phone_out_of_that_number_and_start_undoes_it() {
     assert_twiml(&w.app.inbound_sms(&message_sid(2), PAT, &w.a_number, "START").await);
     let before = mock.sent().len();
     let sent = send().await;
-    assert_eq!(sent.body["message"]["deliveries"][0]["status"], "queued");
+    assert_eq!(sent.body["message"]["deliveries"][0]["status"], "pending");
+    w.app.run_pipeline().await;
     assert_eq!(mock.sent().len(), before + 1);
 }
 
@@ -261,10 +271,12 @@ async fn one_delivery(w: &World, mock: &TwilioMock) -> (String, String) {
             Some(&w.a.token),
         )
         .await;
-    let delivery = &sent.body["message"]["deliveries"][0];
+    let id = sent.body["message"]["deliveries"][0]["id"].as_str().unwrap().to_string();
+    w.app.run_pipeline().await;
     let callback = mock.sent().last().unwrap().status_callback.clone().unwrap();
-    assert!(callback.ends_with(&format!("deliveryId={}", delivery["id"].as_str().unwrap())));
-    (delivery["id"].as_str().unwrap().to_string(), delivery["twilioSid"].as_str().unwrap().to_string())
+    assert!(callback.ends_with(&format!("deliveryId={id}")));
+    let sid = delivery_status(w, &id).await["twilioSid"].as_str().expect("Twilio's SID").to_string();
+    (id, sid)
 }
 
 async fn callback(
@@ -348,6 +360,22 @@ async fn every_order_of_status_callbacks_ends_delivered() {
     assert_eq!(delivery_status(&w, &id).await["status"], "delivered");
 }
 
+/// The pipeline's claim on the first attempt at `delivery`, as made before calling Twilio.
+async fn claim(state: &switchboard::AppState, delivery: &Delivery) -> ClaimedDelivery {
+    let lease = Duration::from_secs(120);
+    match state.app.outbox.claim_delivery(delivery.id(), chrono::Utc::now(), lease).await.unwrap() {
+        Claim::Claimed(claim) => *claim,
+        other => panic!("the delivery is pending and due, not {other:?}"),
+    }
+}
+
+/// Records how a claimed attempt ended, as the pipeline does after Twilio's answer.
+async fn finish(state: &switchboard::AppState, claim: &ClaimedDelivery, outcome: AttemptOutcome) {
+    let outbox = &state.app.outbox;
+    let recorded = outbox.finish_attempt(&claim.delivery, claim.attempt, &outcome, chrono::Utc::now()).await;
+    assert!(recorded.unwrap(), "the attempt is still the latest");
+}
+
 #[tokio::test]
 async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing() {
     let mock = TwilioMock::start().await;
@@ -355,6 +383,7 @@ async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing(
     let state = &w.app.state;
     let deliveries = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "race").await;
     let id = deliveries[0].id().to_string();
+    let race = claim(state, &deliveries[0]).await;
 
     // Twilio's "delivered" arrives while our send is still waiting for Twilio's answer...
     assert_eq!(
@@ -363,10 +392,11 @@ async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing(
     );
     assert_eq!(delivery_status(&w, &id).await["status"], "delivered");
     // ...and the answer, recorded after, keeps the later status.
-    let mut answered = deliveries.clone();
-    answered[0].status = switchboard::core::domain::message::DeliveryStatus::Queued;
-    answered[0].twilio_sid = Some("SM00000000000000000000000000000042".into());
-    state.app.messages.record_deliveries(&answered).await.unwrap();
+    let accepted = AttemptOutcome::Accepted {
+        sid: "SM00000000000000000000000000000042".into(),
+        status: DeliveryStatus::Queued,
+    };
+    finish(state, &race, accepted).await;
     let after = delivery_status(&w, &id).await;
     assert_eq!(
         (after["status"].clone(), after["twilioSid"].clone()),
@@ -374,20 +404,24 @@ async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing(
     );
 
     // A failure we concluded ourselves (a timeout) yields to Twilio's word; Twilio's own does not.
-    let tentative = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "timed out").await;
-    let mut timed_out = tentative.clone();
-    timed_out[0].status = switchboard::core::domain::message::DeliveryStatus::Failed;
-    timed_out[0].tentative = true;
-    timed_out[0].error_message = Some("Twilio did not answer in time".into());
-    state.app.messages.record_deliveries(&timed_out).await.unwrap();
+    let timed_out = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "timed out").await;
+    let gave_up = AttemptOutcome::GaveUp {
+        code: None,
+        message: "Twilio did not answer in time".into(),
+        tentative: true,
+    };
+    finish(state, &claim(state, &timed_out[0]).await, gave_up).await;
+    assert_eq!(delivery_status(&w, &timed_out[0].id().to_string()).await["status"], "failed");
     callback(&w, Some(&timed_out[0].id().to_string()), "SM00000000000000000000000000000043", "sent", None)
         .await;
     assert_eq!(delivery_status(&w, &timed_out[0].id().to_string()).await["status"], "sent");
-    let definite = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "rejected").await;
-    let mut rejected = definite.clone();
-    rejected[0].status = switchboard::core::domain::message::DeliveryStatus::Failed;
-    rejected[0].error_code = Some(21211);
-    state.app.messages.record_deliveries(&rejected).await.unwrap();
+    let rejected = w.app.write_ahead_only(&w.a.user_id, &w.sms_id, "rejected").await;
+    let refused = AttemptOutcome::Refused {
+        status: DeliveryStatus::Failed,
+        code: Some(21211),
+        message: "The 'To' number is not a valid phone number.".into(),
+    };
+    finish(state, &claim(state, &rejected[0]).await, refused).await;
     callback(&w, Some(&rejected[0].id().to_string()), "SM00000000000000000000000000000044", "sent", None)
         .await;
     assert_eq!(delivery_status(&w, &rejected[0].id().to_string()).await["status"], "failed");
@@ -408,4 +442,45 @@ async fn a_callback_before_twilios_answer_lands_and_unknown_ones_create_nothing(
     unsigned.headers_mut().remove("x-twilio-signature");
     assert_eq!(w.app.dispatch(unsigned).await.status, 403);
     let _ = (&w.b, &w.c);
+}
+
+#[tokio::test]
+async fn an_inbound_group_text_to_twenty_phones_is_answered_after_two_round_trips_and_relayed_once() {
+    let mock = TwilioMock::start().await;
+    let w = world(&mock, &[]).await;
+    let others: Vec<String> = (0..20).map(|n| format!("+1415555{:04}", 600 + n)).collect();
+    let mut participants = vec![json!({"phoneNumber": PAT, "displayName": "Pat"})];
+    participants.extend(others.iter().map(|phone| json!({"phoneNumber": phone})));
+    let big = w.app.create_group(&w.b, "Big", json!(participants)).await;
+    let proxy = proxy_of(&big, PAT);
+    // Twilio is slow and fails some phones; the webhook does not wait for any of it.
+    mock.set_delay(Duration::from_secs(2));
+    mock.fail_times(&others[0], 1, 503, 20500, "Service Unavailable");
+    mock.fail_times(&others[1], 2, 429, 20429, "Too Many Requests");
+
+    let sid = message_sid(21);
+    let (reply, ops) = w.app.count_operations(|| w.app.inbound_sms(&sid, PAT, &proxy, "to everyone")).await;
+    assert_twiml(&reply);
+    assert_eq!(ops, [("BatchGetItem".to_string(), 1), ("TransactWriteItems".to_string(), 1)].into());
+    assert!(mock.sent().is_empty(), "no Twilio call on the webhook's path");
+
+    // Twilio retries the webhook while the relay is in flight: still one relay per phone.
+    assert_twiml(&w.app.inbound_sms(&sid, PAT, &proxy, "to everyone").await);
+    mock.set_delay(Duration::ZERO);
+    w.app.run_pipeline().await;
+    for phone in &others {
+        let sent = mock.sent_to(phone);
+        assert_eq!(sent.len(), 1, "{phone}");
+        assert_eq!(sent[0].body.as_deref(), Some("Pat: to everyone"));
+    }
+    assert!(mock.sent_to(PAT).is_empty(), "the sender gets nothing back");
+    let id = big["id"].as_str().unwrap();
+    let stored = history(&w.app, id, &w.b).await;
+    assert_eq!(stored.len(), 1);
+    let deliveries = stored[0]["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 20);
+    assert!(
+        deliveries.iter().all(|d| d["status"] == "queued" && d["twilioSid"].is_string()),
+        "{deliveries:?}"
+    );
 }

@@ -1,5 +1,7 @@
 //! Developer tasks shared by the `xtask` binaries and the test harness.
 
+pub mod poller;
+pub mod queues;
 pub mod standin;
 pub mod table;
 pub mod twilio_contract;

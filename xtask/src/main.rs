@@ -1,23 +1,31 @@
 //! `cargo run -p xtask -- create-table [TABLE]`: creates the table of template.yaml on the
 //! DynamoDB endpoint of the environment (AWS_ENDPOINT_URL_DYNAMODB), unless it exists.
 //!
-//! `cargo run -p xtask -- redeliver [--force] <conversationId> <messageId>`: sends that
-//! message's `pending` and `failed` deliveries again with the functions' settings from the
-//! environment; tentative failures only with `--force` (docs/operations.md, "Replaying a failed
-//! or stuck delivery").
+//! `cargo run -p xtask -- create-queues [PREFIX]`: creates the delivery queue `PREFIX-delivery`
+//! and its dead-letter queue `PREFIX-delivery-dlq` (PREFIX: $TABLE_NAME or switchboard) on the SQS
+//! endpoint of the environment (AWS_ENDPOINT_URL_SQS), with template.yaml's visibility timeout
+//! and redrive policy, or brings existing ones in line; prints `DELIVERY_QUEUE_URL=…` and
+//! `DELIVERY_DEAD_LETTER_QUEUE_URL=…` on stdout (scripts/dev.sh exports them), the rest on stderr.
+//!
+//! `cargo run -p xtask -- redeliver [--force] <conversationId> <messageId>`: puts that message's
+//! `failed` deliveries back in the outbox and queues them, with the functions' settings from the
+//! environment (DELIVERY_QUEUE_URL); tentative failures only with `--force`
+//! (docs/operations.md, "Redriving dead deliveries").
 
-use xtask::table;
+use xtask::{queues, table};
 
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("create-table") => create_table(args.get(1).cloned()).await,
+        Some("create-queues") if args.len() <= 2 => create_queues(args.get(1).cloned()).await,
         Some("redeliver") if args.len() == 3 => redeliver(&args[1], &args[2], false).await,
         Some("redeliver") if args.len() == 4 && args[1] == "--force" => {
             redeliver(&args[2], &args[3], true).await
         }
         _ => Err("usage: xtask create-table [TABLE_NAME (default: $TABLE_NAME or switchboard)]\n       \
+             xtask create-queues [PREFIX (default: $TABLE_NAME or switchboard)]\n       \
              xtask redeliver [--force] CONVERSATION_ID MESSAGE_ID"
             .to_string()),
     };
@@ -40,6 +48,27 @@ async fn create_table(name: Option<String>) -> Result<(), String> {
     Ok(())
 }
 
+async fn create_queues(prefix: Option<String>) -> Result<(), String> {
+    let prefix =
+        prefix.or_else(|| std::env::var("TABLE_NAME").ok()).unwrap_or_else(|| "switchboard".to_string());
+    let spec = queues::spec_from_template(&table::template_path())?;
+    let config = aws_config::load_from_env().await;
+    let client = aws_sdk_sqs::Client::new(&config);
+    let made = queues::ensure_queues(&client, &prefix, &spec).await?;
+    let (name, dead_letter_name) = queues::names(&prefix);
+    let verb = |created: bool| if created { "created" } else { "updated" };
+    eprintln!(
+        "{} queue {name}: visibility timeout {} s, to {dead_letter_name} after {} receives; {} {dead_letter_name}",
+        verb(made.created.0),
+        spec.visibility_timeout,
+        spec.max_receive_count,
+        verb(made.created.1),
+    );
+    println!("DELIVERY_QUEUE_URL={}", made.queue_url);
+    println!("DELIVERY_DEAD_LETTER_QUEUE_URL={}", made.dead_letter_url);
+    Ok(())
+}
+
 async fn redeliver(conversation_id: &str, message_id: &str, force: bool) -> Result<(), String> {
     use switchboard::core::domain::ids::{ConversationId, MessageId};
     use switchboard::core::service::messages::{self, RedeliverOptions, Skipped};
@@ -48,26 +77,23 @@ async fn redeliver(conversation_id: &str, message_id: &str, force: bool) -> Resu
     let state = switchboard::AppState::from_env()
         .await
         .map_err(|e| e.to_string())?
-        .with_twilio()
+        .with_queue()
         .map_err(|e| e.to_string())?;
-    let options = RedeliverOptions { force, ..RedeliverOptions::default() };
-    let report = messages::redeliver(&state.app, conversation_id, message_id, options)
+    let report = messages::redeliver(&state.app, conversation_id, message_id, RedeliverOptions { force })
         .await
         .map_err(|e| e.to_string())?;
-    if report.attempted.is_empty() && report.skipped.is_empty() {
-        println!("nothing to send: no delivery of {message_id} is pending or failed");
+    if report.requeued.is_empty() && report.skipped.is_empty() {
+        println!("nothing to send again: no delivery of {message_id} is failed");
     }
     for (d, why) in &report.skipped {
         println!("{}  to {}  {}  skipped: {}", d.id(), d.to.masked(), d.status.as_str(), why.reason());
     }
     if report.skipped.iter().any(|(_, why)| *why == Skipped::Tentative) {
-        println!("tentative failures were not re-sent: check Twilio's logs, then run again with --force");
+        println!("tentative failures were not sent again: check Twilio's logs, then run again with --force");
     }
-    for d in &report.attempted {
-        // Masked like the logs; the error code, not Twilio's text (it quotes the number).
-        let code = d.error_code.map(|c| format!(" (Twilio error {c})")).unwrap_or_default();
-        let sid = d.twilio_sid.as_deref().unwrap_or("-");
-        println!("{}  to {}  {}{code}  sid {sid}", d.id(), d.to.masked(), d.status.as_str());
+    for d in &report.requeued {
+        // Masked like the logs.
+        println!("{}  to {}  back in the outbox: the pipeline sends it", d.id(), d.to.masked());
     }
     Ok(())
 }

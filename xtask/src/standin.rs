@@ -7,15 +7,26 @@
 //! - Plays the phones: `POST /phones/{phone}/messages` texts one of our numbers, i.e. sends the
 //!   signed inbound webhook Twilio would send; `GET /phones` and `GET /phones/{phone}/messages` show
 //!   what each phone has received and sent (the `phone` command wraps both).
+//! - Serves "List Messages" (`GET /2010-04-01/Accounts/{sid}/Messages.json?To=&From=&PageSize=`),
+//!   checked against Twilio's "ListMessage" operation, in Twilio's page shape, newest first: how
+//!   the delivery worker finds an attempt whose answer it never got.
 //! - Twilio's magic test numbers fail as they do with test credentials: `+15005550001` (21211,
 //!   invalid), `+15005550004` (21610, unsubscribed), `+15005550009` (21614, not SMS-capable).
+//! - Phones that fail on purpose, to watch the delivery pipeline retry ([`script`]):
+//!   `+14155550199` answers 503 to the first attempt of each SMS, then accepts; `+14155550198`
+//!   answers 429 (20429) three times, then accepts; `+14155550197` accepts the first attempt but
+//!   answers only after `late_answer` (past the functions' `TWILIO_TIMEOUT_MS`), so the worker must
+//!   find it through "List Messages" instead of sending it twice (its status callbacks wait until
+//!   a list has shown it, or six times `late_answer`).
+//! - Every attempt is recorded with its answer: an SMS shows how many attempts it took, an SMS not
+//!   accepted yet shows as `refused`, and each phone has counters (`GET /phones`, `make phone`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +35,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use switchboard::twilio::signature;
 
-use crate::twilio_contract::{message_sid, Account, Contract, MessageRequest, Refusal};
+use crate::twilio_contract::{
+    list_page, message_sid, twilio_date, Account, Contract, ListContract, ListRequest, MessageRequest,
+    MessageResource, Refusal,
+};
 
 /// The account the stand-in plays, and where it delivers webhooks.
 #[derive(Clone, Debug)]
@@ -35,41 +49,129 @@ pub struct StandinConfig {
     pub inbound_url: String,
     /// Time between the status callbacks of one message.
     pub callback_step: Duration,
+    /// How long `+14155550197` holds the answer to an SMS's first attempt: longer than the
+    /// functions' Twilio timeout (`TWILIO_TIMEOUT_MS`), so they never see it.
+    pub late_answer: Duration,
 }
+
+/// The phone that answers 503 to an SMS's first attempt.
+pub const UNAVAILABLE_ONCE: &str = "+14155550199";
+/// The phone that answers 429 (20429) to an SMS's first three attempts.
+pub const THROTTLED_THRICE: &str = "+14155550198";
+/// The phone whose SMS's first attempt is accepted but answered too late.
+pub const ANSWERS_LATE: &str = "+14155550197";
+
+/// A later attempt of an SMS the phone already received (same From, Body and media) within this
+/// long counts as a duplicate send.
+const DUPLICATE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// One SMS as a simulated phone saw it.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneSms {
-    pub sid: String,
-    /// `received` (we texted the phone) or `sent` (the phone texted one of our numbers).
+    /// The Message SID; none while every attempt was refused.
+    pub sid: Option<String>,
+    /// `received` (we texted the phone), `sent` (the phone texted one of our numbers), or
+    /// `refused` (we tried to text the phone and every attempt so far was refused).
     pub direction: &'static str,
     pub from: String,
     pub to: String,
     pub body: Option<String>,
     pub media_urls: Vec<String>,
     /// Received SMS: the last status reported to our StatusCallback. Sent SMS: the HTTP status
-    /// our inbound webhook answered.
+    /// our inbound webhook answered. Refused: the last refusal's status and code.
     pub status: String,
     pub at: String,
+    /// Received and refused SMS: each "create a Message" call for it, with the answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    #[serde(skip)]
+    created: chrono::DateTime<chrono::Utc>,
+    #[serde(skip)]
+    sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip)]
+    messaging_service_sid: Option<String>,
+    /// A "List Messages" answer has shown it.
+    #[serde(skip)]
+    listed: bool,
+}
+
+/// One "create a Message" call and what the stand-in answered.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub at: String,
+    /// `201`, `201 held 10.0 s (past the client's timeout)`, `201 duplicate of SM…`, `503 (20503)`…
+    pub answer: String,
+}
+
+/// What one phone was asked: "create a Message" calls to it, how they were answered, and
+/// "List Messages" calls filtered on it.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    pub attempts: u64,
+    pub accepted: u64,
+    pub refused: u64,
+    pub late: u64,
+    pub duplicates: u64,
+    pub lists: u64,
+}
+
+#[derive(Default)]
+struct Phones {
+    inbox: BTreeMap<String, Vec<PhoneSms>>,
+    counters: BTreeMap<String, Counters>,
 }
 
 struct Standin {
     config: StandinConfig,
     contract: Contract,
+    list_contract: ListContract,
     http: reqwest::Client,
-    phones: Mutex<BTreeMap<String, Vec<PhoneSms>>>,
+    phones: Mutex<Phones>,
+}
+
+/// How the stand-in answers one attempt.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Refuse(Refusal),
+    Accept,
+    /// Accept (the SMS is recorded, listable, and its callbacks run) but answer late.
+    AcceptLate,
+}
+
+/// What the phone `to` does with attempt `attempt` (1-based) of an SMS: the magic test numbers
+/// always refuse; the failing phones follow their script; every other phone accepts.
+fn script(to: &str, attempt: usize, duplicate: bool) -> Answer {
+    if let Some(refusal) = magic_failure(to) {
+        return Answer::Refuse(refusal);
+    }
+    match to {
+        UNAVAILABLE_ONCE if attempt <= 1 => {
+            Answer::Refuse(Refusal { status: 503, code: 20503, message: "Service Unavailable".into() })
+        }
+        THROTTLED_THRICE if attempt <= 3 => {
+            Answer::Refuse(Refusal { status: 429, code: 20429, message: "Too Many Requests".into() })
+        }
+        ANSWERS_LATE if attempt <= 1 && !duplicate => Answer::AcceptLate,
+        _ => Answer::Accept,
+    }
 }
 
 impl Standin {
     fn record(&self, phone: &str, sms: PhoneSms) {
-        self.phones.lock().unwrap().entry(phone.to_string()).or_default().push(sms);
+        self.phones.lock().unwrap().inbox.entry(phone.to_string()).or_default().push(sms);
     }
 
     fn set_status(&self, phone: &str, sid: &str, status: &str) {
         let mut phones = self.phones.lock().unwrap();
-        if let Some(sms) = phones.get_mut(phone).and_then(|l| l.iter_mut().find(|s| s.sid == sid)) {
+        let list = phones.inbox.get_mut(phone);
+        if let Some(sms) = list.and_then(|l| l.iter_mut().find(|s| s.sid.as_deref() == Some(sid))) {
             sms.status = status.to_string();
+            if status == "sent" {
+                sms.sent_at = Some(chrono::Utc::now());
+            }
         }
     }
 
@@ -97,12 +199,13 @@ pub fn router(config: StandinConfig) -> Router {
     let standin = Arc::new(Standin {
         config,
         contract: Contract::default(),
+        list_contract: ListContract::default(),
         http,
-        phones: Mutex::new(BTreeMap::new()),
+        phones: Mutex::new(Phones::default()),
     });
     Router::new()
         .route("/", get(|| async { Json(json!({ "service": "switchboard twilio stand-in" })) }))
-        .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message))
+        .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
         .route("/phones", get(all_phones))
         .route("/phones/{phone}/messages", get(phone_messages).post(phone_texts))
         .with_state(standin)
@@ -147,57 +250,215 @@ async fn create_message(
     };
     let first = |name: &str| form.get(name).map(|v| v[0].clone());
     let to = first("To").unwrap_or_default();
-    if let Some(refusal) = magic_failure(&to) {
-        return twilio_error(&refusal);
-    }
-    let sid = message_sid();
     let from = first("From").unwrap_or_default();
-    let sms = PhoneSms {
-        sid: sid.clone(),
-        direction: "received",
-        from: from.clone(),
-        to: to.clone(),
-        body: first("Body"),
-        media_urls: form.get("MediaUrl").cloned().unwrap_or_default(),
-        status: "queued".to_string(),
-        at: chrono::Utc::now().to_rfc3339(),
+    let body = first("Body");
+    let media_urls = form.get("MediaUrl").cloned().unwrap_or_default();
+    let now = chrono::Utc::now();
+    let same = |s: &PhoneSms| s.from == from && s.body == body && s.media_urls == media_urls;
+    // Under the lock: the attempt's number, the script's answer, and the record, together.
+    let (answer, sms) = {
+        let mut guard = standin.phones.lock().unwrap();
+        let phones = &mut *guard;
+        phones.counters.entry(to.clone()).or_default().attempts += 1;
+        let inbox = phones.inbox.entry(to.clone()).or_default();
+        // An SMS refused so far is the one this attempt retries.
+        let open = inbox.iter().rposition(|s| s.direction == "refused" && same(s));
+        let duplicate_of = inbox
+            .iter()
+            .rev()
+            .find(|s| s.direction == "received" && same(s) && now - s.created < DUPLICATE_WINDOW)
+            .and_then(|s| s.sid.clone());
+        let attempt = open.map_or(1, |i| inbox[i].attempts.len() + 1);
+        let answer = script(&to, attempt, duplicate_of.is_some());
+        let at = now.to_rfc3339();
+        let index = match open {
+            Some(i) => i,
+            None => {
+                inbox.push(PhoneSms {
+                    sid: None,
+                    direction: "refused",
+                    from: from.clone(),
+                    to: to.clone(),
+                    body: body.clone(),
+                    media_urls: media_urls.clone(),
+                    status: String::new(),
+                    at: at.clone(),
+                    attempts: Vec::new(),
+                    created: now,
+                    sent_at: None,
+                    messaging_service_sid: first("MessagingServiceSid"),
+                    listed: false,
+                });
+                inbox.len() - 1
+            }
+        };
+        let sms = &mut inbox[index];
+        let text = match &answer {
+            Answer::Refuse(refusal) => {
+                sms.status = format!("{} ({})", refusal.status, refusal.code);
+                sms.status.clone()
+            }
+            Answer::Accept | Answer::AcceptLate => {
+                sms.sid = Some(message_sid());
+                sms.direction = "received";
+                sms.status = "queued".into();
+                sms.at = at.clone();
+                sms.created = now;
+                match (&answer, &duplicate_of) {
+                    (Answer::AcceptLate, _) => format!(
+                        "201 held {:.1} s (past the client's timeout)",
+                        standin.config.late_answer.as_secs_f64()
+                    ),
+                    (_, Some(sid)) => format!("201 duplicate of {sid}"),
+                    _ => "201".to_string(),
+                }
+            }
+        };
+        sms.attempts.push(Attempt { at, answer: text.clone() });
+        let sms = sms.clone();
+        let counters = phones.counters.entry(to.clone()).or_default();
+        match &answer {
+            Answer::Refuse(_) => counters.refused += 1,
+            Answer::AcceptLate => counters.late += 1,
+            Answer::Accept => {}
+        }
+        if !matches!(answer, Answer::Refuse(_)) {
+            counters.accepted += 1;
+            counters.duplicates += u64::from(duplicate_of.is_some());
+        }
+        println!(
+            "twilio-standin: {to} attempt {attempt} from {from}: {text}: {}",
+            body.as_deref().unwrap_or("(media)")
+        );
+        (answer, sms)
     };
-    println!("twilio-standin: {to} received from {from}: {}", sms.body.as_deref().unwrap_or("(media)"));
-    standin.record(&to, sms.clone());
-    if let Some(callback) = first("StatusCallback") {
-        tokio::spawn(report_progress(standin.clone(), callback, sms.clone()));
+    if let Answer::Refuse(refusal) = &answer {
+        return twilio_error(refusal);
     }
-    let account_sid = &standin.config.account_sid;
-    let reply = json!({
-        "sid": sid,
-        "account_sid": account_sid,
-        "to": to,
-        "from": from,
-        "body": sms.body,
-        "status": "queued",
-        "num_media": sms.media_urls.len().to_string(),
-        "num_segments": "1",
-        "direction": "outbound-api",
-        "api_version": "2010-04-01",
-        "messaging_service_sid": first("MessagingServiceSid"),
-        "date_created": chrono::Utc::now().to_rfc2822(),
-        "uri": format!("/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json"),
-    });
+    let Some(sid) = sms.sid.clone() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Some(callback) = first("StatusCallback") {
+        // A late answer's callbacks wait until the worker has found the SMS by listing (or a
+        // while): sent first, with the delivery's id in their URL, they would settle it before the
+        // worker's retry, and the reconciliation would never run.
+        let hold = (answer == Answer::AcceptLate).then(|| standin.config.late_answer * 6);
+        tokio::spawn(report_progress(standin.clone(), callback, sid.clone(), sms.clone(), hold));
+    }
+    let reply = resource(&standin.config.account_sid, &sms, &sid).to_json();
+    if answer == Answer::AcceptLate {
+        // Twilio has the message (it is listed, its callbacks run); the answer is lost.
+        tokio::time::sleep(standin.config.late_answer).await;
+    }
     (StatusCode::CREATED, Json(reply)).into_response()
 }
 
-/// The status callbacks Twilio sends as a message moves on: queued, sent, delivered.
-async fn report_progress(standin: Arc<Standin>, callback: String, sms: PhoneSms) {
+/// An SMS of a phone as Twilio's Message resource.
+fn resource(account_sid: &str, sms: &PhoneSms, sid: &str) -> MessageResource {
+    let inbound = sms.direction == "sent";
+    MessageResource {
+        account_sid: account_sid.to_string(),
+        sid: sid.to_string(),
+        to: sms.to.clone(),
+        from: sms.from.clone(),
+        body: sms.body.clone(),
+        status: if inbound { "received".into() } else { sms.status.clone() },
+        num_media: sms.media_urls.len(),
+        direction: if inbound { "inbound" } else { "outbound-api" },
+        messaging_service_sid: sms.messaging_service_sid.clone(),
+        date_created: twilio_date(sms.created),
+        date_sent: if inbound { Some(twilio_date(sms.created)) } else { sms.sent_at.map(twilio_date) },
+        date_updated: twilio_date(sms.sent_at.unwrap_or(sms.created)),
+        error_code: None,
+    }
+}
+
+/// "List Messages": every message the account sent (accepted sends) or received (the phones'
+/// texts) that passes the filters, newest first, one page.
+async fn list_messages(
+    State(standin): State<Arc<Standin>>,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let request = ListRequest {
+        path: uri.path(),
+        authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
+        query: query.as_deref().unwrap_or(""),
+    };
+    let account = Account { sid: &standin.config.account_sid, auth_token: &standin.config.auth_token };
+    let query = match standin.list_contract.validate(&request, &account) {
+        Ok(query) => query,
+        Err(refusal) => {
+            eprintln!("twilio-standin: refused a list: {} ({})", refusal.message, refusal.code);
+            return twilio_error(&refusal);
+        }
+    };
+    let account_sid = &standin.config.account_sid;
+    let mut found: Vec<PhoneSms> = {
+        let mut phones = standin.phones.lock().unwrap();
+        if let Some(to) = &query.to {
+            phones.counters.entry(to.clone()).or_default().lists += 1;
+        }
+        phones
+            .inbox
+            .values_mut()
+            .flatten()
+            .filter(|s| s.sid.is_some() && s.direction != "refused")
+            .filter(|s| query.matches(&s.to, &s.from, s.sent_at.map(twilio_date).as_deref()))
+            .map(|s| {
+                s.listed = true;
+                s.clone()
+            })
+            .collect()
+    };
+    // Newest first (a stable sort keeps the order of equal times: reversed, newest first too).
+    found.reverse();
+    found.sort_by_key(|s| std::cmp::Reverse(s.created));
+    let messages: Vec<Value> =
+        found.iter().filter_map(|s| Some(resource(account_sid, s, s.sid.as_deref()?).to_json())).collect();
+    println!(
+        "twilio-standin: List Messages To={} From={}: {} found",
+        query.to.as_deref().unwrap_or("*"),
+        query.from.as_deref().unwrap_or("*"),
+        messages.len()
+    );
+    (StatusCode::OK, Json(list_page(account_sid, &query, &messages))).into_response()
+}
+
+impl Standin {
+    fn was_listed(&self, phone: &str, sid: &str) -> bool {
+        let phones = self.phones.lock().unwrap();
+        let list = phones.inbox.get(phone);
+        list.and_then(|l| l.iter().find(|s| s.sid.as_deref() == Some(sid))).is_some_and(|s| s.listed)
+    }
+}
+
+/// The status callbacks Twilio sends as a message moves on: queued, sent, delivered. With
+/// `hold`, they start once a "List Messages" answer has shown the SMS, or after `hold`.
+async fn report_progress(
+    standin: Arc<Standin>,
+    callback: String,
+    sid: String,
+    sms: PhoneSms,
+    hold: Option<Duration>,
+) {
+    if let Some(hold) = hold {
+        let until = tokio::time::Instant::now() + hold;
+        while tokio::time::Instant::now() < until && !standin.was_listed(&sms.to, &sid) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     for status in ["queued", "sent", "delivered"] {
         tokio::time::sleep(standin.config.callback_step).await;
-        standin.set_status(&sms.to, &sms.sid, status);
+        standin.set_status(&sms.to, &sid, status);
         let params: Vec<(String, String)> = [
             ("AccountSid", standin.config.account_sid.as_str()),
             ("ApiVersion", "2010-04-01"),
             ("From", &sms.from),
             ("To", &sms.to),
-            ("MessageSid", &sms.sid),
-            ("SmsSid", &sms.sid),
+            ("MessageSid", &sid),
+            ("SmsSid", &sid),
             ("MessageStatus", status),
             ("SmsStatus", status),
         ]
@@ -213,12 +474,15 @@ async fn report_progress(standin: Arc<Standin>, callback: String, sms: PhoneSms)
 }
 
 async fn all_phones(State(standin): State<Arc<Standin>>) -> Json<Value> {
-    Json(json!({ "phones": *standin.phones.lock().unwrap() }))
+    let phones = standin.phones.lock().unwrap();
+    Json(json!({ "phones": phones.inbox, "counters": phones.counters }))
 }
 
 async fn phone_messages(State(standin): State<Arc<Standin>>, Path(phone): Path<String>) -> Json<Value> {
-    let messages = standin.phones.lock().unwrap().get(&phone).cloned().unwrap_or_default();
-    Json(json!({ "phone": phone, "messages": messages }))
+    let phones = standin.phones.lock().unwrap();
+    let messages = phones.inbox.get(&phone).cloned().unwrap_or_default();
+    let counters = phones.counters.get(&phone).cloned().unwrap_or_default();
+    Json(json!({ "phone": phone, "messages": messages, "counters": counters }))
 }
 
 #[derive(Deserialize)]
@@ -269,20 +533,187 @@ async fn phone_texts(
         Err(e) => return (StatusCode::BAD_GATEWAY, Json(json!({ "error": e }))).into_response(),
     };
     println!("twilio-standin: {phone} texted {}: webhook answered {status}", text.to);
+    let now = chrono::Utc::now();
     standin.record(
         &phone,
         PhoneSms {
-            sid: sid.clone(),
+            sid: Some(sid.clone()),
             direction: "sent",
             from: phone.clone(),
             to: text.to,
             body: Some(text.body),
             media_urls: text.media_urls,
             status: status.to_string(),
-            at: chrono::Utc::now().to_rfc3339(),
+            at: now.to_rfc3339(),
+            attempts: Vec::new(),
+            created: now,
+            sent_at: Some(now),
+            messaging_service_sid: None,
+            listed: false,
         },
     );
     let code = if (200..300).contains(&status) { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
     (code, Json(json!({ "messageSid": sid, "webhookStatus": status, "webhookResponse": reply })))
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SID: &str = "AC0123456789abcdef0123456789abcdef";
+    const TOKEN: &str = "token";
+    const OURS: &str = "+14155550100";
+
+    async fn start(late_answer: Duration) -> String {
+        let config = StandinConfig {
+            account_sid: SID.into(),
+            auth_token: TOKEN.into(),
+            inbound_url: "http://127.0.0.1:9/unused".into(),
+            callback_step: Duration::from_millis(10),
+            late_answer,
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router(config)).await });
+        base
+    }
+
+    fn messages_url(base: &str) -> String {
+        format!("{base}/2010-04-01/Accounts/{SID}/Messages.json")
+    }
+
+    async fn send(http: &reqwest::Client, base: &str, to: &str, body: &str) -> Result<(u16, Value), String> {
+        let response = http
+            .post(messages_url(base))
+            .basic_auth(SID, Some(TOKEN))
+            .form(&[("To", to), ("From", OURS), ("Body", body)])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.map_err(|e| e.to_string())?))
+    }
+
+    async fn listed(http: &reqwest::Client, base: &str, to: &str) -> Value {
+        http.get(messages_url(base))
+            .basic_auth(SID, Some(TOKEN))
+            .query(&[("To", to), ("From", OURS), ("PageSize", "50")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn phone(http: &reqwest::Client, base: &str, phone: &str) -> Value {
+        http.get(format!("{base}/phones/{phone}/messages")).send().await.unwrap().json().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn failing_phones_follow_their_script_per_sms() {
+        let base = start(Duration::from_millis(50)).await;
+        let http = reqwest::Client::new();
+        let (status, error) = send(&http, &base, UNAVAILABLE_ONCE, "one").await.unwrap();
+        assert_eq!((status, error["code"].as_i64()), (503, Some(20503)));
+        assert_eq!(listed(&http, &base, UNAVAILABLE_ONCE).await["messages"], json!([]), "nothing sent yet");
+        assert_eq!(send(&http, &base, UNAVAILABLE_ONCE, "one").await.unwrap().0, 201);
+        // A new SMS to the same phone fails once again.
+        assert_eq!(send(&http, &base, UNAVAILABLE_ONCE, "two").await.unwrap().0, 503);
+        for _ in 0..3 {
+            let (status, error) = send(&http, &base, THROTTLED_THRICE, "hi").await.unwrap();
+            assert_eq!((status, error["code"].as_i64()), (429, Some(20429)));
+        }
+        assert_eq!(send(&http, &base, THROTTLED_THRICE, "hi").await.unwrap().0, 201);
+        let seen = phone(&http, &base, THROTTLED_THRICE).await;
+        let sms = &seen["messages"][0];
+        assert_eq!(
+            (sms["direction"].as_str(), sms["attempts"].as_array().map(Vec::len)),
+            (Some("received"), Some(4))
+        );
+        assert_eq!(seen["counters"]["attempts"], 4);
+        assert_eq!(seen["counters"]["refused"], 3);
+        let seen = phone(&http, &base, UNAVAILABLE_ONCE).await;
+        let directions: Vec<&str> =
+            seen["messages"].as_array().unwrap().iter().map(|m| m["direction"].as_str().unwrap()).collect();
+        assert_eq!(directions, ["received", "refused"]);
+    }
+
+    #[tokio::test]
+    async fn a_late_answer_is_lost_but_the_sms_is_listed() {
+        let base = start(Duration::from_millis(600)).await;
+        let impatient = reqwest::Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
+        assert!(send(&impatient, &base, ANSWERS_LATE, "late").await.is_err(), "the answer comes too late");
+        let http = reqwest::Client::new();
+        let page = listed(&http, &base, ANSWERS_LATE).await;
+        let messages = page["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 1, "{page}");
+        assert_eq!(
+            (messages[0]["body"].as_str(), messages[0]["to"].as_str()),
+            (Some("late"), Some(ANSWERS_LATE))
+        );
+        assert!(chrono::DateTime::parse_from_rfc2822(messages[0]["date_created"].as_str().unwrap()).is_ok());
+        // Sending it again anyway is answered at once, and shows as a duplicate.
+        let (status, _) = send(&http, &base, ANSWERS_LATE, "late").await.unwrap();
+        assert_eq!(status, 201);
+        let seen = phone(&http, &base, ANSWERS_LATE).await;
+        assert_eq!(seen["counters"]["duplicates"], 1);
+        assert_eq!(seen["counters"]["lists"], 1);
+        assert_eq!(listed(&http, &base, ANSWERS_LATE).await["messages"].as_array().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_late_answers_callbacks_wait_until_the_sms_is_listed() {
+        let calls = Arc::new(Mutex::new(Vec::<String>::new()));
+        let receiver = Router::new()
+            .route(
+                "/status",
+                post(|State(calls): State<Arc<Mutex<Vec<String>>>>, body: String| async move {
+                    calls.lock().unwrap().push(body);
+                    StatusCode::OK
+                }),
+            )
+            .with_state(calls.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let callback = format!("http://{}/status", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, receiver).await });
+        let base = start(Duration::from_millis(100)).await;
+        let http = reqwest::Client::new();
+        let form = [("To", ANSWERS_LATE), ("From", OURS), ("Body", "late"), ("StatusCallback", &callback)];
+        let sent =
+            http.post(messages_url(&base)).basic_auth(SID, Some(TOKEN)).form(&form).send().await.unwrap();
+        assert_eq!(sent.status(), 201);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(calls.lock().unwrap().is_empty(), "no callback before the worker found the SMS");
+        listed(&http, &base, ANSWERS_LATE).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.len(), 3, "queued, sent, delivered once listed");
+        assert!(calls[2].contains("MessageStatus=delivered"), "{}", calls[2]);
+    }
+
+    #[tokio::test]
+    async fn lists_are_filtered_newest_first_and_checked() {
+        let base = start(Duration::from_millis(50)).await;
+        let http = reqwest::Client::new();
+        for body in ["first", "second"] {
+            assert_eq!(send(&http, &base, "+14155550177", body).await.unwrap().0, 201);
+        }
+        assert_eq!(send(&http, &base, "+14155550178", "other").await.unwrap().0, 201);
+        let page = listed(&http, &base, "+14155550177").await;
+        let bodies: Vec<&str> =
+            page["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+        assert_eq!(bodies, ["second", "first"]);
+        let refused = http.get(messages_url(&base)).query(&[("To", "+14155550177")]).send().await.unwrap();
+        assert_eq!(refused.status(), 401, "Basic auth");
+        let refused = http
+            .get(messages_url(&base))
+            .basic_auth(SID, Some(TOKEN))
+            .query(&[("PageSize", "0")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+    }
 }

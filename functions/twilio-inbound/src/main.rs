@@ -3,6 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     switchboard::telemetry::init();
-    let state = switchboard::AppState::from_env().await?.with_events().with_twilio()?;
+    let state = switchboard::AppState::from_env().await?.with_events().with_queue()?;
     switchboard::api::run(state, switchboard_twilio_inbound::routes()).await
 }

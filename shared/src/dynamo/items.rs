@@ -448,6 +448,11 @@ pub struct MessageItem {
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
+    /// An inbound group text in the outbox until its relay job fanned it out.
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
     pub entity: String,
     pub id: MessageId,
     pub conversation_id: ConversationId,
@@ -477,6 +482,8 @@ impl From<&Message> for MessageItem {
         Self {
             pk: keys::messages_pk(m.conversation_id),
             sk: keys::message_sk(m.id),
+            gsi1pk: None,
+            gsi1sk: None,
             entity: "message".into(),
             id: m.id,
             conversation_id: m.conversation_id,
@@ -491,6 +498,18 @@ impl From<&Message> for MessageItem {
             created_at: m.created_at,
             edited_at: m.edited_at,
             deleted: m.deleted,
+        }
+    }
+}
+
+impl MessageItem {
+    /// The item of an inbound group text whose relay is pending: in the outbox, due now.
+    pub fn pending_relay(message: &Message) -> Self {
+        let due = stamp(&message.created_at);
+        Self {
+            gsi1pk: Some(keys::outbox_pk(keys::outbox_shard(message.id))),
+            gsi1sk: Some(keys::outbox_relay_sk(&due, message.conversation_id, message.id)),
+            ..Self::from(message)
         }
     }
 }
@@ -534,9 +553,21 @@ pub struct DeliveryItem {
     pub participant_id: ParticipantId,
     pub to: String,
     pub from: String,
+    /// The SMS text and media, fixed when the message was stored: what the pipeline sends.
+    #[serde(default)]
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_urls: Vec<String>,
     pub status: DeliveryStatus,
     /// `status.rank()`, stored so a conditional update can refuse to move backwards.
     pub rank: u8,
+    /// Attempts claimed so far (each claim adds one; see `claim_delivery`).
+    #[serde(default)]
+    pub attempts: u32,
+    /// While pending: when the pipeline (next) sends it; also the outbox entry's sort key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "stamped::option")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub twilio_sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -549,21 +580,37 @@ pub struct DeliveryItem {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A delivery's GSI1 entry: in the outbox while pending, then under its Twilio SID.
+fn delivery_index(d: &Delivery) -> (Option<String>, Option<String>) {
+    if d.status == DeliveryStatus::Pending {
+        let due = stamp(&d.next_attempt_at.unwrap_or(d.updated_at));
+        let id = d.id();
+        (Some(keys::outbox_pk(keys::outbox_shard(id))), Some(keys::outbox_delivery_sk(&due, id)))
+    } else {
+        (d.twilio_sid.as_deref().map(keys::sid_pk), d.twilio_sid.as_ref().map(|_| keys::SID_SK.to_string()))
+    }
+}
+
 impl From<&Delivery> for DeliveryItem {
     fn from(d: &Delivery) -> Self {
+        let (gsi1pk, gsi1sk) = delivery_index(d);
         Self {
             pk: keys::messages_pk(d.conversation_id),
             sk: keys::delivery_sk(d.message_id, d.participant_id),
-            gsi1pk: d.twilio_sid.as_deref().map(keys::sid_pk),
-            gsi1sk: d.twilio_sid.as_ref().map(|_| keys::SID_SK.to_string()),
+            gsi1pk,
+            gsi1sk,
             entity: "delivery".into(),
             conversation_id: d.conversation_id,
             message_id: d.message_id,
             participant_id: d.participant_id,
             to: d.to.to_string(),
             from: d.from.to_string(),
+            body: d.body.clone(),
+            media_urls: d.media_urls.clone(),
             status: d.status,
             rank: d.rank(),
+            attempts: d.attempts,
+            next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at).flatten(),
             twilio_sid: d.twilio_sid.clone(),
             error_code: d.error_code,
             error_message: d.error_message.clone(),
@@ -582,7 +629,11 @@ impl From<DeliveryItem> for Delivery {
             participant_id: item.participant_id,
             to: E164::from_stored(item.to),
             from: E164::from_stored(item.from),
+            body: item.body,
+            media_urls: item.media_urls,
             status: item.status,
+            attempts: item.attempts,
+            next_attempt_at: item.next_attempt_at,
             twilio_sid: item.twilio_sid,
             error_code: item.error_code,
             error_message: item.error_message,

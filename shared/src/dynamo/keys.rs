@@ -104,6 +104,28 @@ pub fn sid_pk(sid: impl Display) -> String {
 }
 pub const SID_SK: &str = "DELIVERY";
 
+// The outbox: while a delivery is pending (or a group text's relay is), its GSI1 entry is
+// GSI1PK=OUTBOX#<shard>, GSI1SK=<due>#D#<deliveryId> (or <due>#R#<conversationId>#<messageId>),
+// so the sweeper finds what is overdue with one Query per shard. Leaving the outbox removes the
+// entry (a delivery's GSI1 then names its SID). Sharded so the outbox's writes spread over
+// several index partitions.
+pub const OUTBOX_SHARDS: u32 = 4;
+pub const OUTBOX_PREFIX: &str = "OUTBOX#";
+pub fn outbox_pk(shard: u32) -> String {
+    format!("{OUTBOX_PREFIX}{shard}")
+}
+/// The shard of an outbox entry: from the random tail of its id, so entries spread evenly.
+pub fn outbox_shard(id: impl Display) -> u32 {
+    let id = id.to_string();
+    id.bytes().last().map_or(0, |b| u32::from(b) % OUTBOX_SHARDS)
+}
+pub fn outbox_delivery_sk(due: &str, delivery_id: impl Display) -> String {
+    format!("{due}#D#{delivery_id}")
+}
+pub fn outbox_relay_sk(due: &str, conversation_id: impl Display, message_id: impl Display) -> String {
+    format!("{due}#R#{conversation_id}#{message_id}")
+}
+
 // Message by id alone (edit, delete): a pointer to its conversation.
 pub fn message_pointer_pk(message_id: impl Display) -> String {
     format!("MESSAGE#{message_id}")

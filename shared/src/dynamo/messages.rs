@@ -1,6 +1,6 @@
 //! Messages, their deliveries, idempotency records and opt-outs.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use switchboard_core::domain::conversation::ConversationDetail;
 use switchboard_core::domain::ids::{ConversationId, MessageId, UserId};
-use switchboard_core::domain::message::{Delivery, DeliveryStatus, Message};
+use switchboard_core::domain::message::{Delivery, Message};
 use switchboard_core::domain::phone::E164;
 use switchboard_core::domain::routing::Pair;
 use switchboard_core::ports::messages::{IdempotentSend, MessageChange, NewMessage, StoredMessage};
@@ -17,15 +17,10 @@ use switchboard_core::ports::{MessageStore, Page, PageRequest, StoreError};
 
 use super::conversations::Slot;
 use super::items::{sortable, stamp, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem};
-use super::{
-    built, cursor, delivery_key, from_item, key, keys, page_limit, s, sdk_error, to_item, DynamoStore,
-    TxError,
-};
+use super::{built, cursor, from_item, key, keys, page_limit, s, sdk_error, to_item, DynamoStore};
 
 /// How long an Idempotency-Key holds (and when TTL removes its record).
 const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
-/// Rounds of `record_deliveries` when status callbacks keep overtaking it.
-const RECORD_ATTEMPTS: usize = 3;
 
 #[async_trait]
 impl MessageStore for DynamoStore {
@@ -76,118 +71,6 @@ impl MessageStore for DynamoStore {
         }
         debug_assert!(items.len() <= super::TRANSACTION_LIMIT, "{} items", items.len());
         self.transact_slots(items).await
-    }
-
-    async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
-        // Per delivery: record the status too, or only the SID (or nothing left to record).
-        let mut status_too: Vec<Option<bool>> = vec![Some(true); deliveries.len()];
-        for attempt in 0..RECORD_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(super::backoff(attempt as u32)).await;
-            }
-            let chosen: Vec<(usize, bool)> =
-                status_too.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
-            if chosen.is_empty() {
-                return Ok(());
-            }
-            let mut failed = Vec::new();
-            for chunk in chosen.chunks(super::TRANSACTION_LIMIT) {
-                let items = chunk
-                    .iter()
-                    .map(|(i, both)| self.delivery_update(&deliveries[*i], *both))
-                    .collect::<Result<Vec<_>, _>>()?;
-                match self.transact(items).await {
-                    Ok(()) => chunk.iter().for_each(|(i, _)| status_too[*i] = None),
-                    Err(TxError::Store(e)) => return Err(e),
-                    Err(TxError::Cancelled(reasons)) => {
-                        failed.extend(reasons.iter().zip(chunk).filter(|(r, _)| r.failed()).map(|(_, c)| *c));
-                    }
-                }
-            }
-            // A delivery that refused the status moved on already (a callback came first): keep its
-            // status, record only its SID.
-            for (i, both) in failed {
-                status_too[i] = if both && deliveries[i].twilio_sid.is_some() { Some(false) } else { None };
-            }
-        }
-        if status_too.iter().any(Option::is_some) {
-            return Err(StoreError::Contention);
-        }
-        Ok(())
-    }
-
-    /// One conditional update, `failed` to `pending`; the SID goes too (and with it the GSI1
-    /// entry) into `supersededSids`, so late callbacks for the failed attempt, even those naming
-    /// the delivery by `deliveryId`, change nothing. Only the attempt that was read is reset (same
-    /// rank and SID), and `redeliveryAt` marks the replay's claim.
-    async fn reset_failed_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
-        let now = s(stamp(&Utc::now()));
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key(&delivery.id())))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#rank", "rank")
-            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
-            .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(":read_rank", AttributeValue::N(delivery.rank().to_string()))
-            .expression_attribute_values(":at", now);
-        let mut update = "SET #status = :pending, #rank = :zero, updatedAt = :at, redeliveryAt = :at \
-                          REMOVE twilioSid, errorCode, errorMessage, GSI1PK, GSI1SK"
-            .to_string();
-        let mut condition = "attribute_exists(SK) AND #status = :failed AND #rank = :read_rank".to_string();
-        match &delivery.twilio_sid {
-            Some(sid) => {
-                update.push_str(" ADD supersededSids :old");
-                condition.push_str(" AND twilioSid = :sid");
-                request = request
-                    .expression_attribute_values(":sid", s(sid.clone()))
-                    .expression_attribute_values(":old", AttributeValue::Ss(vec![sid.clone()]));
-            }
-            None => condition.push_str(" AND attribute_not_exists(twilioSid)"),
-        }
-        let result = request.update_expression(update).condition_expression(condition).send().await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error(e)),
-        }
-    }
-
-    /// The replay's claim on a `pending` delivery: `redeliveryAt` is set only if nothing wrote
-    /// the delivery (a send's write-ahead, a reset) or claimed it since `stale_before`.
-    async fn claim_pending_delivery(
-        &self,
-        delivery: &Delivery,
-        stale_before: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key(&delivery.id())))
-            .update_expression("SET redeliveryAt = :now")
-            .condition_expression(
-                "attribute_exists(SK) AND #status = :pending AND updatedAt < :cutoff \
-                 AND (attribute_not_exists(redeliveryAt) OR redeliveryAt < :cutoff)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
-            .expression_attribute_values(":cutoff", s(stamp(&stale_before)))
-            .expression_attribute_values(":now", s(stamp(&Utc::now())))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error(e)),
-        }
     }
 
     async fn get_message(&self, message_id: MessageId) -> Result<Option<StoredMessage>, StoreError> {
@@ -404,53 +287,6 @@ impl DynamoStore {
                 .expression_attribute_values(":at", s(stamp(at)))
                 .expression_attribute_values(":preview", s(preview))
                 .expression_attribute_values(":sk", s(keys::inbox_sk(sortable(at), cid)))
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// The update that records one send outcome. `status_too` false: only the SID (a callback
-    /// already moved the status further).
-    fn delivery_update(
-        &self,
-        delivery: &Delivery,
-        status_too: bool,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut set = vec!["updatedAt = :at"];
-        let mut values: HashMap<String, AttributeValue> =
-            HashMap::from([(":at".to_string(), s(stamp(&delivery.updated_at)))]);
-        let mut names: HashMap<String, String> = HashMap::new();
-        let mut condition = "attribute_exists(SK)".to_string();
-        if let Some(sid) = &delivery.twilio_sid {
-            set.extend(["twilioSid = :sid", "GSI1PK = :gpk", "GSI1SK = :gsk"]);
-            values.insert(":sid".into(), s(sid.clone()));
-            values.insert(":gpk".into(), s(keys::sid_pk(sid)));
-            values.insert(":gsk".into(), s(keys::SID_SK));
-        }
-        if status_too {
-            set.extend(["#status = :status", "#rank = :rank"]);
-            names.insert("#status".into(), "status".into());
-            names.insert("#rank".into(), "rank".into());
-            values.insert(":status".into(), s(delivery.status.as_str()));
-            values.insert(":rank".into(), AttributeValue::N(delivery.rank().to_string()));
-            condition.push_str(" AND #rank < :rank");
-            if let Some(code) = delivery.error_code {
-                set.push("errorCode = :code");
-                values.insert(":code".into(), AttributeValue::N(code.to_string()));
-            }
-            if let Some(message) = &delivery.error_message {
-                set.push("errorMessage = :msg");
-                values.insert(":msg".into(), s(message.clone()));
-            }
-        }
-        let update = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(delivery_key(&delivery.id())))
-                .update_expression(format!("SET {}", set.join(", ")))
-                .condition_expression(condition)
-                .set_expression_attribute_names((!names.is_empty()).then_some(names))
-                .set_expression_attribute_values(Some(values))
                 .build(),
         )?;
         Ok(TransactWriteItem::builder().update(update).build())

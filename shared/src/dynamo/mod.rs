@@ -14,6 +14,7 @@ pub mod items;
 pub mod keys;
 mod messages;
 mod numbers;
+mod outbox;
 pub mod round_trips;
 mod users;
 mod webhooks;

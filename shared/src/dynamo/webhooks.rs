@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use chrono::Utc;
 use switchboard_core::domain::conversation::ConversationDetail;
@@ -66,7 +66,9 @@ impl WebhookStore for DynamoStore {
         let mut items: Vec<(TransactWriteItem, Slot)> =
             vec![(self.put_if_absent(record)?, Slot::Idempotency)];
         if let Some(message) = write.message {
-            items.push((self.put_if_absent(to_item(&MessageItem::from(message))?)?, Slot::Other));
+            let item =
+                if write.relay { MessageItem::pending_relay(message) } else { MessageItem::from(message) };
+            items.push((self.put_if_absent(to_item(&item)?)?, Slot::Other));
             let pointer = MessagePointerItem {
                 pk: keys::message_pointer_pk(message.id),
                 sk: keys::MESSAGE_POINTER_SK.into(),
@@ -93,35 +95,40 @@ impl WebhookStore for DynamoStore {
         }
     }
 
-    async fn store_relays(
+    async fn fan_out_relays(
         &self,
         detail: &ConversationDetail,
         message: &Message,
         deliveries: &[Delivery],
         preview: &str,
-    ) -> Result<(), StoreError> {
-        // The relays' deliveries first, on their own: nothing a participant does can cancel them,
-        // and once the message is stored (a retry is a duplicate) they are the relays' only record.
-        if !deliveries.is_empty() {
-            let puts = deliveries
-                .iter()
-                .map(|d| Ok((self.put_if_absent(to_item(&DeliveryItem::from(d))?)?, Slot::Other)))
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            self.transact_slots(puts).await?;
+    ) -> Result<bool, StoreError> {
+        // The message leaves the outbox only if it is still in it: a second run of the job
+        // finds it out and writes nothing.
+        let done = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::messages_pk(message.conversation_id), &keys::message_sk(message.id))))
+                .update_expression("REMOVE GSI1PK, GSI1SK")
+                .condition_expression("attribute_exists(GSI1PK)")
+                .build(),
+        )?;
+        let mut items: Vec<(TransactWriteItem, Slot)> =
+            vec![(TransactWriteItem::builder().update(done).build(), Slot::Idempotency)];
+        for delivery in deliveries {
+            items.push((self.put_if_absent(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
         }
-        // Then the inbox lines. A participant who left meanwhile cancels this write: the order of
-        // inboxes is then stale until the next message, which beats failing the webhook.
-        let updates: Vec<_> = self
-            .inbox_updates(detail, &message.created_at, preview)?
-            .into_iter()
-            .map(|u| (u, Slot::Other))
-            .collect();
-        if !updates.is_empty() {
-            if let Err(err) = self.transact_slots(updates).await {
-                tracing::warn!(conversationId = %detail.conversation.id, error = %err, "inbox lines not moved");
-            }
+        // A participant who left since `detail` was read cancels this: the job reads again.
+        for update in self.inbox_updates(detail, &message.created_at, preview)? {
+            items.push((update, Slot::Other));
         }
-        Ok(())
+        debug_assert!(items.len() <= super::TRANSACTION_LIMIT, "{} items", items.len());
+        match self.transact_slots(items).await {
+            Ok(()) => Ok(true),
+            // The mark was gone: fanned out before.
+            Err(StoreError::IdempotencyKeyUsed) => Ok(false),
+            Err(StoreError::Contention | StoreError::ConversationInactive) => Err(StoreError::Contention),
+            Err(e) => Err(e),
+        }
     }
 
     /// SET the status only if it moves forward (`read` only after `delivered`); the SID is added
@@ -174,10 +181,24 @@ impl WebhookStore for DynamoStore {
         let result = request
             .update_expression(format!("SET {}", set.join(", ")))
             .condition_expression(condition)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(StatusOutcome::Applied),
+            Ok(out) => {
+                // A callback that overtook the pipeline's own record (Twilio's answer still on its
+                // way, or lost): the delivery leaves the outbox, for its SID's index entry when
+                // the callback names one.
+                let was_in_outbox = out
+                    .attributes()
+                    .and_then(|old| old.get("GSI1PK"))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|pk| pk.starts_with(keys::OUTBOX_PREFIX));
+                if was_in_outbox {
+                    self.leave_outbox(&update.delivery, update.sid.as_deref()).await?;
+                }
+                Ok(StatusOutcome::Applied)
+            }
             Err(e) => match e.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
                     Ok(if failed.item().is_some() { StatusOutcome::Stale } else { StatusOutcome::Unknown })
@@ -212,6 +233,33 @@ impl WebhookStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Moves a delivery's GSI1 entry from the outbox to its SID (or drops it, without one), if it
+    /// is still in the outbox.
+    async fn leave_outbox(&self, delivery: &DeliveryId, sid: Option<&str>) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(delivery)))
+            .condition_expression("begins_with(GSI1PK, :outbox)")
+            .expression_attribute_values(":outbox", s(keys::OUTBOX_PREFIX));
+        let request = match sid {
+            Some(sid) => request
+                .update_expression("SET GSI1PK = :gpk, GSI1SK = :gsk")
+                .expression_attribute_values(":gpk", s(keys::sid_pk(sid)))
+                .expression_attribute_values(":gsk", s(keys::SID_SK)),
+            None => request.update_expression("REMOVE GSI1PK, GSI1SK"),
+        };
+        let result = request.send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
     /// The write that records (Put) or clears (Delete) an opt-out.
     pub(super) fn opt_out_write(
         &self,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use switchboard_core::domain::message::DeliveryStatus;
-use switchboard_core::ports::sms::{Accepted, OutboundSms, SendError, SmsSender};
+use switchboard_core::ports::sms::{Accepted, OutboundSms, SendError, SentQuery, SmsSender};
 use switchboard_core::Secret;
 
 use crate::config::{Config, ConfigError};
@@ -120,11 +120,23 @@ impl SmsSender for TwilioClient {
     async fn send(&self, sms: &OutboundSms) -> Result<Accepted, SendError> {
         let started = std::time::Instant::now();
         let result = self.create_message(sms).await;
-        let failure =
-            result.as_ref().err().map(|e| e.code().map_or_else(|| e.kind().to_string(), |c| c.to_string()));
-        switchboard_core::observe::twilio_call(started.elapsed(), failure);
+        record_call(started, &result);
         result
     }
+
+    async fn find_sent(&self, query: &SentQuery) -> Result<Option<Accepted>, SendError> {
+        let started = std::time::Instant::now();
+        let result = self.list_messages(query).await;
+        record_call(started, &result);
+        result
+    }
+}
+
+/// One Twilio call's latency and error code, for the request's metrics.
+fn record_call<T>(started: std::time::Instant, result: &Result<T, SendError>) {
+    let failure =
+        result.as_ref().err().map(|e| e.code().map_or_else(|| e.kind().to_string(), |c| c.to_string()));
+    switchboard_core::observe::twilio_call(started.elapsed(), failure);
 }
 
 impl TwilioClient {
@@ -137,24 +149,12 @@ impl TwilioClient {
             .form(&self.form(sms))
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    SendError::Timeout
-                } else {
-                    SendError::Unavailable(e.to_string())
-                }
-            })?;
+            .map_err(transport_error)?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                SendError::Timeout
-            } else {
-                SendError::Unavailable(e.to_string())
-            }
-        })?;
+        // Twilio answered: whatever happens to the body, the request reached it.
+        let body = response.bytes().await.map_err(|_| SendError::Timeout)?;
         if status.is_success() {
-            let resource: MessageResource = serde_json::from_slice(&body)
-                .map_err(|e| SendError::Unavailable(format!("unreadable Twilio response: {e}")))?;
+            let resource: MessageResource = serde_json::from_slice(&body).map_err(|_| SendError::Timeout)?;
             let status = resource
                 .status
                 .as_deref()
@@ -171,4 +171,73 @@ impl TwilioClient {
             _ => SendError::Rejected { code, message },
         })
     }
+
+    /// "List Messages" filtered by To and From, newest first; the first with the same body
+    /// created at or after `since` (less a minute of clock skew). `DateSent` is not a filter:
+    /// a message Twilio queued but has not sent yet has none, and is exactly the one to find.
+    async fn list_messages(&self, query: &SentQuery) -> Result<Option<Accepted>, SendError> {
+        let response = self
+            .http
+            .get(&self.messages_url)
+            .basic_auth(&self.settings.username, Some(self.settings.password.expose()))
+            .query(&[("To", query.to.as_str()), ("From", query.from.as_str()), ("PageSize", "50")])
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|_| SendError::Timeout)?;
+        if !status.is_success() {
+            let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+            let code = error.as_ref().and_then(|e| e.code);
+            let message =
+                error.and_then(|e| e.message).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+            return Err(match status.as_u16() {
+                429 => SendError::Throttled { code, message },
+                500..=599 => SendError::Unavailable(message),
+                _ => SendError::Rejected { code, message },
+            });
+        }
+        let page: MessagePage = serde_json::from_slice(&body)
+            .map_err(|e| SendError::Unavailable(format!("unreadable list: {e}")))?;
+        let since = query.since - chrono::Duration::minutes(1);
+        let found = page.messages.into_iter().find(|m| {
+            let created =
+                m.date_created.as_deref().and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok());
+            m.body.as_deref() == Some(query.body.as_str()) && created.is_some_and(|c| c >= since)
+        });
+        Ok(found.map(|m| Accepted {
+            sid: m.sid,
+            status: m
+                .status
+                .as_deref()
+                .and_then(DeliveryStatus::from_twilio)
+                .unwrap_or(DeliveryStatus::Queued),
+        }))
+    }
+}
+
+/// A request that got no answer: refused connections reached nobody; anything else (a timeout,
+/// a connection dropped after sending) may have reached Twilio.
+fn transport_error(err: reqwest::Error) -> SendError {
+    if err.is_connect() && !err.is_timeout() {
+        SendError::Unreachable(err.to_string())
+    } else {
+        SendError::Timeout
+    }
+}
+
+/// A page of "List Messages" (only the fields we use).
+#[derive(Deserialize)]
+struct MessagePage {
+    #[serde(default)]
+    messages: Vec<ListedMessage>,
+}
+
+#[derive(Deserialize)]
+struct ListedMessage {
+    sid: String,
+    body: Option<String>,
+    status: Option<String>,
+    /// RFC 2822, as Twilio writes dates: "Thu, 30 Jul 2015 20:12:31 +0000".
+    date_created: Option<String>,
 }

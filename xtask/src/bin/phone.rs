@@ -1,7 +1,8 @@
 //! `scripts/phone`: play a phone against the local Twilio stand-in of `make dev`.
 //!
 //!   phone text FROM TO BODY...   the phone FROM texts our number TO (a signed inbound webhook)
-//!   phone inbox [PHONE]          what each simulated phone (or one) has received and sent
+//!   phone inbox [PHONE]          what each simulated phone (or one) has received and sent, with
+//!                                the attempts each SMS took and what the stand-in answered to each
 //!
 //! STANDIN_URL (default http://127.0.0.1:$STANDIN_PORT, port 9100) says where the stand-in is.
 
@@ -53,22 +54,67 @@ async fn text(base: &str, from: &str, to: &str, body: &str) -> Result<(), String
 }
 
 async fn inbox(base: &str, phone: Option<&str>) -> Result<(), String> {
-    let phones = call(reqwest::Client::new().get(format!("{base}/phones"))).await?;
-    let phones = phones["phones"].as_object().cloned().unwrap_or_default();
+    let reply = call(reqwest::Client::new().get(format!("{base}/phones"))).await?;
+    let phones = reply["phones"].as_object().cloned().unwrap_or_default();
     let wanted = phone.map(e164);
     for (number, messages) in phones.iter().filter(|(n, _)| wanted.as_ref().is_none_or(|w| w == *n)) {
-        println!("{number}");
+        println!("{number}{}", counters(&reply["counters"][number.as_str()]));
         for sms in messages.as_array().into_iter().flatten() {
-            let (arrow, other) =
-                if sms["direction"] == "received" { ("<-", &sms["from"]) } else { ("->", &sms["to"]) };
+            let (arrow, other) = match sms["direction"].as_str() {
+                Some("received") => ("<-", &sms["from"]),
+                Some("refused") => ("x-", &sms["from"]),
+                _ => ("->", &sms["to"]),
+            };
             let other = other.as_str().unwrap_or("");
             let body = sms["body"].as_str().unwrap_or("");
             let status = sms["status"].as_str().unwrap_or("");
-            println!("  {arrow} {other}  {body}  [{status}]");
+            let status =
+                if sms["direction"] == "refused" { format!("not received: {status}") } else { status.into() };
+            println!("  {arrow} {other}  {body}  [{status}]{}", attempts(&sms["attempts"]));
         }
     }
     if phones.is_empty() {
         println!("no phone has sent or received anything yet");
     }
     Ok(())
+}
+
+/// `  (5 attempts: 2 accepted, 3 refused; 1 list)`, for a phone our functions tried to text.
+fn counters(counters: &Value) -> String {
+    let n = |name: &str| counters[name].as_u64().unwrap_or(0);
+    if n("attempts") == 0 && n("lists") == 0 {
+        return String::new();
+    }
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut parts = vec![format!("{} accepted", n("accepted")), format!("{} refused", n("refused"))];
+    if n("late") > 0 {
+        parts.push(format!("{} answered late", n("late")));
+    }
+    if n("duplicates") > 0 {
+        parts.push(plural(n("duplicates"), "duplicate"));
+    }
+    format!(
+        "  ({}: {}; {})",
+        plural(n("attempts"), "attempt"),
+        parts.join(", "),
+        plural(n("lists"), "list call")
+    )
+}
+
+/// `  2 attempts: 12:00:01 503 (20503), 12:00:03 201`, for an SMS that took more than one, or
+/// whose one attempt was not a plain 201.
+fn attempts(attempts: &Value) -> String {
+    let list = attempts.as_array().cloned().unwrap_or_default();
+    if list.is_empty() || (list.len() == 1 && list[0]["answer"] == "201") {
+        return String::new();
+    }
+    let each: Vec<String> = list
+        .iter()
+        .map(|a| {
+            let at = a["at"].as_str().and_then(|t| t.get(11..19)).unwrap_or("");
+            format!("{at} {}", a["answer"].as_str().unwrap_or(""))
+        })
+        .collect();
+    let n = list.len();
+    format!("  {n} attempt{}: {}", if n == 1 { "" } else { "s" }, each.join(", "))
 }

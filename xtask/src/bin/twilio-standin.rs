@@ -1,7 +1,9 @@
 //! `make dev` starts this when no Twilio account is configured: the local Twilio stand-in
 //! (see xtask/src/standin.rs). Settings from the environment, like the functions':
 //! TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, STANDIN_PORT (9100), TWILIO_INBOUND_URL (default
-//! PUBLIC_BASE_URL + /api/webhooks/twilio/incoming), STANDIN_CALLBACK_STEP_MS (250).
+//! PUBLIC_BASE_URL + /api/webhooks/twilio/incoming), STANDIN_CALLBACK_STEP_MS (250),
+//! STANDIN_LATE_ANSWER_MS (how long +14155550197 holds a first attempt's answer: the functions'
+//! TWILIO_TIMEOUT_MS, 8000 unless set, plus 2000).
 
 use std::time::Duration;
 
@@ -25,11 +27,15 @@ async fn main() {
         format!("{}/api/webhooks/twilio/incoming", base.trim_end_matches('/'))
     });
     let step = setting("STANDIN_CALLBACK_STEP_MS").and_then(|p| p.parse().ok()).unwrap_or(250);
+    let client_timeout: u64 = setting("TWILIO_TIMEOUT_MS").and_then(|p| p.parse().ok()).unwrap_or(8000);
+    let late =
+        setting("STANDIN_LATE_ANSWER_MS").and_then(|p| p.parse().ok()).unwrap_or(client_timeout + 2000);
     let config = StandinConfig {
         account_sid: required("TWILIO_ACCOUNT_SID"),
         auth_token: required("TWILIO_AUTH_TOKEN"),
         inbound_url,
         callback_step: Duration::from_millis(step),
+        late_answer: Duration::from_millis(late),
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap_or_else(|e| {
         eprintln!("twilio-standin: cannot listen on 127.0.0.1:{port}: {e}");
@@ -38,6 +44,13 @@ async fn main() {
     println!(
         "twilio-standin: Messages API and phones on http://127.0.0.1:{port}; inbound webhook {}",
         config.inbound_url
+    );
+    println!(
+        "twilio-standin: failing phones: {} (503 once), {} (429 three times), {} (answers after {} ms)",
+        xtask::standin::UNAVAILABLE_ONCE,
+        xtask::standin::THROTTLED_THRICE,
+        xtask::standin::ANSWERS_LATE,
+        late
     );
     if let Err(e) = axum::serve(listener, router(config)).await {
         eprintln!("twilio-standin: {e}");

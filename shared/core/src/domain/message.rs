@@ -16,7 +16,8 @@ pub const IDEMPOTENCY_KEY_MAX: usize = 128;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
-    /// Stored, Twilio not called yet (or the call's outcome was lost): visible, never lost.
+    /// In the outbox: stored, not yet accepted by Twilio. The delivery pipeline sends it, and
+    /// retries it (`attempts`, `next_attempt_at`) when Twilio is throttling or failing.
     Pending,
     Accepted,
     Queued,
@@ -123,7 +124,14 @@ pub struct Delivery {
     pub participant_id: ParticipantId,
     pub to: E164,
     pub from: E164,
+    /// The text the phone receives (in a group, "Name: text"), fixed when the message is stored.
+    pub body: String,
+    pub media_urls: Vec<String>,
     pub status: DeliveryStatus,
+    /// Attempts the pipeline has made (claimed) so far.
+    pub attempts: u32,
+    /// While pending: when the pipeline (next) sends it.
+    pub next_attempt_at: Option<DateTime<Utc>>,
     pub twilio_sid: Option<String>,
     pub error_code: Option<i64>,
     pub error_message: Option<String>,
@@ -165,7 +173,40 @@ impl Delivery {
             error_message: self.error_message.clone(),
             segments: self.segments.count,
             encoding: self.segments.encoding,
+            attempts: self.attempts,
+            next_attempt_at: if self.status == DeliveryStatus::Pending { self.next_attempt_at } else { None },
             updated_at: self.updated_at,
+        }
+    }
+
+    /// A new delivery of `body` to `to` from `from`, in the outbox (or `opted_out`, with no SMS).
+    pub fn new(
+        message: &Message,
+        participant_id: ParticipantId,
+        from: E164,
+        to: E164,
+        body: &str,
+        segments: Segments,
+        opted_out: bool,
+    ) -> Self {
+        let status = if opted_out { DeliveryStatus::OptedOut } else { DeliveryStatus::Pending };
+        Self {
+            conversation_id: message.conversation_id,
+            message_id: message.id,
+            participant_id,
+            to,
+            from,
+            body: body.to_string(),
+            media_urls: message.media_urls.clone(),
+            status,
+            attempts: 0,
+            next_attempt_at: (!opted_out).then_some(message.created_at),
+            twilio_sid: None,
+            error_code: None,
+            error_message: None,
+            segments,
+            updated_at: message.created_at,
+            tentative: false,
         }
     }
 }
@@ -184,6 +225,11 @@ pub struct DeliveryView {
     /// SMS segments this delivery costs (what the carrier bills).
     pub segments: u32,
     pub encoding: Encoding,
+    /// Attempts the pipeline made to hand it to Twilio.
+    pub attempts: u32,
+    /// While pending after a failed attempt: when the next one is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -297,6 +343,18 @@ pub fn validate_idempotency_key(raw: &str) -> Result<String, AppError> {
         ));
     }
     Ok(key.to_string())
+}
+
+/// Characters of a message kept as the conversation's preview.
+const PREVIEW_CHARS: usize = 100;
+
+/// What the inbox shows of a message.
+pub fn preview_of(text: &str, has_media: bool) -> String {
+    match text.chars().count() {
+        0 if has_media => "[media]".to_string(),
+        n if n <= PREVIEW_CHARS => text.to_string(),
+        _ => format!("{}…", text.chars().take(PREVIEW_CHARS).collect::<String>()),
+    }
 }
 
 /// The SMS text a phone receives: in a group, prefixed with the sender's name.

@@ -3,16 +3,15 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use ulid::Ulid;
 
 use super::cursor::{Listing, Row};
 use super::{
     distinct_items, present, Conditions, DeliveryRecord, IdempotencyRecord, MemoryStore, Slot, State,
-    TRANSACTION_LIMIT,
 };
 use crate::domain::ids::{ConversationId, DeliveryId, MessageId, ParticipantId, UserId};
-use crate::domain::message::{Delivery, DeliveryStatus, Message};
+use crate::domain::message::{Delivery, Message};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
 use crate::ports::messages::{IdempotentSend, MessageChange, NewMessage, StoredMessage};
@@ -20,8 +19,6 @@ use crate::ports::{MessageStore, Page, PageRequest, StoreError};
 
 /// How long an Idempotency-Key holds.
 const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
-/// The adapter's rounds of `record_deliveries` when status callbacks keep overtaking it.
-const RECORD_ATTEMPTS: usize = 3;
 
 #[async_trait]
 impl MessageStore for MemoryStore {
@@ -69,90 +66,6 @@ impl MessageStore for MemoryStore {
             state.idempotency.insert((user_id, key.to_string()), record);
         }
         Ok(())
-    }
-
-    /// As the adapter does: transactions of up to 100 updates, each refusing to move a status
-    /// backwards (`rank` below the new one). A delivery that refuses keeps its status and gets
-    /// only its SID in the next round (or is dropped without a SID); the others of a cancelled
-    /// transaction go again; `Contention` if some are still unrecorded after three rounds.
-    async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
-        let mut state = self.call()?;
-        // Per delivery: record the status too, or only the SID, or nothing left to record.
-        let mut status_too: Vec<Option<bool>> = vec![Some(true); deliveries.len()];
-        for _ in 0..RECORD_ATTEMPTS {
-            let chosen: Vec<(usize, bool)> =
-                status_too.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
-            if chosen.is_empty() {
-                return Ok(());
-            }
-            let mut refused = Vec::new();
-            for part in chosen.chunks(TRANSACTION_LIMIT) {
-                distinct_items(part.iter().map(|(i, _)| deliveries[*i].id()))?;
-                let failed: Vec<(usize, bool)> = part
-                    .iter()
-                    .filter(|(i, both)| !state.accepts_outcome(&deliveries[*i], *both))
-                    .copied()
-                    .collect();
-                if failed.is_empty() {
-                    for (i, both) in part {
-                        state.record_outcome(&deliveries[*i], *both);
-                        status_too[*i] = None;
-                    }
-                }
-                refused.extend(failed);
-            }
-            for (i, both) in refused {
-                status_too[i] = if both && deliveries[i].twilio_sid.is_some() { Some(false) } else { None };
-            }
-        }
-        if status_too.iter().any(Option::is_some) {
-            return Err(StoreError::Contention);
-        }
-        Ok(())
-    }
-
-    /// Only the `failed` attempt that was read (same rank, same SID): back to `pending` at rank
-    /// 0, without SID or error, its SID superseded, and claimed for the replay.
-    async fn reset_failed_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
-        let mut state = self.call()?;
-        let Some(record) = state.deliveries.get_mut(&delivery.id()) else {
-            return Ok(false);
-        };
-        let same_attempt = record.delivery.status == DeliveryStatus::Failed
-            && record.rank == delivery.rank()
-            && record.delivery.twilio_sid == delivery.twilio_sid;
-        if !same_attempt {
-            return Ok(false);
-        }
-        let now = Utc::now();
-        let stored = &mut record.delivery;
-        if let Some(sid) = stored.twilio_sid.take() {
-            record.superseded.insert(sid);
-        }
-        (stored.status, stored.error_code, stored.error_message, stored.updated_at) =
-            (DeliveryStatus::Pending, None, None, now);
-        record.rank = 0;
-        record.redelivery_at = Some(now);
-        Ok(true)
-    }
-
-    /// Still `pending`, last written before `stale_before`, and not claimed since then.
-    async fn claim_pending_delivery(
-        &self,
-        delivery: &Delivery,
-        stale_before: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.call()?;
-        let Some(record) = state.deliveries.get_mut(&delivery.id()) else {
-            return Ok(false);
-        };
-        let claimable = record.delivery.status == DeliveryStatus::Pending
-            && record.delivery.updated_at < stale_before
-            && record.redelivery_at.is_none_or(|at| at < stale_before);
-        if claimable {
-            record.redelivery_at = Some(Utc::now());
-        }
-        Ok(claimable)
     }
 
     /// Through its pointer; its deliveries by participant id.
@@ -243,32 +156,6 @@ impl MessageStore for MemoryStore {
 }
 
 impl State {
-    /// A send outcome can be recorded: the delivery exists and, if its status is recorded too,
-    /// that status outranks the stored one.
-    fn accepts_outcome(&self, delivery: &Delivery, status_too: bool) -> bool {
-        self.deliveries.get(&delivery.id()).is_some_and(|d| !status_too || d.rank < delivery.rank())
-    }
-
-    /// Records a send outcome: the SID if any, and the status, rank and error if `status_too`.
-    fn record_outcome(&mut self, delivery: &Delivery, status_too: bool) {
-        let record = self.deliveries.get_mut(&delivery.id()).expect("checked by accepts_outcome");
-        let stored = &mut record.delivery;
-        stored.updated_at = delivery.updated_at;
-        if let Some(sid) = &delivery.twilio_sid {
-            stored.twilio_sid = Some(sid.clone());
-        }
-        if status_too {
-            stored.status = delivery.status;
-            record.rank = delivery.rank();
-            if delivery.error_code.is_some() {
-                stored.error_code = delivery.error_code;
-            }
-            if delivery.error_message.is_some() {
-                stored.error_message.clone_from(&delivery.error_message);
-            }
-        }
-    }
-
     /// A message with its deliveries, by participant id.
     fn stored(&self, message: &Message) -> StoredMessage {
         let first = DeliveryId {

@@ -1,15 +1,15 @@
 //! In-memory fakes of every port, for fast tests of the use cases and handlers.
 //!
-//! [`MemoryStore`] implements the six storage ports with the semantics of the DynamoDB adapter
+//! [`MemoryStore`] implements the seven storage ports with the semantics of the DynamoDB adapter
 //! (`switchboard::dynamo`): the same conditions, the same errors for the same cancelled
 //! transactions, the same orderings and cursors that only resume the listing that made them. A
 //! port call is one critical section under one lock, as one DynamoDB request or transaction is
-//! atomic; where the adapter makes several requests in a row (`record_deliveries`' retries,
-//! `store_relays`, a creation too big for one transaction), the fake plays the same sequence
+//! atomic; where the adapter makes several requests in a row (`finish_attempt`'s SID-only
+//! second write, a creation too big for one transaction), the fake plays the same sequence
 //! within one call.
 //!
-//! [`FakeSms`] and [`FakeGateway`] stand in for Twilio and API Gateway: they record what they
-//! were asked to send and answer as scripted.
+//! [`FakeSms`], [`FakeGateway`] and [`FakeQueue`] stand in for Twilio, API Gateway and SQS: they
+//! record what they were asked to do and answer as scripted.
 //!
 //! Layout: this file holds the state and the transaction helpers shared by the ports; each port
 //! is implemented in its own file, as in the adapter.
@@ -20,6 +20,8 @@ mod cursor;
 mod gateway;
 mod messages;
 mod numbers;
+mod outbox;
+mod queue;
 mod sms;
 mod users;
 mod webhooks;
@@ -44,6 +46,7 @@ use crate::domain::user::User;
 use crate::ports::StoreError;
 
 pub use gateway::{FakeGateway, Post};
+pub use queue::FakeQueue;
 pub use sms::FakeSms;
 
 /// DynamoDB's limit on items per TransactWriteItems (the adapter splits what exceeds it).
@@ -98,7 +101,7 @@ impl MemoryStore {
         self.lock().deliveries.get(id).map(DeliveryRecord::delivery)
     }
 
-    /// The SIDs of the attempts a replay superseded (`reset_failed_delivery`): callbacks naming
+    /// The SIDs of the attempts a redrive superseded (`reset_failed_delivery`): callbacks naming
     /// them change nothing.
     pub fn superseded_sids(&self, id: &DeliveryId) -> Vec<String> {
         self.lock().deliveries.get(id).map(|d| d.superseded.iter().cloned().collect()).unwrap_or_default()
@@ -123,6 +126,17 @@ impl MemoryStore {
     /// Whether an inbound MessageSid was recorded (and a retry of it would be a duplicate).
     pub fn inbound_recorded(&self, message_sid: &str) -> bool {
         self.lock().inbound.contains_key(message_sid)
+    }
+
+    /// Whether the delivery has an entry in the outbox (the adapter's `OUTBOX#` GSI1 entry), and
+    /// when it is due: what the sweeper (`due_jobs`) finds.
+    pub fn outbox_due(&self, id: &DeliveryId) -> Option<DateTime<Utc>> {
+        self.lock().deliveries.get(id).and_then(|d| d.outbox)
+    }
+
+    /// Whether an inbound group text still waits for its relay job (`fan_out_relays` not done).
+    pub fn relay_pending(&self, message_id: MessageId) -> bool {
+        self.lock().relays.keys().any(|(_, id)| *id == message_id)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -161,6 +175,9 @@ struct State {
     pointers: HashMap<MessageId, ConversationId>,
     /// Ordered as the adapter's delivery keys sort: by conversation, message, participant.
     deliveries: BTreeMap<DeliveryId, DeliveryRecord>,
+    /// Inbound group texts waiting for their relay job (the message item's outbox entry, the
+    /// relay mark), with when they are due.
+    relays: BTreeMap<(ConversationId, MessageId), DateTime<Utc>>,
     idempotency: HashMap<(UserId, String), IdempotencyRecord>,
     /// Inbound MessageSids: kept (the adapter's TTL sweeps them late; until then they count).
     inbound: HashMap<String, i64>,
@@ -300,23 +317,40 @@ struct RouteRecord {
     inbox_user_id: Option<UserId>,
 }
 
+/// A delivery item. Its `delivery.attempts` and `delivery.next_attempt_at` are the item's
+/// `attempts` and `nextAttemptAt`; the claim's other attributes are kept beside them.
 struct DeliveryRecord {
     delivery: Delivery,
     /// Stored beside the status so updates can refuse to move backwards; a tentative failure
     /// is `failed` at [`TENTATIVE_FAILURE_RANK`].
     rank: u8,
     superseded: BTreeSet<String>,
-    /// A replay's claim (`redeliveryAt`).
-    redelivery_at: Option<DateTime<Utc>>,
+    /// Its GSI1 entry while it is in the outbox (`OUTBOX#<shard>`, sorted by this due time).
+    /// Otherwise its GSI1 entry, if any, names its SID.
+    outbox: Option<DateTime<Utc>>,
+    /// `leaseUntil`, in epoch milliseconds as the adapter stores it.
+    lease_until_ms: Option<i64>,
+    /// `inFlight`: set by a claim, kept by an ambiguous retry, removed by a definite outcome.
+    in_flight: Option<bool>,
+    /// `attemptStartedAt`: when the last attempt was claimed.
+    attempt_started_at: Option<DateTime<Utc>>,
 }
 
 impl DeliveryRecord {
+    /// As the adapter's `DeliveryItem::from` writes it: a pending delivery enters the outbox
+    /// (due at `next_attempt_at`, else `updated_at`); `nextAttemptAt` is kept only while pending.
     fn new(delivery: &Delivery) -> Self {
+        let pending = delivery.status == DeliveryStatus::Pending;
+        let outbox = pending.then(|| delivery.next_attempt_at.unwrap_or(delivery.updated_at));
+        let next_attempt_at = if pending { delivery.next_attempt_at } else { None };
         Self {
-            delivery: delivery.clone(),
+            delivery: Delivery { next_attempt_at, tentative: false, ..delivery.clone() },
             rank: delivery.rank(),
             superseded: BTreeSet::new(),
-            redelivery_at: None,
+            outbox,
+            lease_until_ms: None,
+            in_flight: None,
+            attempt_started_at: None,
         }
     }
 

@@ -5,14 +5,20 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::domain::message::DeliveryStatus;
 use crate::domain::phone::E164;
-use crate::ports::sms::{Accepted, OutboundSms, SendError, SmsSender};
+use crate::ports::sms::{Accepted, OutboundSms, SendError, SentQuery, SmsSender};
 
 /// Records every [`OutboundSms`] it is asked to send (failed ones too) and answers, per
 /// recipient, with the next scripted outcome, else the standing one, else
 /// `Accepted { sid: "SM…", status: Queued }` with a fresh SID.
+///
+/// What it accepted (answered `Ok`, or took but "lost the answer" of, see
+/// [`Self::script_lost_answer`]) is what Twilio holds: [`Self::taken`] lists it and
+/// [`SmsSender::find_sent`] finds it (same to, from and body, created at or after `since`,
+/// newest first), unless a failure is scripted for the lookup ([`Self::script_find_failure`]).
 ///
 /// ```
 /// use switchboard_core::domain::message::DeliveryStatus;
@@ -46,8 +52,14 @@ pub struct FakeSms {
 #[derive(Default)]
 struct SmsState {
     sent: Vec<OutboundSms>,
+    /// What Twilio took, when: the messages `find_sent` lists.
+    accepted: Vec<(OutboundSms, Accepted, DateTime<Utc>)>,
     scripted: HashMap<E164, VecDeque<Scripted>>,
     standing: HashMap<E164, Scripted>,
+    /// Failures of the next `find_sent` calls per recipient, used once each.
+    find_failures: HashMap<E164, VecDeque<SendError>>,
+    /// Every `find_sent` query, in order.
+    finds: Vec<SentQuery>,
     /// Every send waits this long before answering (Twilio's latency).
     latency: Duration,
 }
@@ -56,6 +68,9 @@ struct SmsState {
 struct Scripted {
     outcome: Result<Accepted, SendError>,
     delay: Duration,
+    /// Twilio takes the message (`outcome` is what it accepted) but the answer never arrives:
+    /// the send answers `Err(SendError::Timeout)`.
+    lost: bool,
 }
 
 impl FakeSms {
@@ -80,14 +95,36 @@ impl FakeSms {
 
     /// Like [`Self::script`], answering after `delay` (with tokio's clock: paused time skips it).
     pub fn script_delayed(&self, to: &E164, outcome: Result<Accepted, SendError>, delay: Duration) -> &Self {
-        self.lock().scripted.entry(to.clone()).or_default().push_back(Scripted { outcome, delay });
+        self.lock().scripted.entry(to.clone()).or_default().push_back(Scripted {
+            outcome,
+            delay,
+            lost: false,
+        });
+        self
+    }
+
+    /// The next send to `to` (in turn with the other scripted outcomes) is accepted by "Twilio"
+    /// (a fresh SID, `queued`: listed by [`Self::taken`], found by `find_sent`) but its
+    /// answer is lost: the send answers `Err(SendError::Timeout)`. Returns the SID it took.
+    pub fn script_lost_answer(&self, to: &E164) -> String {
+        let accepted = Accepted { sid: Self::new_sid(), status: DeliveryStatus::Queued };
+        let sid = accepted.sid.clone();
+        let lost = Scripted { outcome: Ok(accepted), delay: Duration::ZERO, lost: true };
+        self.lock().scripted.entry(to.clone()).or_default().push_back(lost);
+        sid
+    }
+
+    /// The next `find_sent` for messages to `to` fails with `error` (scripted failures are used
+    /// in order, once each; then lookups answer from what was accepted).
+    pub fn script_find_failure(&self, to: &E164, error: SendError) -> &Self {
+        self.lock().find_failures.entry(to.clone()).or_default().push_back(error);
         self
     }
 
     /// Every send to `to` answers `outcome` once its scripted outcomes are used up. An accepted
     /// standing outcome repeats its SID: script distinct ones when SIDs matter.
     pub fn always(&self, to: &E164, outcome: Result<Accepted, SendError>) -> &Self {
-        self.lock().standing.insert(to.clone(), Scripted { outcome, delay: Duration::ZERO });
+        self.lock().standing.insert(to.clone(), Scripted { outcome, delay: Duration::ZERO, lost: false });
         self
     }
 
@@ -106,9 +143,27 @@ impl FakeSms {
         self.lock().sent.iter().filter(|s| s.to == *to).cloned().collect()
     }
 
-    /// Forgets what was sent (the scripts stay).
+    /// What "Twilio" took, in order, with the SID it gave: the sends answered `Ok` and those
+    /// whose answer was lost ([`Self::script_lost_answer`]). One per SMS a phone receives.
+    pub fn taken(&self) -> Vec<(OutboundSms, String)> {
+        self.lock().accepted.iter().map(|(sms, accepted, _)| (sms.clone(), accepted.sid.clone())).collect()
+    }
+
+    /// What "Twilio" took for one phone.
+    pub fn taken_by(&self, to: &E164) -> Vec<(OutboundSms, String)> {
+        self.taken().into_iter().filter(|(sms, _)| sms.to == *to).collect()
+    }
+
+    /// Every `find_sent` query so far (reconciliations of unanswered attempts), in order.
+    pub fn find_queries(&self) -> Vec<SentQuery> {
+        self.lock().finds.clone()
+    }
+
+    /// Forgets what was sent and accepted (the scripts stay).
     pub fn clear_sent(&self) {
-        self.lock().sent.clear();
+        let mut state = self.lock();
+        state.sent.clear();
+        state.accepted.clear();
     }
 
     fn lock(&self) -> MutexGuard<'_, SmsState> {
@@ -126,13 +181,36 @@ impl SmsSender for FakeSms {
             let answer = next.or_else(|| state.standing.get(&sms.to).cloned()).unwrap_or(Scripted {
                 outcome: Ok(Accepted { sid: Self::new_sid(), status: DeliveryStatus::Queued }),
                 delay: Duration::ZERO,
+                lost: false,
             });
+            if let Ok(accepted) = &answer.outcome {
+                state.accepted.push((sms.clone(), accepted.clone(), Utc::now()));
+            }
             let wait = state.latency + answer.delay;
-            (answer.outcome, wait)
+            let outcome = if answer.lost { Err(SendError::Timeout) } else { answer.outcome };
+            (outcome, wait)
         };
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
         answer
+    }
+
+    /// The newest accepted message with the same to, from and body created at or after
+    /// `since`; or the next failure scripted for `query.to`.
+    async fn find_sent(&self, query: &SentQuery) -> Result<Option<Accepted>, SendError> {
+        let mut state = self.lock();
+        state.finds.push(query.clone());
+        if let Some(error) = state.find_failures.get_mut(&query.to).and_then(VecDeque::pop_front) {
+            return Err(error);
+        }
+        Ok(state
+            .accepted
+            .iter()
+            .rev()
+            .find(|(sms, _, at)| {
+                sms.to == query.to && sms.from == query.from && sms.body == query.body && *at >= query.since
+            })
+            .map(|(_, accepted, _)| accepted.clone()))
     }
 }

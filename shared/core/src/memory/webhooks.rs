@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::{distinct_items, Conditions, DeliveryRecord, MemoryStore, Slot};
+use super::{distinct_items, Conditions, DeliveryRecord, MemoryStore, Slot, TRANSACTION_LIMIT};
 use crate::domain::conversation::ConversationDetail;
 use crate::domain::ids::DeliveryId;
 use crate::domain::message::{Delivery, DeliveryStatus, Message};
@@ -34,9 +34,9 @@ impl WebhookStore for MemoryStore {
     }
 
     /// One transaction: the MessageSid record (new: else `Duplicate`, whatever else failed),
-    /// the message with its pointer, the conversation's activity (active: else
-    /// `ConversationInactive`) and the one-to-one user's inbox line (still there: else
-    /// `Contention`), and the opt-out change.
+    /// the message with its pointer (a group text's in the outbox as a pending relay, due at its
+    /// creation), the conversation's activity (active: else `ConversationInactive`) and the
+    /// one-to-one user's inbox line (still there: else `Contention`), and the opt-out change.
     async fn record_inbound(&self, write: &InboundWrite<'_>) -> Result<(), StoreError> {
         let mut state = self.call()?;
         let mut tx = Conditions::default();
@@ -57,6 +57,9 @@ impl WebhookStore for MemoryStore {
         state.inbound.insert(write.message_sid.to_string(), expires_at);
         if let Some(message) = write.message {
             state.insert_message(message, &write.preview);
+            if write.relay {
+                state.relays.insert((message.conversation_id, message.id), message.created_at);
+            }
             if let Some(user_id) = write.inbox_user_id {
                 state.touch_line(message.conversation_id, user_id, message.created_at, &write.preview);
             }
@@ -67,43 +70,60 @@ impl WebhookStore for MemoryStore {
         Ok(())
     }
 
-    /// Two transactions, as in the adapter: the relays' deliveries (each new: else
-    /// `Contention`), then the web participants' inbox lines, all or none: a participant who
-    /// left meanwhile leaves every line where it was, and that is not an error.
-    async fn store_relays(
+    /// One transaction, as in the adapter: the message out of the outbox (its relay mark still
+    /// there: else `Ok(false)`, whatever else failed), the relays' deliveries (each new, into the
+    /// outbox) and every web participant's inbox line (still there). Any other failed condition
+    /// is `Contention`: nothing is written and the job reads the group again.
+    async fn fan_out_relays(
         &self,
         detail: &ConversationDetail,
         message: &Message,
         deliveries: &[Delivery],
         preview: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut state = self.call()?;
-        if !deliveries.is_empty() {
-            distinct_items(deliveries.iter().map(Delivery::id))?;
-            let mut tx = Conditions::default();
-            for delivery in deliveries {
-                tx.check(Slot::Other, !state.deliveries.contains_key(&delivery.id()));
-            }
-            tx.verdict()?;
-            for delivery in deliveries {
-                state.deliveries.insert(delivery.id(), DeliveryRecord::new(delivery));
-            }
-        }
         let cid = detail.conversation.id;
         let users = detail.user_ids();
-        if users.iter().all(|u| state.has_line(cid, *u)) {
-            for user_id in users {
-                state.touch_line(cid, user_id, message.created_at, preview);
-            }
-        } else {
-            tracing::warn!(conversationId = %cid, "inbox lines not moved: a participant left");
+        distinct_items(deliveries.iter().map(Delivery::id))?;
+        distinct_items(users.iter())?;
+        let items = 1 + deliveries.len() + users.len();
+        if items > TRANSACTION_LIMIT {
+            // DynamoDB refuses the request (the adapter does not split this one).
+            return Err(StoreError::Backend(format!(
+                "ValidationException: a transaction holds at most {TRANSACTION_LIMIT} items ({items})"
+            )));
         }
-        Ok(())
+        let mark = (message.conversation_id, message.id);
+        let mut tx = Conditions::default();
+        tx.check(Slot::Idempotency, state.relays.contains_key(&mark));
+        for delivery in deliveries {
+            tx.check(Slot::Other, !state.deliveries.contains_key(&delivery.id()));
+        }
+        for user_id in &users {
+            tx.check(Slot::Other, state.has_line(cid, *user_id));
+        }
+        match tx.verdict() {
+            Ok(()) => {}
+            // The mark was gone: fanned out before.
+            Err(StoreError::IdempotencyKeyUsed) => return Ok(false),
+            Err(_) => return Err(StoreError::Contention),
+        }
+
+        state.relays.remove(&mark);
+        for delivery in deliveries {
+            state.deliveries.insert(delivery.id(), DeliveryRecord::new(delivery));
+        }
+        for user_id in users {
+            state.touch_line(cid, user_id, message.created_at, preview);
+        }
+        Ok(true)
     }
 
     /// Forward only: applied when the new status outranks the stored one; `read` never over a
     /// failure; a superseded SID changes nothing. The SID and the error are added; a SID is set
-    /// only if the delivery has none. `Unknown` when there is no such delivery.
+    /// only if the delivery has none. An applied callback takes the delivery out of the outbox
+    /// (if it waited there; its index entry then names its SID, when the callback gives one). `Unknown` when there is
+    /// no such delivery.
     async fn apply_status(&self, update: &StatusUpdate) -> Result<StatusOutcome, StoreError> {
         let mut state = self.call()?;
         let Some(record) = state.deliveries.get_mut(&update.delivery) else {
@@ -126,6 +146,8 @@ impl WebhookStore for MemoryStore {
         if stored.twilio_sid.is_none() {
             stored.twilio_sid.clone_from(&update.sid);
         }
+        // Twilio has it: out of the outbox (a worker's claim on it would find it done).
+        record.outbox = None;
         if update.error_code.is_some() {
             stored.error_code = update.error_code;
         }
@@ -135,13 +157,14 @@ impl WebhookStore for MemoryStore {
         Ok(StatusOutcome::Applied)
     }
 
-    /// The first delivery (by id) that carries this SID.
+    /// The first delivery (by id) that carries this SID (and is not in the outbox: its index
+    /// entry is then the outbox's).
     async fn delivery_by_sid(&self, sid: &str) -> Result<Option<DeliveryId>, StoreError> {
         let state = self.call()?;
         Ok(state
             .deliveries
             .iter()
-            .find(|(_, d)| d.delivery.twilio_sid.as_deref() == Some(sid))
+            .find(|(_, d)| d.outbox.is_none() && d.delivery.twilio_sid.as_deref() == Some(sid))
             .map(|(id, _)| *id))
     }
 }

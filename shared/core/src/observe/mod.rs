@@ -43,6 +43,14 @@ pub enum Metric {
     SmsFailed,
     SmsOptedOut,
     TwilioApiError,
+    /// Delivery attempts that failed and were scheduled again.
+    DeliveryRetries,
+    /// Deliveries given up after their last attempt (dead-lettered).
+    DeliveriesDead,
+    /// Unanswered attempts found sent at Twilio (their SID adopted, not sent twice).
+    DeliveriesReconciled,
+    /// Outbox entries the sweeper queued again (their own job was lost).
+    DeliveriesSwept,
 }
 
 impl Metric {
@@ -67,6 +75,10 @@ impl Metric {
             Self::SmsFailed => "SmsFailed",
             Self::SmsOptedOut => "SmsOptedOut",
             Self::TwilioApiError => "TwilioApiError",
+            Self::DeliveryRetries => "DeliveryRetries",
+            Self::DeliveriesDead => "DeliveriesDead",
+            Self::DeliveriesReconciled => "DeliveriesReconciled",
+            Self::DeliveriesSwept => "DeliveriesSwept",
         }
     }
 
@@ -95,8 +107,19 @@ fn flow(function: &str) -> &'static [Metric] {
             InboundUnroutable,
             InboundDuplicate,
             SignatureRejected,
+        ],
+        // The delivery pipeline's worker: one job per invocation record.
+        "delivery" => &[
+            SmsQueued,
+            SmsFailed,
+            SmsOptedOut,
+            TwilioApiError,
+            DeliveryRetries,
+            DeliveriesDead,
+            DeliveriesReconciled,
             RelaysSent,
         ],
+        "sweeper" => &[DeliveriesSwept],
         "twilio-status" => &[
             StatusCallbacks,
             StatusQueued,

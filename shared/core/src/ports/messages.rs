@@ -48,21 +48,6 @@ pub trait MessageStore: Send + Sync + 'static {
     /// the conversation's and every web participant's last activity, and the idempotency record
     /// (`IdempotencyKeyUsed`). `ConversationInactive` when the conversation closed.
     async fn create_message(&self, new: &NewMessage<'_>) -> Result<(), StoreError>;
-    /// Records send outcomes, one transaction for all of them; a delivery a status callback has
-    /// already moved further keeps its status (only its SID is added).
-    async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
-    /// Sets a `failed` delivery back to `pending` (rank 0, without SID or error) so it can be
-    /// sent again. Its SID joins the superseded ones (status callbacks naming it change nothing
-    /// any more); the reset is also the replay's claim. False when it is no longer that
-    /// `failed` attempt (a callback or another replay moved it).
-    async fn reset_failed_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError>;
-    /// A replay's claim on a `pending` delivery before sending it: true only if it is still
-    /// `pending`, was last written before `stale_before` and carries no newer claim.
-    async fn claim_pending_delivery(
-        &self,
-        delivery: &Delivery,
-        stale_before: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
     /// The message with this id and its deliveries.
     async fn get_message(&self, message_id: MessageId) -> Result<Option<StoredMessage>, StoreError>;
     /// A page of history, newest first, each message with its deliveries.

@@ -8,6 +8,8 @@ pub mod conversations;
 pub mod gateway;
 pub mod messages;
 pub mod numbers;
+pub mod outbox;
+pub mod queue;
 pub mod sms;
 pub mod users;
 pub mod webhooks;
@@ -17,6 +19,8 @@ pub use conversations::ConversationStore;
 pub use gateway::{ConnectionGateway, GatewayError};
 pub use messages::MessageStore;
 pub use numbers::NumberPool;
+pub use outbox::OutboxStore;
+pub use queue::JobQueue;
 pub use sms::SmsSender;
 pub use users::UserStore;
 pub use webhooks::WebhookStore;
@@ -117,11 +121,17 @@ pub enum StoreError {
 
 /// Every storage port at once: what one adapter (DynamoDB, memory) provides.
 pub trait Stores:
-    UserStore + NumberPool + ConversationStore + MessageStore + ConnectionStore + WebhookStore
+    UserStore + NumberPool + ConversationStore + MessageStore + OutboxStore + ConnectionStore + WebhookStore
 {
 }
 
 impl<T> Stores for T where
-    T: UserStore + NumberPool + ConversationStore + MessageStore + ConnectionStore + WebhookStore
+    T: UserStore
+        + NumberPool
+        + ConversationStore
+        + MessageStore
+        + OutboxStore
+        + ConnectionStore
+        + WebhookStore
 {
 }

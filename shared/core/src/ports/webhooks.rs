@@ -44,6 +44,9 @@ pub struct InboundWrite<'a> {
     /// A web user whose inbox line moves in the same transaction.
     pub inbox_user_id: Option<UserId>,
     pub opt_change: Option<OptChange<'a>>,
+    /// A group text: the message enters the outbox as a pending relay (the pipeline's relay job
+    /// fans it out), so the webhook answers without reading the group.
+    pub relay: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -72,15 +75,17 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// pointer and the conversation's activity, and/or an opt-out change.
     /// `Duplicate` when the MessageSid was stored before; `ConversationInactive` when closed.
     async fn record_inbound(&self, write: &InboundWrite<'_>) -> Result<(), StoreError>;
-    /// After an inbound group text: the relays' deliveries (pending), then the web
-    /// participants' inbox lines.
-    async fn store_relays(
+    /// The relay job of an inbound group text, one transaction: the relays' deliveries (into the
+    /// outbox), the web participants' inbox lines, and the message out of the outbox. False when
+    /// it was done before (a job delivered twice); `Contention` when a participant left since
+    /// `detail` was read (read it again and retry).
+    async fn fan_out_relays(
         &self,
         detail: &ConversationDetail,
         message: &Message,
         deliveries: &[Delivery],
         preview: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// A status callback: one conditional update that only moves the status forward.
     async fn apply_status(&self, update: &StatusUpdate) -> Result<StatusOutcome, StoreError>;
     /// The delivery that carries this Twilio SID.

@@ -3,18 +3,19 @@
 //!
 //! Hot path: one batched read (the route and the number), one transaction (the message, its
 //! pointer, the MessageSid record and the conversation's activity; a duplicate MessageSid stops
-//! here). Then the fan-out: the conversation's participants, the relays to the group's other
-//! phones (written ahead, sent, recorded, as for any send) and the web users' inbox lines.
+//! here), then the answer. A one-to-one text moves its user's inbox line in that transaction; a
+//! group text enters the outbox as a pending relay, and the delivery pipeline's relay job
+//! (`service::pipeline::relay`) fans it out to the other phones and the web members.
 
 use chrono::Utc;
 
-use super::{conversations, messages, realtime, App};
-use crate::domain::conversation::{ConversationKind, Member};
-use crate::domain::ids::{ConversationId, MessageId, ParticipantId};
-use crate::domain::message::{sms_body, Delivery, DeliveryStatus, Message, Sender, SenderKind};
+use super::{conversations, pipeline, realtime, App};
+use crate::domain::ids::{ConversationId, MessageId};
+use crate::domain::message::{Message, Sender, SenderKind};
 use crate::domain::phone::E164;
 use crate::domain::realtime::{Event, EventKind};
 use crate::error::AppError;
+use crate::ports::queue::Job;
 use crate::ports::webhooks::{InboundWrite, OptChange, RouteTarget};
 use crate::ports::StoreError;
 
@@ -28,8 +29,9 @@ pub const MEDIA_MAX: usize = 10;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Stored in the conversation the route names.
-    Routed { conversation_id: ConversationId, relays: usize },
+    /// Stored in the conversation the route names (`relayed`: a group text, fanned out by the
+    /// pipeline).
+    Routed { conversation_id: ConversationId, relayed: bool },
     /// A first text to a user's number: a new SMS conversation for that user.
     Opened { conversation_id: ConversationId },
     /// This MessageSid was stored already (a retried or duplicated webhook).
@@ -119,6 +121,7 @@ async fn record_opt_only(app: &App, sms: &InboundSms, opted_out: bool) -> Result
         preview: String::new(),
         inbox_user_id: None,
         opt_change: Some(OptChange { number: &sms.to, phone: &sms.from, opted_out }),
+        relay: false,
     };
     match app.webhooks.record_inbound(&write).await {
         Ok(()) => Ok(Outcome::OptChanged),
@@ -178,13 +181,15 @@ async fn deliver(
         edited_at: None,
         deleted: false,
     };
-    let preview = messages::preview_of(&message.content, !message.media_urls.is_empty());
+    let preview = crate::domain::message::preview_of(&message.content, !message.media_urls.is_empty());
     let write = InboundWrite {
         message_sid: &sms.message_sid,
         message: Some(&message),
-        preview: preview.clone(),
+        preview,
         inbox_user_id: target.inbox_user_id,
         opt_change: opt.map(|opted_out| OptChange { number: &sms.to, phone: &sms.from, opted_out }),
+        // A route without its one web user is a group's: the relay job fans the text out.
+        relay: target.inbox_user_id.is_none(),
     };
     match app.webhooks.record_inbound(&write).await {
         Ok(()) => {}
@@ -203,79 +208,9 @@ async fn deliver(
     if let Some(user_id) = target.inbox_user_id {
         let event = Event::new(EventKind::MessageCreated, message.conversation_id, message.view(&[]));
         realtime::to_users(app, &[user_id], vec![event]).await;
-        return Ok(Outcome::Routed { conversation_id: target.conversation_id, relays: 0 });
+        return Ok(Outcome::Routed { conversation_id: target.conversation_id, relayed: false });
     }
-    let relays = fan_out(app, &message, &target, opt.is_none(), &preview).await?;
-    Ok(Outcome::Routed { conversation_id: target.conversation_id, relays })
-}
-
-/// Relays the text to the group's other phones ("Name: text", each from its own proxy) and moves
-/// the web users' inbox lines. Returns how many relays were attempted.
-async fn fan_out(
-    app: &App,
-    message: &Message,
-    from: &RouteTarget,
-    relay: bool,
-    preview: &str,
-) -> Result<usize, AppError> {
-    let Some(detail) = app.conversations.get_conversation(message.conversation_id).await? else {
-        return Ok(0);
-    };
-    let recipients: Vec<(ParticipantId, E164, E164)> =
-        if relay && detail.conversation.kind == ConversationKind::Group {
-            detail
-                .participants
-                .iter()
-                .filter(|p| p.id != from.participant_id)
-                .filter_map(|p| match &p.member {
-                    Member::Sms { phone, proxy_number } => Some((p.id, proxy_number.clone(), phone.clone())),
-                    Member::User { .. } => None,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-    let body = sms_body(Some(&message.sender.display_name), &message.content);
-    let opted_out = if recipients.is_empty() {
-        Default::default()
-    } else {
-        let pairs: Vec<_> =
-            recipients.iter().map(|(_, proxy, phone)| (proxy.clone(), phone.clone())).collect();
-        app.messages.opted_out(&pairs).await?
-    };
-    let cost = crate::domain::message::segments(&body);
-    let mut deliveries: Vec<Delivery> = recipients
-        .into_iter()
-        .map(|(participant_id, proxy, phone)| Delivery {
-            conversation_id: message.conversation_id,
-            message_id: message.id,
-            participant_id,
-            status: if opted_out.contains(&(proxy.clone(), phone.clone())) {
-                DeliveryStatus::OptedOut
-            } else {
-                DeliveryStatus::Pending
-            },
-            to: phone,
-            from: proxy,
-            twilio_sid: None,
-            error_code: None,
-            error_message: None,
-            segments: cost,
-            updated_at: message.created_at,
-            tentative: false,
-        })
-        .collect();
-    app.webhooks.store_relays(&detail, message, &deliveries, preview).await?;
-    let relays = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).count();
-    // As for a send: the web members hear of it while the relays go out.
-    let created = Event::new(EventKind::MessageCreated, message.conversation_id, message.view(&deliveries));
-    let sending: Vec<bool> = deliveries.iter().map(|d| d.status == DeliveryStatus::Pending).collect();
-    tokio::join!(
-        messages::dispatch(app, message, &mut deliveries, &body),
-        realtime::to_members(app, &detail, vec![created])
-    );
-    let accepted = deliveries.iter().filter(|d| d.twilio_sid.is_some()).count();
-    crate::observe::add(crate::observe::Metric::RelaysSent, accepted);
-    realtime::publish_send_failures(app, message.conversation_id, &deliveries, &sending).await;
-    Ok(relays)
+    // A group: answer Twilio now; the relay job reads the group and fans out.
+    pipeline::enqueue(app, &[Job::relay(message.conversation_id, message.id)]).await;
+    Ok(Outcome::Routed { conversation_id: target.conversation_id, relayed: true })
 }

@@ -1,19 +1,19 @@
-//! Sending messages: write ahead, then send, then record.
+//! Sending messages: write ahead, queue, answer.
 //!
-//! 1. One transaction stores the message and one `pending` delivery per SMS recipient (opted-out
-//!    phones get `opted_out` and no SMS), so nothing is lost if the function dies after it.
-//! 2. Twilio is called for every pending delivery concurrently (at most
-//!    `SMS_SEND_CONCURRENCY` at once); each call's StatusCallback names the delivery's id, so a
-//!    status that arrives before Twilio's answer still finds it.
-//! 3. One transaction records every SID or error. A recipient's failure fails only its delivery.
+//! 1. One transaction stores the message and one `pending` delivery per SMS recipient, each with
+//!    its text, in the outbox (opted-out phones get `opted_out` and no SMS): nothing is lost if
+//!    the function dies after it.
+//! 2. A job per delivery is queued for the delivery pipeline (`service::pipeline`), which sends
+//!    each SMS, retries what Twilio throttles or fails, and reports progress as
+//!    `delivery.updated` events. The answer (201) shows the deliveries `pending`.
 //!
-//! DynamoDB requests per send do not grow with recipients: auth, the conversation, the opt-outs
-//! (batched), the write-ahead transaction, the record transaction.
+//! A send's time grows neither with its recipients nor with a slow Twilio: DynamoDB requests per
+//! send are auth, the conversation, the opt-outs (batched) and the write-ahead transaction; the
+//! jobs go out in batched queue calls.
 
 use chrono::Utc;
-use futures::StreamExt;
 
-use super::{conversations, realtime, App};
+use super::{conversations, pipeline, realtime, App};
 use crate::domain::conversation::{
     ConversationDetail, ConversationKind, ConversationStatus, Member, SmsRequest,
 };
@@ -26,16 +26,10 @@ use crate::domain::realtime::{Event, EventKind};
 use crate::domain::routing::Pair;
 use crate::domain::user::User;
 use crate::error::AppError;
-use crate::observe::{self, Metric};
+use crate::observe;
 use crate::ports::messages::{MessageChange, NewMessage, StoredMessage};
-use crate::ports::sms::{OutboundSms, SendError};
+use crate::ports::queue::Job;
 use crate::ports::{Page, PageRequest, StoreError};
-
-/// Twilio's error for a recipient who unsubscribed from the sender number.
-const OPTED_OUT_AT_TWILIO: i64 = 21610;
-
-/// Characters of a message kept as the conversation's preview.
-const PREVIEW_CHARS: usize = 100;
 
 /// A stored message and its deliveries as they stand after sending.
 pub struct Sent {
@@ -47,16 +41,7 @@ pub struct Sent {
 }
 
 fn preview(content: &NewContent) -> String {
-    preview_of(&content.content, !content.media_urls.is_empty())
-}
-
-/// What the inbox shows of a message.
-pub fn preview_of(text: &str, has_media: bool) -> String {
-    match text.chars().count() {
-        0 if has_media => "[media]".to_string(),
-        n if n <= PREVIEW_CHARS => text.to_string(),
-        _ => format!("{}…", text.chars().take(PREVIEW_CHARS).collect::<String>()),
-    }
+    crate::domain::message::preview_of(&content.content, !content.media_urls.is_empty())
 }
 
 pub async fn send(
@@ -150,7 +135,7 @@ async fn send_in(
     if detail.conversation.status == ConversationStatus::Closed {
         return Err(StoreError::ConversationInactive.into());
     }
-    let (message, mut deliveries, body) = prepare(app, caller, &detail, &content).await?;
+    let (message, deliveries) = prepare(app, caller, &detail, &content).await?;
     let new = NewMessage {
         detail: &detail,
         message: &message,
@@ -167,25 +152,29 @@ async fn send_in(
         Err(e) => return Err(e.into()),
     }
     observe::conversation(&detail.conversation.id);
-    // Members hear of the message while Twilio is called: the recipients are those of a moment
-    // ago, and the event precedes every status callback's.
+    // The write-ahead is the outbox: the pipeline sends each SMS from here, whatever happens to
+    // this request. Members hear of the message at once; of each SMS as it progresses.
+    let jobs: Vec<Job> = deliveries
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Pending)
+        .map(|d| Job::delivery(d.id()))
+        .collect();
+    if !jobs.is_empty() {
+        tracing::info!(conversationId = %message.conversation_id, messageId = %message.id, sends = jobs.len(), "sms queued");
+    }
     let created = Event::new(EventKind::MessageCreated, message.conversation_id, message.view(&deliveries));
-    let sending: Vec<bool> = deliveries.iter().map(|d| d.status == DeliveryStatus::Pending).collect();
-    tokio::join!(
-        dispatch(app, &message, &mut deliveries, &body),
-        realtime::to_members(app, &detail, vec![created])
-    );
-    realtime::publish_send_failures(app, message.conversation_id, &deliveries, &sending).await;
+    tokio::join!(pipeline::enqueue(app, &jobs), realtime::to_members(app, &detail, vec![created]));
     Ok(Sent { detail, message, deliveries, replayed: false })
 }
 
-/// The message and its deliveries, before anything is stored or sent.
+/// The message and its deliveries (each with its text, in the outbox, or `opted_out`), before
+/// anything is stored.
 pub async fn prepare(
     app: &App,
     caller: &User,
     detail: &ConversationDetail,
     content: &NewContent,
-) -> Result<(Message, Vec<Delivery>, String), AppError> {
+) -> Result<(Message, Vec<Delivery>), AppError> {
     let now = Utc::now();
     let message = Message {
         id: MessageId::new(),
@@ -225,169 +214,60 @@ pub async fn prepare(
     let deliveries = recipients
         .into_iter()
         .map(|(participant_id, (from, to))| {
-            let status = if opted_out.contains(&(from.clone(), to.clone())) {
-                DeliveryStatus::OptedOut
-            } else {
-                DeliveryStatus::Pending
-            };
-            Delivery {
-                conversation_id: message.conversation_id,
-                message_id: message.id,
-                participant_id,
-                to,
-                from,
-                status,
-                twilio_sid: None,
-                error_code: None,
-                error_message: None,
-                segments: cost,
-                updated_at: now,
-                tentative: false,
-            }
+            let opted = opted_out.contains(&(from.clone(), to.clone()));
+            Delivery::new(&message, participant_id, from, to, &body, cost, opted)
         })
         .collect();
-    Ok((message, deliveries, body))
+    Ok((message, deliveries))
 }
 
-/// Sends every pending delivery (bounded concurrency) and records the outcomes in one write.
-/// Never fails the request: a recipient's failure is its delivery's status.
-pub async fn dispatch(app: &App, message: &Message, deliveries: &mut [Delivery], body: &str) {
-    let callback = app.settings.status_callback_url.clone();
-    let pending: Vec<usize> =
-        (0..deliveries.len()).filter(|i| deliveries[*i].status == DeliveryStatus::Pending).collect();
-    if pending.is_empty() {
-        return;
-    }
-    // Names the message before any Twilio call: a timeout from here on leaves pending deliveries.
-    tracing::info!(conversationId = %message.conversation_id, messageId = %message.id, sends = pending.len(), "sending sms");
-    // Owned requests, so the futures borrow nothing (they must be Send for the Lambda runtime).
-    let requests: Vec<(usize, OutboundSms)> = pending
-        .iter()
-        .map(|&i| {
-            let delivery = &deliveries[i];
-            let sms = OutboundSms {
-                to: delivery.to.clone(),
-                from: delivery.from.clone(),
-                body: body.to_string(),
-                media_urls: message.media_urls.clone(),
-                status_callback: callback.as_ref().map(|url| format!("{url}?deliveryId={}", delivery.id())),
-            };
-            (i, sms)
-        })
-        .collect();
-    let sender = app.sms.clone();
-    let outcomes: Vec<_> = futures::stream::iter(requests)
-        .map(|(i, sms)| {
-            let sender = sender.clone();
-            async move { (i, sender.send(&sms).await) }
-        })
-        .buffer_unordered(app.settings.sms_send_concurrency.max(1))
-        .collect()
-        .await;
-    let now = Utc::now();
-    let mut newly_opted_out = Vec::new();
-    for (i, outcome) in outcomes {
-        let delivery = &mut deliveries[i];
-        delivery.updated_at = now;
-        match outcome {
-            Ok(accepted) => {
-                delivery.status = accepted.status;
-                delivery.twilio_sid = Some(accepted.sid);
-                observe::count(Metric::SmsQueued);
-                tracing::info!(deliveryId = %delivery.id(), to = %delivery.to.masked(), status = delivery.status.as_str(), "sms accepted");
-            }
-            // Twilio's 21610: the phone unsubscribed from this number (an opt-out we had not seen).
-            Err(err) if err.code() == Some(OPTED_OUT_AT_TWILIO) => {
-                delivery.status = DeliveryStatus::OptedOut;
-                delivery.error_code = err.code();
-                delivery.error_message = Some(err.to_string());
-                newly_opted_out.push((delivery.from.clone(), delivery.to.clone()));
-                observe::count(Metric::SmsOptedOut);
-                tracing::info!(deliveryId = %delivery.id(), to = %delivery.to.masked(), "recipient opted out at Twilio");
-            }
-            Err(err) => {
-                delivery.status = DeliveryStatus::Failed;
-                // Without Twilio's answer the SMS may still go out: callbacks may overrule us.
-                delivery.tentative = matches!(err, SendError::Timeout | SendError::Unavailable(_));
-                delivery.error_code = err.code();
-                delivery.error_message = Some(err.to_string());
-                observe::count(Metric::SmsFailed);
-                // Twilio's texts can quote the phone number: log the kind and code only.
-                tracing::warn!(deliveryId = %delivery.id(), to = %delivery.to.masked(), errorCode = ?err.code(), errorKind = err.kind(), "sms failed");
-            }
-        }
-    }
-    for (number, phone) in &newly_opted_out {
-        if let Err(err) = app.messages.set_opt_out(number, phone, true).await {
-            tracing::error!(error = %err, "could not record an opt-out Twilio reported");
-        }
-    }
-    let sent: Vec<Delivery> = pending.iter().map(|&i| deliveries[i].clone()).collect();
-    if let Err(err) = app.messages.record_deliveries(&sent).await {
-        // The SMS went out; their records stay `pending` until the status callbacks arrive.
-        tracing::error!(messageId = %message.id, error = %err, "could not record send outcomes");
-    }
-}
-
-/// How long a replay leaves a `pending` delivery alone after its last write (the write-ahead, a
-/// reset) or another replay's claim: a send of it may still be in flight (a Lambda runs at most
-/// 15 minutes).
-pub const REDELIVERY_CLAIM_MINUTES: i64 = 15;
-
-/// What an operator's replay may do.
-#[derive(Clone, Copy, Debug)]
+/// What an operator's redrive may do.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct RedeliverOptions {
-    /// Also re-send tentative failures (a timeout or a Twilio 5xx: the SMS may have gone out).
+    /// Also send again tentative failures (the last attempt got no answer: Twilio may have sent it).
     pub force: bool,
-    /// A `pending` delivery written or claimed more recently than this is left alone.
-    pub in_flight: chrono::Duration,
 }
 
-impl Default for RedeliverOptions {
-    fn default() -> Self {
-        Self { force: false, in_flight: chrono::Duration::minutes(REDELIVERY_CLAIM_MINUTES) }
-    }
-}
-
-/// Why a replay left a `pending` or `failed` delivery alone.
+/// Why a redrive left a delivery alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Skipped {
     /// A failure we concluded without Twilio's answer: Twilio may have sent it (`--force`).
     Tentative,
     /// Its participant left the conversation, or now texts from another number.
     NotAParticipant,
-    /// Another send or replay may own it (written or claimed within `in_flight`), or a status
-    /// callback moved it meanwhile.
-    Claimed,
+    /// Still in the outbox: the pipeline sends it (and the sweeper queues it if its job was lost).
+    InOutbox,
+    /// A status callback or another redrive moved it meanwhile.
+    Moved,
 }
 
 impl Skipped {
     pub fn reason(self) -> &'static str {
         match self {
-            Self::Tentative => "tentative failure: Twilio may have sent it (--force re-sends it)",
+            Self::Tentative => "tentative failure: Twilio may have sent it (--force sends it again)",
             Self::NotAParticipant => "the participant left or texts from another number now",
-            Self::Claimed => "a send or replay may still own it, or it moved on meanwhile",
+            Self::InOutbox => "still in the outbox: the pipeline sends it",
+            Self::Moved => "it moved on meanwhile (a status callback or another redrive)",
         }
     }
 }
 
-/// What a replay did.
+/// What a redrive did.
 #[derive(Debug, Default)]
 pub struct Redelivery {
-    /// The deliveries it handled, as they now stand: sent again (or failed again), or
-    /// `opted_out` without an SMS.
-    pub attempted: Vec<Delivery>,
+    /// The deliveries put back in the outbox (their jobs queued).
+    pub requeued: Vec<Delivery>,
     /// The `pending` or `failed` deliveries it left alone, and why.
     pub skipped: Vec<(Delivery, Skipped)>,
 }
 
-/// An operator's replay (`xtask redeliver`): sends the message's `pending` deliveries (left by a
-/// crash after the write-ahead) and `failed` ones again, with the same delivery ids so status
-/// callbacks still find them, and records the outcomes as a send does. Only in an active
-/// conversation, only to participants still there with the same (proxy, phone) pair; opted-out
-/// pairs are recorded `opted_out` without an SMS, as a send does. Each delivery is claimed by a
-/// conditional update first (the reset of a failure, or `claim_pending_delivery`), so concurrent
-/// replays, or a send still in flight, never send it twice. Tentative failures only with `force`.
+/// An operator's redrive (`xtask redeliver`, docs/operations.md): puts a message's `failed`
+/// deliveries (refused, or given up after their last attempt) back in the outbox, with the same
+/// ids so status callbacks still find them, and queues them: the pipeline sends them as any other.
+/// Only in an active conversation, only to participants still there with the same (proxy,
+/// phone) pair; tentative failures only with `force`. Each reset is conditional on the failure
+/// that was read, so concurrent redrives send a delivery once. Pending deliveries are the
+/// pipeline's (the sweeper queues them if their job was lost).
 pub async fn redeliver(
     app: &App,
     conversation_id: ConversationId,
@@ -411,63 +291,46 @@ pub async fn redeliver(
         ));
     }
     let mut report = Redelivery::default();
-    let mut eligible = Vec::new();
-    for delivery in deliveries {
-        if !matches!(delivery.status, DeliveryStatus::Pending | DeliveryStatus::Failed) {
-            continue;
-        }
-        let still_there = detail.participants.iter().any(|p| {
-            p.id == delivery.participant_id
-                && matches!(&p.member, Member::Sms { phone, proxy_number }
-                    if *phone == delivery.to && *proxy_number == delivery.from)
-        });
-        if !still_there {
-            report.skipped.push((delivery, Skipped::NotAParticipant));
-        } else if delivery.status == DeliveryStatus::Failed && delivery.tentative && !options.force {
-            report.skipped.push((delivery, Skipped::Tentative));
-        } else {
-            eligible.push(delivery);
-        }
-    }
-    let opted_out = if eligible.is_empty() {
-        Default::default()
-    } else {
-        let pairs: Vec<Pair> = eligible.iter().map(|d| (d.from.clone(), d.to.clone())).collect();
-        app.messages.opted_out(&pairs).await?
-    };
-    let stale_before = Utc::now() - options.in_flight;
-    let (mut retry, mut opted) = (Vec::new(), Vec::new());
-    for mut delivery in eligible {
-        let claimed = match delivery.status {
-            // A final failure outranks `queued`: it must go back to pending before a new outcome can land.
-            DeliveryStatus::Failed => app.messages.reset_failed_delivery(&delivery).await?,
-            _ => app.messages.claim_pending_delivery(&delivery, stale_before).await?,
+    let now = Utc::now();
+    for mut delivery in deliveries {
+        let skip = match delivery.status {
+            DeliveryStatus::Pending => Some(Skipped::InOutbox),
+            DeliveryStatus::Failed => {
+                let still_there = detail.participants.iter().any(|p| {
+                    p.id == delivery.participant_id
+                        && matches!(&p.member, Member::Sms { phone, proxy_number }
+                            if *phone == delivery.to && *proxy_number == delivery.from)
+                });
+                if !still_there {
+                    Some(Skipped::NotAParticipant)
+                } else if delivery.tentative && !options.force {
+                    Some(Skipped::Tentative)
+                } else if !app.outbox.reset_failed_delivery(&delivery, now).await? {
+                    Some(Skipped::Moved)
+                } else {
+                    None
+                }
+            }
+            _ => continue,
         };
-        if !claimed {
-            report.skipped.push((delivery, Skipped::Claimed));
-            continue;
-        }
-        delivery.status = DeliveryStatus::Pending;
-        (delivery.twilio_sid, delivery.error_code, delivery.error_message) = (None, None, None);
-        delivery.tentative = false;
-        delivery.updated_at = Utc::now();
-        if opted_out.contains(&(delivery.from.clone(), delivery.to.clone())) {
-            delivery.status = DeliveryStatus::OptedOut;
-            opted.push(delivery);
-        } else {
-            retry.push(delivery);
+        match skip {
+            Some(why) => report.skipped.push((delivery, why)),
+            None => {
+                delivery.status = DeliveryStatus::Pending;
+                (delivery.twilio_sid, delivery.error_code, delivery.error_message) = (None, None, None);
+                (delivery.attempts, delivery.next_attempt_at, delivery.tentative) = (0, Some(now), false);
+                delivery.updated_at = now;
+                report.requeued.push(delivery);
+            }
         }
     }
-    if !opted.is_empty() {
-        app.messages.record_deliveries(&opted).await?;
+    let jobs: Vec<Job> = report.requeued.iter().map(|d| Job::delivery(d.id())).collect();
+    if !jobs.is_empty() {
+        app.queue
+            .enqueue(&jobs, std::time::Duration::ZERO)
+            .await
+            .map_err(|e| AppError::Upstream(format!("the delivery queue refused the redrive: {e}")))?;
     }
-    // The same text as the first attempt: in a group, prefixed with the sender's name.
-    let prefix =
-        (detail.conversation.kind == ConversationKind::Group).then_some(&message.sender.display_name);
-    let body = sms_body(prefix.map(String::as_str), &message.content);
-    dispatch(app, &message, &mut retry, &body).await;
-    report.attempted = opted;
-    report.attempted.append(&mut retry);
     Ok(report)
 }
 

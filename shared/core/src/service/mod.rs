@@ -9,18 +9,22 @@ pub mod events;
 pub mod inbound;
 pub mod messages;
 pub mod numbers;
+pub mod pipeline;
 pub mod realtime;
 pub mod status;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use phonenumber::country;
 
 use crate::auth::{Roles, TokenService};
 use crate::error::AppError;
+use crate::ports::queue::NoQueue;
 use crate::ports::sms::NotConfigured;
 use crate::ports::{
-    ConnectionStore, ConversationStore, MessageStore, NumberPool, SmsSender, Stores, UserStore, WebhookStore,
+    ConnectionStore, ConversationStore, JobQueue, MessageStore, NumberPool, OutboxStore, SmsSender, Stores,
+    UserStore, WebhookStore,
 };
 pub use events::{Published, Publisher};
 
@@ -35,8 +39,8 @@ pub struct Settings {
     pub roles: Roles,
     /// Where Twilio posts delivery statuses; each send adds `?deliveryId=…`.
     pub status_callback_url: Option<String>,
-    /// Twilio calls in flight at once for one message.
-    pub sms_send_concurrency: usize,
+    /// How the delivery pipeline retries.
+    pub delivery: DeliverySettings,
 }
 
 impl Default for Settings {
@@ -46,7 +50,36 @@ impl Default for Settings {
             max_group_size: 50,
             roles: Roles::default(),
             status_callback_url: None,
-            sms_send_concurrency: 25,
+            delivery: DeliverySettings::default(),
+        }
+    }
+}
+
+/// The delivery pipeline's retry rules (README: `DELIVERY_*` settings).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliverySettings {
+    /// Attempts per delivery, the first included, before it is given up (`failed`, dead-lettered).
+    pub max_attempts: u32,
+    /// The delay before the first retry; each later one triples, up to `retry_max`, jittered
+    /// down to half.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How long a claimed attempt belongs to its worker: longer than a worker can live (its
+    /// function timeout), so a live worker is never overtaken.
+    pub lease: Duration,
+    /// How overdue an outbox entry must be before the sweeper queues it again (its own job is
+    /// then presumed lost).
+    pub sweep_grace: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            retry_base: Duration::from_secs(15),
+            retry_max: Duration::from_secs(900),
+            lease: Duration::from_secs(120),
+            sweep_grace: Duration::from_secs(60),
         }
     }
 }
@@ -61,6 +94,7 @@ pub struct App {
     pub numbers: Arc<dyn NumberPool>,
     pub conversations: Arc<dyn ConversationStore>,
     pub messages: Arc<dyn MessageStore>,
+    pub outbox: Arc<dyn OutboxStore>,
     pub connections: Arc<dyn ConnectionStore>,
     pub webhooks: Arc<dyn WebhookStore>,
     /// Fails every send unless [`App::with_sms`] gave it a sender: only the functions that send
@@ -68,6 +102,8 @@ pub struct App {
     pub sms: Arc<dyn SmsSender>,
     /// Disabled (no reads, no posts) unless [`App::with_events`] gave it a gateway.
     pub events: Publisher,
+    /// The delivery pipeline's queue; refuses every job unless [`App::with_queue`] gave it one.
+    pub queue: Arc<dyn JobQueue>,
 }
 
 impl App {
@@ -80,11 +116,17 @@ impl App {
             numbers: stores.clone(),
             conversations: stores.clone(),
             messages: stores.clone(),
+            outbox: stores.clone(),
             connections: stores.clone(),
             webhooks: stores,
             sms: Arc::new(NotConfigured),
             events: Publisher::disabled(),
+            queue: Arc::new(NoQueue),
         }
+    }
+
+    pub fn with_queue(self, queue: Arc<dyn JobQueue>) -> Self {
+        Self { queue, ..self }
     }
 
     pub fn with_sms(self, sms: Arc<dyn SmsSender>) -> Self {

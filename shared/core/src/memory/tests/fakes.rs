@@ -3,7 +3,7 @@ use std::time::Duration;
 use super::*;
 use crate::domain::ids::ConnectionId;
 use crate::memory::{FakeGateway, FakeSms};
-use crate::ports::sms::{Accepted, OutboundSms, SendError, SmsSender};
+use crate::ports::sms::{Accepted, OutboundSms, SendError, SentQuery, SmsSender};
 use crate::ports::{ConnectionGateway, GatewayError, PageRequest, StoreError};
 
 fn sms_to(to: &E164) -> OutboundSms {
@@ -106,4 +106,59 @@ async fn the_store_counts_port_calls_and_fails_the_next_ones_on_request() {
 async fn accepted_answers_compare_by_value() {
     let accepted = FakeSms::accepted(DeliveryStatus::Accepted).unwrap();
     assert_eq!(accepted, Accepted { sid: accepted.sid.clone(), status: DeliveryStatus::Accepted });
+}
+
+fn query(to: &E164, body: &str, since: chrono::DateTime<Utc>) -> SentQuery {
+    SentQuery { to: to.clone(), from: number(1), body: body.into(), since }
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_a_timeout_for_an_sms_twilio_took_and_find_sent_finds() {
+    let sms = FakeSms::new();
+    let since = Utc::now();
+    let sid = sms.script_lost_answer(&phone(1));
+
+    assert_eq!(sms.send(&sms_to(&phone(1))).await, Err(SendError::Timeout));
+
+    assert_eq!(sms.taken(), [(sms_to(&phone(1)), sid.clone())]);
+    let found = sms.find_sent(&query(&phone(1), "hi", since)).await.unwrap().unwrap();
+    assert_eq!((found.sid, found.status), (sid, DeliveryStatus::Queued));
+    // The next send is answered as usual.
+    assert!(sms.send(&sms_to(&phone(1))).await.is_ok());
+    assert_eq!((sms.sent().len(), sms.taken_by(&phone(1)).len()), (2, 2));
+}
+
+#[tokio::test]
+async fn find_sent_answers_only_from_what_twilio_took_with_the_same_text_since_then() {
+    let sms = FakeSms::new();
+    sms.script(&phone(2), Err(SendError::Unavailable("503".into())));
+    let before = Utc::now();
+    let first = sms.send(&sms_to(&phone(1))).await.unwrap();
+    let second = sms.send(&sms_to(&phone(1))).await.unwrap();
+    sms.send(&sms_to(&phone(2))).await.unwrap_err();
+    let after = Utc::now() + chrono::Duration::seconds(1);
+
+    let newest = sms.find_sent(&query(&phone(1), "hi", before)).await.unwrap().unwrap();
+    assert_eq!(newest.sid, second.sid, "newest first");
+    assert_ne!(newest.sid, first.sid);
+    assert_eq!(sms.find_sent(&query(&phone(1), "other text", before)).await.unwrap(), None);
+    assert_eq!(sms.find_sent(&query(&phone(1), "hi", after)).await.unwrap(), None);
+    let other_number = SentQuery { from: number(2), ..query(&phone(1), "hi", before) };
+    assert_eq!(sms.find_sent(&other_number).await.unwrap(), None);
+    assert_eq!(sms.find_sent(&query(&phone(2), "hi", before)).await.unwrap(), None, "refused: never taken");
+    assert_eq!(sms.find_queries().len(), 5);
+}
+
+#[tokio::test]
+async fn a_scripted_lookup_failure_is_used_once() {
+    let sms = FakeSms::new();
+    let since = Utc::now();
+    sms.send(&sms_to(&phone(1))).await.unwrap();
+    sms.script_find_failure(&phone(1), SendError::Unreachable("refused".into()));
+
+    let failed = sms.find_sent(&query(&phone(1), "hi", since)).await;
+    let found = sms.find_sent(&query(&phone(1), "hi", since)).await;
+
+    assert_eq!(failed, Err(SendError::Unreachable("refused".into())));
+    assert!(found.unwrap().is_some());
 }

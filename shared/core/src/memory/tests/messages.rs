@@ -1,10 +1,8 @@
 use chrono::Duration;
 
 use super::*;
-use crate::domain::message::TENTATIVE_FAILURE_RANK;
 use crate::ports::messages::{IdempotentSend, MessageChange};
-use crate::ports::webhooks::{StatusOutcome, StatusUpdate};
-use crate::ports::{PageRequest, StoreError, WebhookStore};
+use crate::ports::{PageRequest, StoreError};
 
 fn keyed<'a>(
     detail: &'a ConversationDetail,
@@ -13,29 +11,6 @@ fn keyed<'a>(
     key: &'a str,
 ) -> NewMessage<'a> {
     NewMessage { detail, message, deliveries: &[], idempotency: Some((sender.id, key)), preview: "p".into() }
-}
-
-fn callback(delivery: &Delivery, status: DeliveryStatus, sid: Option<&str>) -> StatusUpdate {
-    StatusUpdate {
-        delivery: delivery.id(),
-        status,
-        sid: sid.map(str::to_string),
-        error_code: None,
-        error_message: None,
-    }
-}
-
-/// A group with one phone and one message to it: the conversation and its pending delivery.
-async fn one_delivery(store: &MemoryStore) -> (ConversationDetail, Delivery) {
-    pool(store, [1]).await;
-    let ada = registered(store, "ada").await;
-    let detail = group(store, &ada, &[], &[(phone(1), number(1))]).await;
-    let deliveries = send(store, &detail, &message(&detail, &ada, "hi")).await;
-    (detail, deliveries[0].clone())
-}
-
-fn outcome(delivery: &Delivery, status: DeliveryStatus, sid: Option<&str>) -> Delivery {
-    Delivery { status, twilio_sid: sid.map(str::to_string), updated_at: Utc::now(), ..delivery.clone() }
 }
 
 #[tokio::test]
@@ -156,105 +131,6 @@ async fn history_is_newest_first_with_each_messages_deliveries() {
     }
     let one = store.get_message(sent[1]).await.unwrap().unwrap();
     assert_eq!((one.message.content.as_str(), one.deliveries.len()), ("b", 2));
-}
-
-#[tokio::test]
-async fn given_a_callback_moved_the_delivery_on_when_the_send_outcome_is_recorded_then_only_its_sid_is_added()
-{
-    let store = MemoryStore::new();
-    let (_, pending) = one_delivery(&store).await;
-    let delivered = callback(&pending, DeliveryStatus::Delivered, None);
-    assert_eq!(store.apply_status(&delivered).await.unwrap(), StatusOutcome::Applied);
-
-    store.record_deliveries(&[outcome(&pending, DeliveryStatus::Queued, Some("SM1"))]).await.unwrap();
-
-    let stored = store.delivery(&pending.id()).unwrap();
-    assert_eq!((stored.status, stored.twilio_sid.as_deref()), (DeliveryStatus::Delivered, Some("SM1")));
-    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), Some(pending.id()));
-}
-
-#[tokio::test]
-async fn recording_outcomes_writes_status_sid_and_error_of_each_delivery() {
-    let store = MemoryStore::new();
-    let (_, pending) = one_delivery(&store).await;
-    let failed = Delivery {
-        error_code: Some(21211),
-        error_message: Some("invalid To".into()),
-        ..outcome(&pending, DeliveryStatus::Failed, None)
-    };
-
-    store.record_deliveries(&[failed]).await.unwrap();
-
-    let stored = store.delivery(&pending.id()).unwrap();
-    assert_eq!(
-        (stored.status, stored.error_code, stored.tentative),
-        (DeliveryStatus::Failed, Some(21211), false)
-    );
-    // A missing delivery, without SID, is dropped: the others are recorded.
-    let ghost = Delivery { participant_id: ParticipantId::new(), ..pending.clone() };
-    store.record_deliveries(&[ghost, outcome(&pending, DeliveryStatus::Queued, Some("SM2"))]).await.unwrap();
-    assert_eq!(
-        store.delivery(&pending.id()).unwrap().twilio_sid.as_deref(),
-        Some("SM2"),
-        "failed outranks queued"
-    );
-}
-
-#[tokio::test]
-async fn a_tentative_failure_is_overruled_by_any_callback() {
-    let store = MemoryStore::new();
-    let (_, pending) = one_delivery(&store).await;
-    let timeout = Delivery { tentative: true, ..outcome(&pending, DeliveryStatus::Failed, None) };
-    store.record_deliveries(&[timeout]).await.unwrap();
-    let stored = store.delivery(&pending.id()).unwrap();
-    assert!(stored.tentative && stored.rank() == TENTATIVE_FAILURE_RANK);
-
-    let queued = callback(&pending, DeliveryStatus::Queued, Some("SM1"));
-
-    assert_eq!(store.apply_status(&queued).await.unwrap(), StatusOutcome::Applied);
-    let stored = store.delivery(&pending.id()).unwrap();
-    assert_eq!(
-        (stored.status, stored.tentative, stored.twilio_sid.as_deref()),
-        (DeliveryStatus::Queued, false, Some("SM1"))
-    );
-}
-
-#[tokio::test]
-async fn a_reset_supersedes_the_failed_attempt_whose_callbacks_then_change_nothing() {
-    let store = MemoryStore::new();
-    let (_, pending) = one_delivery(&store).await;
-    store.record_deliveries(&[outcome(&pending, DeliveryStatus::Queued, Some("SM1"))]).await.unwrap();
-    store.apply_status(&callback(&pending, DeliveryStatus::Failed, Some("SM1"))).await.unwrap();
-    let failed = store.delivery(&pending.id()).unwrap();
-
-    assert!(store.reset_failed_delivery(&failed).await.unwrap());
-
-    let reset = store.delivery(&pending.id()).unwrap();
-    assert_eq!((reset.status, reset.twilio_sid, reset.error_code), (DeliveryStatus::Pending, None, None));
-    assert_eq!(store.superseded_sids(&pending.id()), ["SM1"]);
-    assert_eq!(store.delivery_by_sid("SM1").await.unwrap(), None);
-    let late = callback(&pending, DeliveryStatus::Delivered, Some("SM1"));
-    assert_eq!(store.apply_status(&late).await.unwrap(), StatusOutcome::Stale);
-    assert!(!store.reset_failed_delivery(&failed).await.unwrap(), "the same attempt is reset once");
-}
-
-#[tokio::test]
-async fn a_pending_delivery_is_claimed_once_and_only_when_stale() {
-    let store = MemoryStore::new();
-    pool(&store, [1]).await;
-    let ada = registered(&store, "ada").await;
-    let detail = group(&store, &ada, &[], &[(phone(1), number(1))]).await;
-    let in_flight = Duration::minutes(15);
-    let fresh = send(&store, &detail, &message(&detail, &ada, "now")).await.remove(0);
-    let old = message_at(&detail, &ada, "then", Utc::now() - Duration::minutes(30));
-    let stale = send(&store, &detail, &old).await.remove(0);
-    let stale_before = Utc::now() - in_flight;
-
-    assert!(!store.claim_pending_delivery(&fresh, stale_before).await.unwrap(), "a send may be in flight");
-    assert!(store.claim_pending_delivery(&stale, stale_before).await.unwrap());
-    assert!(!store.claim_pending_delivery(&stale, stale_before).await.unwrap(), "claimed since the cutoff");
-    let unknown = Delivery { participant_id: ParticipantId::new(), ..stale.clone() };
-    assert!(!store.claim_pending_delivery(&unknown, stale_before).await.unwrap());
 }
 
 #[tokio::test]

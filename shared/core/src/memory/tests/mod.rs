@@ -7,6 +7,7 @@ mod conversations;
 mod fakes;
 mod messages;
 mod numbers;
+mod outbox;
 mod pagination;
 mod users;
 mod webhooks;
@@ -199,19 +200,16 @@ fn pending_deliveries(detail: &ConversationDetail, message: &Message) -> Vec<Del
         .participants
         .iter()
         .filter_map(|p| p.route().map(|(from, to)| (p.id, from, to)))
-        .map(|(participant_id, from, to)| Delivery {
-            conversation_id: detail.conversation.id,
-            message_id: message.id,
-            participant_id,
-            to,
-            from,
-            status: DeliveryStatus::Pending,
-            twilio_sid: None,
-            error_code: None,
-            error_message: None,
-            segments: segments(&message.content),
-            updated_at: message.created_at,
-            tentative: false,
+        .map(|(participant_id, from, to)| {
+            Delivery::new(
+                message,
+                participant_id,
+                from,
+                to,
+                &message.content,
+                segments(&message.content),
+                false,
+            )
         })
         .collect()
 }

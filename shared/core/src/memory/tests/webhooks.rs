@@ -1,6 +1,7 @@
 use super::*;
+use crate::ports::queue::Job;
 use crate::ports::webhooks::{InboundWrite, OptChange, StatusOutcome, StatusUpdate};
-use crate::ports::{PageRequest, StoreError, WebhookStore};
+use crate::ports::{OutboxStore, PageRequest, StoreError, WebhookStore};
 
 fn inbound(detail: &ConversationDetail, from: &E164, sid: &str) -> Message {
     Message {
@@ -23,7 +24,14 @@ fn inbound(detail: &ConversationDetail, from: &E164, sid: &str) -> Message {
 }
 
 fn write<'a>(sid: &'a str, message: Option<&'a Message>, inbox_user_id: Option<UserId>) -> InboundWrite<'a> {
-    InboundWrite { message_sid: sid, message, preview: "hello".into(), inbox_user_id, opt_change: None }
+    InboundWrite {
+        message_sid: sid,
+        message,
+        preview: "hello".into(),
+        inbox_user_id,
+        opt_change: None,
+        relay: false,
+    }
 }
 
 fn status(delivery: &Delivery, status: DeliveryStatus) -> StatusUpdate {
@@ -196,24 +204,86 @@ async fn a_callback_for_an_unknown_delivery_creates_nothing() {
     assert_eq!(store.delivery(&unknown.id()), None);
 }
 
+/// A group of ada and bob with phones 1 and 2 (through number 1), and a text from phone 1
+/// stored as a pending relay; the relays to the other phone.
+async fn relayed_text(store: &MemoryStore) -> (User, User, ConversationDetail, Message, Vec<Delivery>) {
+    pool(store, [1]).await;
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let detail = group(store, &ada, &[&bob], &[(phone(1), number(1)), (phone(2), number(1))]).await;
+    let text = inbound(&detail, &phone(1), "SM1");
+    let relays =
+        pending_deliveries(&detail, &text).into_iter().filter(|d| d.to == phone(2)).collect::<Vec<_>>();
+    store.record_inbound(&InboundWrite { relay: true, ..write("SM1", Some(&text), None) }).await.unwrap();
+    (ada, bob, detail, text, relays)
+}
+
 #[tokio::test]
-async fn relays_are_stored_even_when_a_participant_left_but_the_inbox_lines_then_stay() {
+async fn a_group_text_waits_in_the_outbox_as_a_pending_relay() {
     let store = MemoryStore::new();
-    pool(&store, [1]).await;
-    let (ada, bob) = (registered(&store, "ada").await, registered(&store, "bob").await);
-    let read = group(&store, &ada, &[&bob], &[(phone(1), number(1)), (phone(2), number(1))]).await;
+    let (_, _, detail, text, _) = relayed_text(&store).await;
+
+    assert!(store.relay_pending(text.id));
+    let due = store.due_jobs(Utc::now(), 10).await.unwrap();
+    assert_eq!(due, [Job::relay(detail.conversation.id, text.id)]);
+    // Stored as any inbound text; a one-to-one text is no relay.
+    assert_eq!(store.get_message(text.id).await.unwrap().unwrap().message, text);
+    let cy = with_number(&store, "cy", 2).await;
+    let sms = sms_conversation(&store, &cy, &phone(3)).await;
+    let direct = inbound(&sms, &phone(3), "SM2");
+    store.record_inbound(&write("SM2", Some(&direct), Some(cy.id))).await.unwrap();
+    assert!(!store.relay_pending(direct.id));
+}
+
+#[tokio::test]
+async fn a_relay_fans_out_once_into_the_outbox_and_the_inbox_lines() {
+    let store = MemoryStore::new();
+    let (ada, bob, detail, text, relays) = relayed_text(&store).await;
+
+    assert!(store.fan_out_relays(&detail, &text, &relays, "relayed").await.unwrap());
+
+    assert!(!store.relay_pending(text.id));
+    let stored = store.delivery(&relays[0].id()).unwrap();
+    assert_eq!((stored.status, stored.attempts), (DeliveryStatus::Pending, 0));
+    assert_eq!(store.due_jobs(Utc::now(), 10).await.unwrap(), [Job::delivery(relays[0].id())]);
+    for user in [&ada, &bob] {
+        let line = &store.list_inbox(user.id, &PageRequest::first(1)).await.unwrap().items[0];
+        assert_eq!(line.last_message_preview.as_deref(), Some("relayed"));
+    }
+    // The job delivered twice: done before, nothing written (not even other relays).
+    let other = Delivery { participant_id: ParticipantId::new(), ..relays[0].clone() };
+    assert!(!store.fan_out_relays(&detail, &text, std::slice::from_ref(&other), "again").await.unwrap());
+    assert_eq!(store.delivery(&other.id()), None);
+    let line = &store.list_inbox(ada.id, &PageRequest::first(1)).await.unwrap().items[0];
+    assert_eq!(line.last_message_preview.as_deref(), Some("relayed"));
+}
+
+#[tokio::test]
+async fn given_a_participant_left_since_the_read_when_fanning_out_then_contention_and_nothing_is_written() {
+    let store = MemoryStore::new();
+    let (ada, bob, read, text, relays) = relayed_text(&store).await;
     store.remove_participant(&read, read.participant_for_user(bob.id).unwrap(), None).await.unwrap();
-    let text = inbound(&read, &phone(1), "SM1");
-    let relay = pending_deliveries(&read, &text).into_iter().filter(|d| d.to == phone(2)).collect::<Vec<_>>();
-    store.record_inbound(&write("SM1", Some(&text), None)).await.unwrap();
     let before =
         store.list_inbox(ada.id, &PageRequest::first(1)).await.unwrap().items[0].last_message_preview.clone();
 
-    store.store_relays(&read, &text, &relay, "relayed").await.unwrap();
+    let err = store.fan_out_relays(&read, &text, &relays, "relayed").await.unwrap_err();
 
-    assert_eq!(store.delivery(&relay[0].id()).unwrap().status, DeliveryStatus::Pending);
+    assert!(matches!(err, StoreError::Contention), "{err:?}");
+    assert_eq!(store.delivery(&relays[0].id()), None);
+    assert!(store.relay_pending(text.id), "still in the outbox: the job reads the group again");
     let after =
         store.list_inbox(ada.id, &PageRequest::first(1)).await.unwrap().items[0].last_message_preview.clone();
     assert_eq!(after, before);
-    assert!(matches!(store.store_relays(&read, &text, &relay, "again").await, Err(StoreError::Contention)));
+    // Read again, it goes through.
+    let fresh = store.get_conversation(read.conversation.id).await.unwrap().unwrap();
+    assert!(store.fan_out_relays(&fresh, &text, &relays, "relayed").await.unwrap());
+}
+
+#[tokio::test]
+async fn fanning_out_a_message_that_is_no_pending_relay_is_done_before() {
+    let store = MemoryStore::new();
+    let (_, _, detail, _, relays) = relayed_text(&store).await;
+    let never = inbound(&detail, &phone(1), "SM9");
+
+    assert!(!store.fan_out_relays(&detail, &never, &relays, "p").await.unwrap());
+    assert_eq!(store.delivery(&relays[0].id()), None);
 }
