@@ -9,7 +9,9 @@
 #   5. every function under `cargo lambda watch` on one port, with the production paths;
 #   6. the delivery pipeline: its queues on moto's SQS (`xtask create-queues`, from template.yaml),
 #      and the queue poller (xtask/src/poller.rs), which plays Lambda's event source mapping (each
-#      batch of jobs to the `delivery` function) and the sweeper's schedule (`sweeper`).
+#      batch of jobs to the `delivery` function) and the sweeper's schedule (`sweeper`);
+#   7. the web client (web/), built and served by `vite preview` on WEB_PORT, with /api proxied to
+#      the functions and, with the stand-in, /standin for its phones panel (scripts/web.sh).
 # Settings come from the environment or a git-ignored .env; Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +35,7 @@ DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 API_PORT="${API_PORT:-9000}"
 STANDIN_PORT="${STANDIN_PORT:-9100}"
 WEBSOCKET_PORT="${WEBSOCKET_PORT:-9001}"
+WEB_PORT="${WEB_PORT:-5173}"
 # The functions publish real-time events through the local WebSocket stand-in.
 export WEBSOCKET_API_ENDPOINT="${WEBSOCKET_API_ENDPOINT:-http://127.0.0.1:${WEBSOCKET_PORT}}"
 # Webhooks are always signature-checked; locally against this documented token and base URL
@@ -123,10 +126,22 @@ if [ -n "${USE_STANDIN:-}" ]; then
   twilio_line="Twilio stand-in            http://127.0.0.1:${STANDIN_PORT}   phones: scripts/phone inbox | text FROM TO BODY"
 fi
 
+# The web client: built here (scripts/test.sh builds it before, WEB_PREBUILT=1), then served.
+web_line="Web client                 http://127.0.0.1:${WEB_PORT}/"
+if [ -z "${WEB_PREBUILT:-}" ] && ! scripts/web.sh build; then
+  web_line="Web client                 not served: its build failed (above)"
+else
+  SWITCHBOARD_API_URL="http://127.0.0.1:${API_PORT}" SWITCHBOARD_WEBSOCKET_URL="ws://127.0.0.1:${WEBSOCKET_PORT}/" \
+    SWITCHBOARD_STANDIN_URL="${USE_STANDIN:+http://127.0.0.1:${STANDIN_PORT}}" WEB_PORT="$WEB_PORT" scripts/web.sh serve &
+  pids+=("$!")
+  if [ -n "${USE_STANDIN:-}" ]; then web_line="$web_line   (Phones panel: the stand-in's phones)"; fi
+fi
+
 cat <<BANNER
 
   Switchboard local stack
   ------------------------------------------------------------------
+  ${web_line}
   API (cargo lambda watch)   http://127.0.0.1:${API_PORT}/api/...
   DynamoDB (moto)            ${AWS_ENDPOINT_URL_DYNAMODB}   table: ${TABLE_NAME}
   ${twilio_line}

@@ -18,6 +18,21 @@ echo "==> cfn-lint and sam validate --lint"
 cfn-lint template.yaml
 sam validate --lint --template-file template.yaml --region us-east-1 >/dev/null
 
+# The web client (web/): pinned npm packages, API types generated from docs/openapi.json,
+# `tsc --noEmit`, the build and its size budget.
+echo "==> web client: npm ci, types, tsc --noEmit, build, size budget"
+scripts/web.sh build
+scripts/web.sh check
+
+# Its browser tests drive Debian's Chromium (Playwright cannot download its own builds here).
+if ! command -v "${CHROMIUM_PATH:-/usr/bin/chromium}" >/dev/null; then
+  echo "==> installing Debian's chromium (browser tests)"
+  sudo_cmd=()
+  if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo -n); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq chromium >/dev/null
+fi
+
 mkdir -p target
 MOTO_LOG=target/moto-test.log start_moto 0
 trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
@@ -32,7 +47,8 @@ set -e
 
 # The README walkthrough, over HTTP, then real-time events over WebSockets, against the local
 # stack of `make dev` (cargo lambda watch, the Twilio and WebSocket API stand-ins) on free ports,
-# with a table of its own on the same moto.
+# with a table of its own on the same moto; then the web client's browser tests against the same
+# stack (its admin registers as web-admin@example.com).
 echo "==> the README walkthrough against the local stack (scripts/dev.sh)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_for_port() {
@@ -56,9 +72,11 @@ for line in sys.stdin:
 api_port=$(free_port)
 standin_port=$(free_port)
 websocket_port=$(free_port)
+web_port=$(free_port)
 env -u TWILIO_ACCOUNT_SID -u TWILIO_API_BASE_URL -u TWILIO_MESSAGING_SERVICE_SID -u TWILIO_AUTH_TOKEN \
   -u PUBLIC_BASE_URL -u STATUS_CALLBACK_URL -u WEBHOOK_PUBLIC_URL -u WEBSOCKET_API_ENDPOINT \
   DEV_IGNORE_DOTENV=1 API_PORT="$api_port" STANDIN_PORT="$standin_port" WEBSOCKET_PORT="$websocket_port" \
+  WEB_PORT="$web_port" WEB_PREBUILT=1 ADMIN_EMAILS="admin@example.com,web-admin@example.com" \
   TABLE_NAME="switchboard-walkthrough" \
   scripts/dev.sh >target/dev-e2e.log 2>&1 &
 dev_pid=$!
@@ -69,12 +87,22 @@ wait_for_port "$standin_port" && wait_for_port "$websocket_port" && wait_for_por
     SWITCHBOARD_WEBSOCKET_URL="ws://127.0.0.1:$websocket_port" "$walkthrough" --nocapture 2>&1 |
     tee -a target/test-output.log
 walkthrough_status=${PIPESTATUS[0]}
+echo "==> the web client's browser tests (Playwright, headless Chromium) against the same stack"
+browser_started=$(date +%s)
+wait_for_port "$web_port" &&
+  SWITCHBOARD_WEB_URL="http://127.0.0.1:$web_port" scripts/web.sh e2e 2>&1 | tee target/web-e2e.log
+browser_status=${PIPESTATUS[0]}
+echo "browser tests took $(( $(date +%s) - browser_started )) s; artifacts: target/web-artifacts/"
 set -e
 kill -TERM "$dev_pid" 2>/dev/null || true
 wait "$dev_pid" 2>/dev/null || true
 if [ "$walkthrough_status" != 0 ]; then
   echo "the walkthrough failed; the local stack's log: target/dev-e2e.log" >&2
   tail -n 40 target/dev-e2e.log >&2
+  status=1
+fi
+if [ "$browser_status" != 0 ]; then
+  echo "the browser tests failed (target/web-e2e.log, target/web-artifacts/results/); the stack's log: target/dev-e2e.log" >&2
   status=1
 fi
 
@@ -97,6 +125,12 @@ fi
 
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' target/test-output.log | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '; [0-9]+ failed' target/test-output.log | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+# Playwright's summary lines ("  1 passed (14.2s)", "  1 failed").
+browser_passed=$(grep -Eo '^ +[0-9]+ passed' target/web-e2e.log 2>/dev/null | grep -Eo '[0-9]+' | head -1)
+browser_failed=$(grep -Eo '^ +[0-9]+ failed' target/web-e2e.log 2>/dev/null | grep -Eo '[0-9]+' | head -1)
+if [ "$browser_status" != 0 ] && [ -z "$browser_failed" ]; then browser_failed=1; fi
+passed=$(( passed + ${browser_passed:-0} ))
+failed=$(( failed + ${browser_failed:-0} ))
 echo "==> make test finished in $(( $(date +%s) - started )) s"
 echo "tests: ${passed} passed, ${failed} failed"
 exit "${status:-1}"

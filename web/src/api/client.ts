@@ -1,0 +1,331 @@
+// Every call to the REST API goes through here. The session (access token, refresh token, user)
+// lives in localStorage, shared by the tabs of one browser. An access token about to expire is
+// refreshed before the call, silently; a 401 is answered by one refresh and one retry; when the
+// refresh token is refused too, the session ends and the app shows the login screen.
+import { config } from "../config";
+import type {
+  Conversation,
+  InboxLine,
+  Message,
+  NumberStatus,
+  Participant,
+  ParticipantRole,
+  PoolNumber,
+  PublicUser,
+  Session,
+  User,
+} from "./types";
+
+/** An API error, in words a person can act on. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field: string | null = null,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** What a person should read for an error. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError) {
+    if (error.field && !error.message.toLowerCase().includes(error.field.toLowerCase())) {
+      return `${error.message} (${error.field})`;
+    }
+    return error.message;
+  }
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+// ---- the session --------------------------------------------------------------------------
+
+export interface StoredSession {
+  token: string;
+  refreshToken: string;
+  user: User;
+}
+
+const KEY = "switchboard.session";
+type Listener = (session: StoredSession | null, reason?: string) => void;
+const listeners = new Set<Listener>();
+let session: StoredSession | null = read();
+
+function read(): StoredSession | null {
+  try {
+    const raw = localStorage.getItem(KEY);
+    return raw ? (JSON.parse(raw) as StoredSession) : null;
+  } catch {
+    return null;
+  }
+}
+
+function store(next: StoredSession | null, reason?: string) {
+  session = next;
+  if (next) localStorage.setItem(KEY, JSON.stringify(next));
+  else localStorage.removeItem(KEY);
+  for (const listener of listeners) listener(session, reason);
+}
+
+// Another tab logged in, refreshed or logged out.
+window.addEventListener("storage", (event) => {
+  if (event.key !== KEY) return;
+  session = read();
+  for (const listener of listeners) listener(session);
+});
+
+export function currentSession(): StoredSession | null {
+  return session;
+}
+
+export function onSession(listener: Listener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+export function logout(reason?: string) {
+  store(null, reason);
+}
+
+export function setUser(user: User) {
+  if (session) store({ ...session, user });
+}
+
+/** Seconds since the epoch at which a JWT expires (0 when unreadable). */
+function expiry(token: string): number {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return (JSON.parse(atob(payload)) as { exp?: number }).exp ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+let refreshing: Promise<string | null> | null = null;
+
+/** Trades the refresh token for a new pair (one call at a time). Null: the session is over. */
+function refresh(): Promise<string | null> {
+  refreshing ??= (async () => {
+    const current = session;
+    if (!current) return null;
+    try {
+      const next = await call<Session>("POST", "/api/auth/refresh", { refreshToken: current.refreshToken }, false);
+      if (session?.refreshToken !== current.refreshToken) return session?.token ?? null; // another tab
+      store({ token: next.token, refreshToken: next.refreshToken, user: next.user });
+      return next.token;
+    } catch (error) {
+      if (error instanceof ApiError && error.status > 0 && error.status < 500) {
+        logout("Your session has ended. Please log in again.");
+        return null;
+      }
+      throw error;
+    }
+  })().finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
+}
+
+/** A valid access token: the current one, or a fresh one when it expires within a minute. */
+export async function accessToken(): Promise<string | null> {
+  if (!session) return null;
+  if (expiry(session.token) - Date.now() / 1000 > 60) return session.token;
+  return refresh();
+}
+
+// ---- calls --------------------------------------------------------------------------------
+
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+async function call<T>(
+  method: Method,
+  path: string,
+  body?: unknown,
+  auth = true,
+  headers: Record<string, string> = {},
+  retried = false,
+): Promise<T> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  const h = init.headers as Record<string, string>;
+  if (body !== undefined) {
+    h["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  if (auth) {
+    const token = await accessToken();
+    if (!token) throw new ApiError(401, "unauthorized", "Please log in.");
+    h.authorization = `Bearer ${token}`;
+  }
+  let response: Response;
+  try {
+    response = await fetch(config().apiUrl + path, init);
+  } catch {
+    throw new ApiError(0, "network", "Switchboard cannot be reached. Check your connection and try again.");
+  }
+  if (response.status === 401 && auth && !retried) {
+    const token = await refresh();
+    if (!token) throw new ApiError(401, "unauthorized", "Your session has ended. Please log in again.");
+    return call<T>(method, path, body, auth, headers, true);
+  }
+  const text = await response.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const error = (data as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
+    throw new ApiError(
+      response.status,
+      error?.code ?? "http_error",
+      error?.message ?? `The server answered ${response.status} ${response.statusText}.`,
+      error?.field ?? null,
+    );
+  }
+  return data as T;
+}
+
+function query(params: Record<string, string | number | null | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+const enc = encodeURIComponent;
+
+export interface Paged<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+// ---- the API ------------------------------------------------------------------------------
+
+export interface Registration {
+  username: string;
+  email: string;
+  password: string;
+  firstName?: string;
+  lastName?: string;
+}
+
+export const api = {
+  async register(registration: Registration): Promise<User> {
+    const s = await call<Session>("POST", "/api/auth/register", registration, false);
+    store({ token: s.token, refreshToken: s.refreshToken, user: s.user });
+    return s.user;
+  },
+  async login(login: string, password: string): Promise<User> {
+    const body = login.includes("@") ? { email: login, password } : { username: login, password };
+    const s = await call<Session>("POST", "/api/auth/login", body, false);
+    store({ token: s.token, refreshToken: s.refreshToken, user: s.user });
+    return s.user;
+  },
+  async profile(): Promise<User> {
+    const { user } = await call<{ user: User }>("GET", "/api/users/profile");
+    setUser(user);
+    return user;
+  },
+  async updateProfile(changes: Partial<Pick<User, "firstName" | "lastName" | "phoneNumber" | "email">>) {
+    const { user } = await call<{ user: User }>("PUT", "/api/users/profile", changes);
+    setUser(user);
+    return user;
+  },
+  async takeNumber(phoneNumber?: string): Promise<User> {
+    const { user } = await call<{ user: User }>("POST", "/api/users/virtual-number", phoneNumber ? { phoneNumber } : {});
+    setUser(user);
+    return user;
+  },
+  async releaseNumber(): Promise<User> {
+    const { user } = await call<{ user: User }>("DELETE", "/api/users/virtual-number");
+    setUser(user);
+    return user;
+  },
+  async directory(q: string, cursor?: string | null, limit = 20): Promise<Paged<PublicUser>> {
+    const r = await call<{ users: PublicUser[]; nextCursor: string | null }>("GET", `/api/users${query({ q, cursor, limit })}`);
+    return { items: r.users, nextCursor: r.nextCursor };
+  },
+  async setUserActive(userId: string, active: boolean): Promise<User> {
+    return (await call<{ user: User }>("PUT", `/api/users/${enc(userId)}/status`, { active })).user;
+  },
+  async numbers(status: NumberStatus | "", cursor?: string | null, limit = 50): Promise<Paged<PoolNumber>> {
+    const r = await call<{ numbers: PoolNumber[]; nextCursor: string | null }>(
+      "GET",
+      `/api/numbers${query({ status, cursor, limit })}`,
+    );
+    return { items: r.numbers, nextCursor: r.nextCursor };
+  },
+  async addNumber(phoneNumber: string): Promise<PoolNumber> {
+    return (await call<{ number: PoolNumber }>("POST", "/api/numbers", { phoneNumber })).number;
+  },
+  async removeNumber(phoneNumber: string): Promise<void> {
+    await call("DELETE", `/api/numbers/${enc(phoneNumber)}`);
+  },
+  async inbox(cursor?: string | null, limit = 20): Promise<Paged<InboxLine>> {
+    const r = await call<{ conversations: InboxLine[]; nextCursor: string | null }>(
+      "GET",
+      `/api/conversations${query({ cursor, limit })}`,
+    );
+    return { items: r.conversations, nextCursor: r.nextCursor };
+  },
+  async conversation(id: string): Promise<Conversation> {
+    return (await call<{ conversation: Conversation }>("GET", `/api/conversations/${enc(id)}`)).conversation;
+  },
+  async startDirect(userId: string): Promise<Conversation> {
+    return (await call<{ conversation: Conversation }>("POST", "/api/conversations/direct", { userId })).conversation;
+  },
+  async startSms(phoneNumber: string, name?: string): Promise<Conversation> {
+    const body = name ? { phoneNumber, name } : { phoneNumber };
+    return (await call<{ conversation: Conversation }>("POST", "/api/conversations/sms", body)).conversation;
+  },
+  async startGroup(
+    name: string,
+    participants: Array<{ userId: string } | { phoneNumber: string; displayName?: string }>,
+    description?: string,
+  ): Promise<Conversation> {
+    const body = { name, participants, ...(description ? { description } : {}) };
+    return (await call<{ conversation: Conversation }>("POST", "/api/conversations/group", body)).conversation;
+  },
+  async closeConversation(id: string): Promise<Conversation> {
+    return (await call<{ conversation: Conversation }>("DELETE", `/api/conversations/${enc(id)}`)).conversation;
+  },
+  async addParticipant(
+    id: string,
+    who: { userId: string } | { phoneNumber: string; displayName?: string },
+  ): Promise<Participant> {
+    return (await call<{ participant: Participant }>("POST", `/api/conversations/${enc(id)}/participants`, who))
+      .participant;
+  },
+  async setRole(id: string, participantId: string, role: ParticipantRole): Promise<Participant> {
+    const path = `/api/conversations/${enc(id)}/participants/${enc(participantId)}`;
+    return (await call<{ participant: Participant }>("PATCH", path, { role })).participant;
+  },
+  async removeParticipant(id: string, participantId: string): Promise<void> {
+    await call("DELETE", `/api/conversations/${enc(id)}/participants/${enc(participantId)}`);
+  },
+  async history(id: string, cursor?: string | null, limit = 30): Promise<Paged<Message>> {
+    const r = await call<{ messages: Message[]; nextCursor: string | null }>(
+      "GET",
+      `/api/conversations/${enc(id)}/messages${query({ cursor, limit })}`,
+    );
+    return { items: r.messages, nextCursor: r.nextCursor };
+  },
+  /** Sends once: a retry with the same key answers with the first message. */
+  async send(id: string, content: string, idempotencyKey: string): Promise<Message> {
+    const path = `/api/conversations/${enc(id)}/messages`;
+    return (await call<{ message: Message }>("POST", path, { content }, true, { "idempotency-key": idempotencyKey }))
+      .message;
+  },
+  async edit(messageId: string, content: string): Promise<Message> {
+    return (await call<{ message: Message }>("PUT", `/api/messages/${enc(messageId)}`, { content })).message;
+  },
+  async remove(messageId: string): Promise<Message> {
+    return (await call<{ message: Message }>("DELETE", `/api/messages/${enc(messageId)}`)).message;
+  },
+};

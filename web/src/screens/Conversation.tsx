@@ -1,0 +1,344 @@
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { api, currentSession } from "../api/client";
+import type { Conversation, Message, Participant } from "../api/types";
+import { liveSocket } from "../live";
+import { encodingName, segments, smsBody } from "../sms";
+import {
+  loadConversation,
+  loadLatest,
+  loadOlder,
+  messagesOf,
+  noteSent,
+  putMessage,
+  changed,
+  state,
+  threadOf,
+  typistsOf,
+  useStore,
+} from "../store";
+import { ErrorText, Time, randomKey, useAction } from "../ui";
+
+const KIND = { direct: "Direct conversation", sms: "SMS conversation", group: "Group" };
+
+export function ConversationScreen({ id }: { id: string }) {
+  useStore();
+  const load = useAction();
+  useEffect(() => {
+    void load.run(() => Promise.all([loadConversation(id), loadLatest(id)]));
+  }, [id]);
+  const conversation = state.conversations.get(id);
+  if (!conversation) {
+    return (
+      <div class="screen">
+        {load.error ? <ErrorText error={load.error} /> : <p class="muted">Loading the conversation…</p>}
+        <a href="#/">Back to the inbox</a>
+      </div>
+    );
+  }
+  const me = currentSession()?.user.id;
+  const mine = conversation.participants.find((p) => p.userId === me) ?? null;
+  const phones = conversation.participants.filter((p) => p.kind === "sms");
+  return (
+    <div class="conversation">
+      <div class="conversation-head">
+        <a class="back" href="#/">
+          <span aria-hidden="true">←</span> <span class="visually-hidden">Back to the </span>Inbox
+        </a>
+        <div class="title">
+          <h1>{conversation.name || "(no name)"}</h1>
+          <p class="muted">
+            {KIND[conversation.type]}
+            {phones.length > 0 && ` · ${phones.map((p) => p.phoneNumber).join(", ")}`}
+            {conversation.status === "closed" && " · closed"}
+          </p>
+        </div>
+        <a class="button" href={`#/c/${encodeURIComponent(id)}/people`}>
+          People ({conversation.participants.length})
+        </a>
+      </div>
+      <MessageList conversation={conversation} me={me ?? ""} />
+      <Typing id={id} />
+      <ErrorText error={load.error} />
+      {conversation.status === "closed" ? (
+        <p class="notice">This conversation is closed: its history stays, nothing more can be sent.</p>
+      ) : (
+        <Composer conversation={conversation} mine={mine} hasPhones={phones.length > 0} />
+      )}
+    </div>
+  );
+}
+
+function MessageList({ conversation, me }: { conversation: Conversation; me: string }) {
+  const list = useRef<HTMLDivElement>(null);
+  const thread = threadOf(conversation.id);
+  const messages = messagesOf(conversation.id);
+  const older = useAction();
+  const pinned = useRef(true);
+  const before = useRef<number | null>(null);
+  const last = messages.length ? messages[messages.length - 1].id : "";
+
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (!el) return;
+    if (before.current !== null) {
+      // Older messages were added above: keep what the reader was looking at in place.
+      el.scrollTop += el.scrollHeight - before.current;
+      before.current = null;
+    } else if (pinned.current) {
+      el.scrollTop = el.scrollHeight;
+    }
+  });
+
+  function onScroll() {
+    const el = list.current;
+    if (el) pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+  }
+
+  function showOlder() {
+    before.current = list.current?.scrollHeight ?? null;
+    void older.run(() => loadOlder(conversation.id));
+  }
+
+  return (
+    <div class="message-scroll" ref={list} onScroll={onScroll} data-last={last}>
+      {thread?.nextCursor && (
+        <button type="button" class="older" disabled={thread.loadingOlder} onClick={showOlder}>
+          {thread.loadingOlder ? "Loading…" : "Load older messages"}
+        </button>
+      )}
+      <ErrorText error={older.error} />
+      {thread?.loaded && messages.length === 0 && <p class="muted center">No messages yet: say hello.</p>}
+      <div role="log" aria-label="Messages">
+        <ol class="messages">
+        {messages.map((m) => (
+          <MessageItem key={m.id} message={m} mine={m.sender.kind === "user" && m.sender.userId === me} conversation={conversation} />
+        ))}
+        </ol>
+      </div>
+    </div>
+  );
+}
+
+function MessageItem({ message, mine, conversation }: { message: Message; mine: boolean; conversation: Conversation }) {
+  const [editing, setEditing] = useState(false);
+  const [text, setText] = useState(message.content);
+  const [confirming, setConfirming] = useState(false);
+  const action = useAction();
+  const sender = message.sender.displayName || message.sender.phoneNumber || "Someone";
+  const kind = message.sender.kind;
+
+  async function save() {
+    const updated = await action.run(() => api.edit(message.id, text));
+    if (updated) {
+      putMessage(updated);
+      changed();
+      setEditing(false);
+    }
+  }
+
+  async function remove() {
+    const updated = await action.run(() => api.remove(message.id));
+    if (updated) {
+      putMessage(updated);
+      changed();
+    }
+    setConfirming(false);
+  }
+
+  return (
+    <li class={`message ${mine ? "mine" : ""} ${kind}`} data-message-id={message.id}>
+      <div class="bubble">
+        <div class="meta">
+          <span class="sender">
+            {mine ? "You" : sender}
+            {kind === "sms" && <span class="via"> by SMS</span>}
+          </span>
+          <Time iso={message.createdAt} />
+          {message.editedAt && !message.deleted && <span class="muted"> (edited)</span>}
+        </div>
+        {message.deleted ? (
+          <p class="content deleted">This message was deleted.</p>
+        ) : editing ? (
+          <form
+            class="edit"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void save();
+            }}
+          >
+            <label for={`edit-${message.id}`}>Edit message</label>
+            <textarea id={`edit-${message.id}`} value={text} onInput={(e) => setText(e.currentTarget.value)} rows={3} />
+            <div class="row">
+              <button type="submit" class="primary" disabled={action.busy || !text.trim()}>
+                Save
+              </button>
+              <button type="button" onClick={() => setEditing(false)}>
+                Cancel
+              </button>
+            </div>
+          </form>
+        ) : (
+          <p class="content">{message.content}</p>
+        )}
+        {message.mediaUrls.length > 0 && !message.deleted && (
+          <ul class="media">
+            {message.mediaUrls.map((url, i) => (
+              <li key={url}>
+                <a href={url} target="_blank" rel="noreferrer">
+                  Attachment {i + 1}
+                </a>
+              </li>
+            ))}
+          </ul>
+        )}
+        {message.deliveries.length > 0 && <Deliveries message={message} participants={conversation.participants} />}
+        <ErrorText error={action.error} />
+        {mine && !message.deleted && !editing && conversation.status === "active" && (
+          <div class="actions">
+            {confirming ? (
+              <>
+                <span>Delete this message?</span>
+                <button type="button" class="danger" disabled={action.busy} onClick={() => void remove()}>
+                  Yes, delete
+                </button>
+                <button type="button" onClick={() => setConfirming(false)}>
+                  Keep it
+                </button>
+              </>
+            ) : (
+              <>
+                <button
+                  type="button"
+                  class="link"
+                  onClick={() => {
+                    setText(message.content);
+                    setEditing(true);
+                  }}
+                >
+                  Edit<span class="visually-hidden"> message</span>
+                </button>
+                <button type="button" class="link" onClick={() => setConfirming(true)}>
+                  Delete<span class="visually-hidden"> message</span>
+                </button>
+              </>
+            )}
+          </div>
+        )}
+      </div>
+    </li>
+  );
+}
+
+function Deliveries({ message, participants }: { message: Message; participants: Participant[] }) {
+  return (
+    <ul class="deliveries" aria-label="Delivery by SMS">
+      {message.deliveries.map((d) => {
+        const who = participants.find((p) => p.id === d.participantId)?.displayName;
+        const failed = ["failed", "undelivered", "opted_out"].includes(d.status);
+        return (
+          <li key={d.id} class={`delivery ${failed ? "failed" : ""}`} data-status={d.status} data-phone={d.phoneNumber}>
+            <span>
+              To {who && who !== d.phoneNumber ? `${who} (${d.phoneNumber})` : d.phoneNumber}
+              {d.from && <span class="muted"> from {d.from}</span>}:{" "}
+            </span>
+            <strong class="status">{d.status.replace("_", " ")}</strong>
+            <span class="muted">
+              {" "}
+              · {d.segments} {d.segments === 1 ? "segment" : "segments"}, {encodingName(d.encoding)}
+            </span>
+            {d.errorMessage && <span class="error-inline"> · {d.errorMessage}</span>}
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+function Typing({ id }: { id: string }) {
+  const names = typistsOf(id);
+  const text =
+    names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
+  return (
+    <p class="typing" role="status" aria-live="polite">
+      {text}
+    </p>
+  );
+}
+
+function Composer({ conversation, mine, hasPhones }: { conversation: Conversation; mine: Participant | null; hasPhones: boolean }) {
+  const [text, setText] = useState("");
+  const send = useAction();
+  const lastTyping = useRef(0);
+  const key = useRef(randomKey());
+  const prefix = conversation.type === "group" ? (mine?.displayName ?? "") : null;
+  const sms = segments(text ? smsBody(prefix, text) : "");
+
+  function typed(value: string) {
+    setText(value);
+    const now = Date.now();
+    if (value && now - lastTyping.current > 3000) {
+      lastTyping.current = now;
+      liveSocket.current?.typing(conversation.id);
+    }
+  }
+
+  async function submit() {
+    const content = text.trim();
+    if (!content || send.busy) return;
+    // The same key on a retry of this text: the server sends it once.
+    const sent = await send.run(() => api.send(conversation.id, content, key.current));
+    if (sent) {
+      noteSent(sent);
+      setText("");
+      key.current = randomKey();
+      lastTyping.current = 0;
+    }
+  }
+
+  return (
+    <form
+      class="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void submit();
+      }}
+    >
+      <label for="composer-text">Message</label>
+      <div class="composer-row">
+        <textarea
+          id="composer-text"
+          rows={2}
+          value={text}
+          aria-describedby="composer-count"
+          placeholder="Write a message (Enter sends, Shift+Enter starts a new line)"
+          onInput={(e) => typed(e.currentTarget.value)}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+              e.preventDefault();
+              void submit();
+            }
+          }}
+        />
+        <button type="submit" class="primary" disabled={send.busy || !text.trim()}>
+          {send.busy ? "Sending…" : "Send"}
+        </button>
+      </div>
+      <p id="composer-count" class="count" aria-live="off">
+        {text.length} {text.length === 1 ? "character" : "characters"}
+        {hasPhones && (
+          <>
+            {" · "}
+            <span data-testid="segments">
+              {sms.count} SMS {sms.count === 1 ? "segment" : "segments"}
+            </span>
+            {" · "}
+            <span data-testid="encoding">{encodingName(sms.encoding)}</span>
+            {` · ${sms.remaining} left in this segment`}
+            {prefix !== null && text && <span class="muted"> (phones get “{prefix}: …”)</span>}
+          </>
+        )}
+      </p>
+      <ErrorText error={send.error} />
+    </form>
+  );
+}

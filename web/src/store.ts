@@ -1,0 +1,351 @@
+// The app's state: the inbox, the conversations and their messages, who is typing. REST answers
+// and live events both merge into it by id, so a message seen twice (our own send's answer and
+// its `message.created` event, or a page fetched after a reconnection) is kept once.
+import { useEffect, useState } from "preact/hooks";
+import { api, currentSession } from "./api/client";
+import type { Conversation, Delivery, DeliveryStatus, InboxLine, Message, Participant } from "./api/types";
+import type { LiveEvent, LiveState } from "./live";
+
+export interface Thread {
+  /** Messages by id; ids are ULIDs, so sorting them sorts by time. */
+  byId: Map<string, Message>;
+  nextCursor: string | null;
+  loaded: boolean;
+  loadingOlder: boolean;
+}
+
+export interface Typist {
+  name: string;
+  until: number;
+}
+
+export const state = {
+  inbox: [] as InboxLine[],
+  inboxCursor: null as string | null,
+  inboxLoaded: false,
+  conversations: new Map<string, Conversation>(),
+  threads: new Map<string, Thread>(),
+  typing: new Map<string, Map<string, Typist>>(),
+  live: "connecting" as LiveState,
+};
+
+let version = 0;
+const listeners = new Set<() => void>();
+
+export function changed() {
+  version += 1;
+  for (const listener of listeners) listener();
+}
+
+/** Re-renders the component whenever the state changes. */
+export function useStore(): number {
+  const [, setSeen] = useState(version);
+  useEffect(() => {
+    const listener = () => setSeen(version);
+    listeners.add(listener);
+    return () => void listeners.delete(listener);
+  }, []);
+  return version;
+}
+
+export function reset() {
+  state.inbox = [];
+  state.inboxCursor = null;
+  state.inboxLoaded = false;
+  state.conversations.clear();
+  state.threads.clear();
+  state.typing.clear();
+  changed();
+}
+
+// ---- the inbox ----------------------------------------------------------------------------
+
+function sortInbox() {
+  state.inbox.sort((a, b) => (b.lastMessageAt ?? "").localeCompare(a.lastMessageAt ?? "") || b.id.localeCompare(a.id));
+}
+
+function mergeLines(lines: InboxLine[]) {
+  for (const line of lines) {
+    const i = state.inbox.findIndex((l) => l.id === line.id);
+    if (i >= 0) state.inbox[i] = line;
+    else state.inbox.push(line);
+  }
+  sortInbox();
+}
+
+/** The first page (again): new lines merged in, latest activity first. */
+export async function loadInbox() {
+  const page = await api.inbox();
+  mergeLines(page.items);
+  if (!state.inboxLoaded) state.inboxCursor = page.nextCursor;
+  state.inboxLoaded = true;
+  changed();
+}
+
+export async function loadMoreInbox() {
+  if (!state.inboxCursor) return;
+  const page = await api.inbox(state.inboxCursor);
+  mergeLines(page.items);
+  state.inboxCursor = page.nextCursor;
+  changed();
+}
+
+/** Our own message, as the send answered it (its event may have come first, or not at all). */
+export function noteSent(message: Message) {
+  putMessage(message);
+  touchLine(message.conversationId, message);
+  changed();
+}
+
+function touchLine(conversationId: string, message: Message) {
+  const line = state.inbox.find((l) => l.id === conversationId);
+  if (!line) {
+    // A conversation we were just added to, or one past the loaded pages.
+    void loadInbox().catch(() => undefined);
+    return;
+  }
+  if ((line.lastMessageAt ?? "") <= message.createdAt) {
+    line.lastMessageAt = message.createdAt;
+    line.lastMessagePreview = message.deleted ? "" : preview(message);
+  }
+  sortInbox();
+}
+
+function preview(message: Message): string {
+  if (!message.content && message.mediaUrls.length) return "[media]";
+  return message.content.length > 100 ? `${message.content.slice(0, 100)}…` : message.content;
+}
+
+// ---- conversations ------------------------------------------------------------------------
+
+export async function loadConversation(id: string): Promise<Conversation> {
+  const conversation = await api.conversation(id);
+  putConversation(conversation);
+  return conversation;
+}
+
+export function putConversation(conversation: Conversation) {
+  state.conversations.set(conversation.id, conversation);
+  const line = state.inbox.find((l) => l.id === conversation.id);
+  if (line) {
+    line.status = conversation.status;
+    line.name = conversation.name;
+  } else {
+    const me = currentSession()?.user.id;
+    const mine = conversation.participants.find((p) => p.userId === me);
+    state.inbox.push({
+      id: conversation.id,
+      type: conversation.type,
+      name: conversation.name,
+      status: conversation.status,
+      role: mine?.role ?? "member",
+      lastMessageAt: conversation.lastMessageAt ?? conversation.createdAt,
+      lastMessagePreview: conversation.lastMessagePreview,
+    });
+    sortInbox();
+  }
+  changed();
+}
+
+// ---- messages -----------------------------------------------------------------------------
+
+const RANK: Record<DeliveryStatus, number> = {
+  pending: 0,
+  accepted: 1,
+  queued: 2,
+  sending: 3,
+  sent: 4,
+  delivered: 5,
+  undelivered: 5,
+  failed: 5,
+  opted_out: 5,
+  read: 6,
+};
+
+/** Statuses only move forward: an older answer never undoes a newer event. */
+function mergeDelivery(old: Delivery | undefined, next: Delivery): Delivery {
+  if (old && RANK[old.status] > RANK[next.status]) return { ...next, status: old.status, updatedAt: old.updatedAt };
+  return next;
+}
+
+function thread(id: string): Thread {
+  let t = state.threads.get(id);
+  if (!t) {
+    t = { byId: new Map(), nextCursor: null, loaded: false, loadingOlder: false };
+    state.threads.set(id, t);
+  }
+  return t;
+}
+
+export function putMessage(message: Message) {
+  const t = thread(message.conversationId);
+  const old = t.byId.get(message.id);
+  if (old) {
+    const deliveries = message.deliveries.map((d) =>
+      mergeDelivery(
+        old.deliveries.find((o) => o.id === d.id),
+        d,
+      ),
+    );
+    // An edit or deletion wins over the original; otherwise keep whichever is newer.
+    const newer = (message.editedAt ?? "") >= (old.editedAt ?? "") || message.deleted;
+    t.byId.set(message.id, { ...(newer ? message : old), deleted: old.deleted || message.deleted, deliveries });
+  } else {
+    t.byId.set(message.id, message);
+  }
+}
+
+export function messagesOf(id: string): Message[] {
+  const t = state.threads.get(id);
+  if (!t) return [];
+  return [...t.byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+}
+
+export function threadOf(id: string): Thread | undefined {
+  return state.threads.get(id);
+}
+
+/** The newest page; on a reconnection, pages back until a message we had (at most 10 pages). */
+export async function loadLatest(id: string) {
+  const t = thread(id);
+  const known = new Set(t.byId.keys());
+  let cursor: string | null = null;
+  for (let i = 0; i < 10; i += 1) {
+    const page = await api.history(id, cursor);
+    for (const message of page.items) putMessage(message);
+    if (!t.loaded) t.nextCursor = page.nextCursor;
+    cursor = page.nextCursor;
+    if (!t.loaded || !cursor || page.items.some((m) => known.has(m.id))) break;
+  }
+  t.loaded = true;
+  changed();
+}
+
+export async function loadOlder(id: string) {
+  const t = thread(id);
+  if (!t.nextCursor || t.loadingOlder) return;
+  t.loadingOlder = true;
+  changed();
+  try {
+    const page = await api.history(id, t.nextCursor);
+    for (const message of page.items) putMessage(message);
+    t.nextCursor = page.nextCursor;
+  } finally {
+    t.loadingOlder = false;
+    changed();
+  }
+}
+
+// ---- live events --------------------------------------------------------------------------
+
+interface DeliveryUpdate {
+  messageId: string;
+  deliveryId: string;
+  status: DeliveryStatus;
+  twilioSid: string | null;
+  errorCode: number | null;
+  updatedAt: string;
+}
+
+export function applyEvent(event: LiveEvent) {
+  const id = event.conversationId;
+  const me = currentSession()?.user.id;
+  switch (event.type) {
+    case "message.created":
+    case "message.updated":
+    case "message.deleted": {
+      const message = event.payload as Message;
+      putMessage(message);
+      touchLine(id, message);
+      // A message ends its sender's typing.
+      const typists = state.typing.get(id);
+      if (typists && message.sender.userId) typists.delete(message.sender.userId);
+      break;
+    }
+    case "delivery.updated": {
+      const update = event.payload as DeliveryUpdate;
+      const message = state.threads.get(id)?.byId.get(update.messageId);
+      if (message) {
+        const deliveries = message.deliveries.map((d) =>
+          d.id === update.deliveryId
+            ? mergeDelivery(d, {
+                ...d,
+                status: update.status,
+                twilioSid: update.twilioSid,
+                errorCode: update.errorCode,
+                updatedAt: update.updatedAt,
+              })
+            : d,
+        );
+        state.threads.get(id)?.byId.set(message.id, { ...message, deliveries });
+      }
+      break;
+    }
+    case "participant.joined": {
+      const participant = event.payload as Participant;
+      const conversation = state.conversations.get(id);
+      if (conversation && !conversation.participants.some((p) => p.id === participant.id)) {
+        conversation.participants = [...conversation.participants, participant];
+      }
+      if (participant.userId === me) void loadInbox().catch(() => undefined);
+      break;
+    }
+    case "participant.left": {
+      const { participant, promoted } = event.payload as { participant: Participant; promoted: Participant | null };
+      const conversation = state.conversations.get(id);
+      if (conversation) {
+        conversation.participants = conversation.participants
+          .filter((p) => p.id !== participant.id)
+          .map((p) => (promoted && p.id === promoted.id ? promoted : p));
+      }
+      if (participant.userId === me) {
+        state.inbox = state.inbox.filter((l) => l.id !== id);
+        state.conversations.delete(id);
+      } else if (promoted?.userId === me) {
+        const line = state.inbox.find((l) => l.id === id);
+        if (line) line.role = "admin";
+      }
+      break;
+    }
+    case "conversation.closed": {
+      const conversation = state.conversations.get(id);
+      if (conversation) conversation.status = "closed";
+      const line = state.inbox.find((l) => l.id === id);
+      if (line) line.status = "closed";
+      break;
+    }
+    case "typing": {
+      const { userId, displayName } = event.payload as { userId: string; displayName: string };
+      let typists = state.typing.get(id);
+      if (!typists) state.typing.set(id, (typists = new Map()));
+      typists.set(userId, { name: displayName, until: Date.now() + 6000 });
+      setTimeout(changed, 6100);
+      break;
+    }
+    default:
+      return;
+  }
+  changed();
+}
+
+export function typistsOf(id: string): string[] {
+  const now = Date.now();
+  const typists = state.typing.get(id);
+  if (!typists) return [];
+  return [...typists.values()].filter((t) => t.until > now).map((t) => t.name);
+}
+
+/** When the socket opens: the inbox's first page, and what each loaded thread missed. */
+export async function catchUp() {
+  await loadInbox();
+  for (const [id, t] of state.threads) {
+    if (!t.loaded) continue;
+    await loadLatest(id);
+    if (state.conversations.has(id)) await loadConversation(id);
+  }
+}
+
+export function setLive(live: LiveState) {
+  state.live = live;
+  changed();
+}
