@@ -5,13 +5,7 @@
 // fetches what it missed over REST. A ping every 4 minutes keeps API Gateway's 10-minute idle
 // timeout away.
 
-export interface LiveEvent<P = unknown> {
-  id: string;
-  type: string;
-  conversationId: string;
-  timestamp: string;
-  payload: P;
-}
+import type { LiveEvent } from "./api/types";
 
 export type LiveState = "connecting" | "open" | "offline";
 
@@ -96,14 +90,15 @@ export class Live {
       this.options.onOpen(again);
     };
     socket.onmessage = (message) => {
-      let event: LiveEvent;
+      let frame: LiveEvent | { type: "pong" | "error"; conversationId?: undefined };
       try {
-        event = JSON.parse(String(message.data)) as LiveEvent;
+        frame = JSON.parse(String(message.data)) as typeof frame;
       } catch {
         return;
       }
-      if (event.type === "pong" || event.type === "error" || !event.conversationId) return;
-      this.options.onEvent(event);
+      // Pongs and error frames (a typing frame for a conversation we left) need nothing.
+      if (frame.type === "pong" || frame.type === "error" || !frame.conversationId) return;
+      this.options.onEvent(frame);
     };
     socket.onclose = () => {
       if (this.socket !== socket) return;

@@ -3,8 +3,8 @@
 // its `message.created` event, or a page fetched after a reconnection) is kept once.
 import { useEffect, useState } from "preact/hooks";
 import { api, currentSession } from "./api/client";
-import type { Conversation, Delivery, DeliveryStatus, InboxLine, Message, Participant } from "./api/types";
-import type { LiveEvent, LiveState } from "./live";
+import type { Conversation, Delivery, DeliveryStatus, InboxLine, LiveEvent, Message } from "./api/types";
+import type { LiveState } from "./live";
 
 export interface Thread {
   /** Messages by id; ids are ULIDs, so sorting them sorts by time. */
@@ -238,15 +238,6 @@ export async function loadOlder(id: string) {
 
 // ---- live events --------------------------------------------------------------------------
 
-interface DeliveryUpdate {
-  messageId: string;
-  deliveryId: string;
-  status: DeliveryStatus;
-  twilioSid: string | null;
-  errorCode: number | null;
-  updatedAt: string;
-}
-
 export function applyEvent(event: LiveEvent) {
   const id = event.conversationId;
   const me = currentSession()?.user.id;
@@ -254,7 +245,7 @@ export function applyEvent(event: LiveEvent) {
     case "message.created":
     case "message.updated":
     case "message.deleted": {
-      const message = event.payload as Message;
+      const message = event.payload;
       putMessage(message);
       touchLine(id, message);
       // A message ends its sender's typing.
@@ -263,7 +254,7 @@ export function applyEvent(event: LiveEvent) {
       break;
     }
     case "delivery.updated": {
-      const update = event.payload as DeliveryUpdate;
+      const update = event.payload;
       const message = state.threads.get(id)?.byId.get(update.messageId);
       if (message) {
         const deliveries = message.deliveries.map((d) =>
@@ -271,8 +262,8 @@ export function applyEvent(event: LiveEvent) {
             ? mergeDelivery(d, {
                 ...d,
                 status: update.status,
-                twilioSid: update.twilioSid,
-                errorCode: update.errorCode,
+                twilioSid: update.twilioSid ?? d.twilioSid,
+                errorCode: update.errorCode ?? d.errorCode,
                 updatedAt: update.updatedAt,
               })
             : d,
@@ -282,7 +273,7 @@ export function applyEvent(event: LiveEvent) {
       break;
     }
     case "participant.joined": {
-      const participant = event.payload as Participant;
+      const participant = event.payload;
       const conversation = state.conversations.get(id);
       if (conversation && !conversation.participants.some((p) => p.id === participant.id)) {
         conversation.participants = [...conversation.participants, participant];
@@ -291,7 +282,7 @@ export function applyEvent(event: LiveEvent) {
       break;
     }
     case "participant.left": {
-      const { participant, promoted } = event.payload as { participant: Participant; promoted: Participant | null };
+      const { participant, promoted } = event.payload;
       const conversation = state.conversations.get(id);
       if (conversation) {
         conversation.participants = conversation.participants
@@ -315,7 +306,7 @@ export function applyEvent(event: LiveEvent) {
       break;
     }
     case "typing": {
-      const { userId, displayName } = event.payload as { userId: string; displayName: string };
+      const { userId, displayName } = event.payload;
       let typists = state.typing.get(id);
       if (!typists) state.typing.set(id, (typists = new Map()));
       typists.set(userId, { name: displayName, until: Date.now() + 6000 });

@@ -9,9 +9,11 @@ import type {
   Message,
   NumberStatus,
   Participant,
+  ParticipantRequest,
   ParticipantRole,
   PoolNumber,
   PublicUser,
+  Schemas,
   Session,
   User,
 } from "./types";
@@ -205,6 +207,8 @@ export interface Paged<T> {
   nextCursor: string | null;
 }
 
+const page = <T>(items: T[], nextCursor: string | null | undefined): Paged<T> => ({ items, nextCursor: nextCursor ?? null });
+
 // ---- the API ------------------------------------------------------------------------------
 
 export interface Registration {
@@ -228,104 +232,104 @@ export const api = {
     return s.user;
   },
   async profile(): Promise<User> {
-    const { user } = await call<{ user: User }>("GET", "/api/users/profile");
+    const { user } = await call<Schemas["UserBody"]>("GET", "/api/users/profile");
     setUser(user);
     return user;
   },
-  async updateProfile(changes: Partial<Pick<User, "firstName" | "lastName" | "phoneNumber" | "email">>) {
-    const { user } = await call<{ user: User }>("PUT", "/api/users/profile", changes);
+  async updateProfile(changes: Schemas["ProfileUpdate"]) {
+    const { user } = await call<Schemas["UserBody"]>("PUT", "/api/users/profile", changes);
     setUser(user);
     return user;
   },
   async takeNumber(phoneNumber?: string): Promise<User> {
-    const { user } = await call<{ user: User }>("POST", "/api/users/virtual-number", phoneNumber ? { phoneNumber } : {});
+    const { user } = await call<Schemas["UserBody"]>("POST", "/api/users/virtual-number", phoneNumber ? { phoneNumber } : {});
     setUser(user);
     return user;
   },
   async releaseNumber(): Promise<User> {
-    const { user } = await call<{ user: User }>("DELETE", "/api/users/virtual-number");
+    const { user } = await call<Schemas["UserBody"]>("DELETE", "/api/users/virtual-number");
     setUser(user);
     return user;
   },
   async directory(q: string, cursor?: string | null, limit = 20): Promise<Paged<PublicUser>> {
-    const r = await call<{ users: PublicUser[]; nextCursor: string | null }>("GET", `/api/users${query({ q, cursor, limit })}`);
-    return { items: r.users, nextCursor: r.nextCursor };
+    const r = await call<Schemas["UserPage"]>("GET", `/api/users${query({ q, cursor, limit })}`);
+    return page(r.users, r.nextCursor);
   },
   async setUserActive(userId: string, active: boolean): Promise<User> {
-    return (await call<{ user: User }>("PUT", `/api/users/${enc(userId)}/status`, { active })).user;
+    return (await call<Schemas["UserBody"]>("PUT", `/api/users/${enc(userId)}/status`, { active })).user;
   },
   async numbers(status: NumberStatus | "", cursor?: string | null, limit = 50): Promise<Paged<PoolNumber>> {
-    const r = await call<{ numbers: PoolNumber[]; nextCursor: string | null }>(
+    const r = await call<Schemas["NumberPage"]>(
       "GET",
       `/api/numbers${query({ status, cursor, limit })}`,
     );
-    return { items: r.numbers, nextCursor: r.nextCursor };
+    return page(r.numbers, r.nextCursor);
   },
   async addNumber(phoneNumber: string): Promise<PoolNumber> {
-    return (await call<{ number: PoolNumber }>("POST", "/api/numbers", { phoneNumber })).number;
+    return (await call<Schemas["NumberBody"]>("POST", "/api/numbers", { phoneNumber })).number;
   },
   async removeNumber(phoneNumber: string): Promise<void> {
     await call("DELETE", `/api/numbers/${enc(phoneNumber)}`);
   },
   async inbox(cursor?: string | null, limit = 20): Promise<Paged<InboxLine>> {
-    const r = await call<{ conversations: InboxLine[]; nextCursor: string | null }>(
+    const r = await call<Schemas["ConversationPage"]>(
       "GET",
       `/api/conversations${query({ cursor, limit })}`,
     );
-    return { items: r.conversations, nextCursor: r.nextCursor };
+    return page(r.conversations, r.nextCursor);
   },
   async conversation(id: string): Promise<Conversation> {
-    return (await call<{ conversation: Conversation }>("GET", `/api/conversations/${enc(id)}`)).conversation;
+    return (await call<Schemas["ConversationBody"]>("GET", `/api/conversations/${enc(id)}`)).conversation;
   },
   async startDirect(userId: string): Promise<Conversation> {
-    return (await call<{ conversation: Conversation }>("POST", "/api/conversations/direct", { userId })).conversation;
+    return (await call<Schemas["ConversationBody"]>("POST", "/api/conversations/direct", { userId })).conversation;
   },
   async startSms(phoneNumber: string, name?: string): Promise<Conversation> {
     const body = name ? { phoneNumber, name } : { phoneNumber };
-    return (await call<{ conversation: Conversation }>("POST", "/api/conversations/sms", body)).conversation;
+    return (await call<Schemas["ConversationBody"]>("POST", "/api/conversations/sms", body)).conversation;
   },
   async startGroup(
     name: string,
-    participants: Array<{ userId: string } | { phoneNumber: string; displayName?: string }>,
+    participants: ParticipantRequest[],
     description?: string,
   ): Promise<Conversation> {
     const body = { name, participants, ...(description ? { description } : {}) };
-    return (await call<{ conversation: Conversation }>("POST", "/api/conversations/group", body)).conversation;
+    return (await call<Schemas["ConversationBody"]>("POST", "/api/conversations/group", body)).conversation;
   },
   async closeConversation(id: string): Promise<Conversation> {
-    return (await call<{ conversation: Conversation }>("DELETE", `/api/conversations/${enc(id)}`)).conversation;
+    return (await call<Schemas["ConversationBody"]>("DELETE", `/api/conversations/${enc(id)}`)).conversation;
   },
   async addParticipant(
     id: string,
-    who: { userId: string } | { phoneNumber: string; displayName?: string },
+    who: ParticipantRequest,
   ): Promise<Participant> {
-    return (await call<{ participant: Participant }>("POST", `/api/conversations/${enc(id)}/participants`, who))
+    return (await call<Schemas["ParticipantBody"]>("POST", `/api/conversations/${enc(id)}/participants`, who))
       .participant;
   },
   async setRole(id: string, participantId: string, role: ParticipantRole): Promise<Participant> {
     const path = `/api/conversations/${enc(id)}/participants/${enc(participantId)}`;
-    return (await call<{ participant: Participant }>("PATCH", path, { role })).participant;
+    return (await call<Schemas["ParticipantBody"]>("PATCH", path, { role })).participant;
   },
   async removeParticipant(id: string, participantId: string): Promise<void> {
     await call("DELETE", `/api/conversations/${enc(id)}/participants/${enc(participantId)}`);
   },
   async history(id: string, cursor?: string | null, limit = 30): Promise<Paged<Message>> {
-    const r = await call<{ messages: Message[]; nextCursor: string | null }>(
+    const r = await call<Schemas["MessagePage"]>(
       "GET",
       `/api/conversations/${enc(id)}/messages${query({ cursor, limit })}`,
     );
-    return { items: r.messages, nextCursor: r.nextCursor };
+    return page(r.messages, r.nextCursor);
   },
   /** Sends once: a retry with the same key answers with the first message. */
   async send(id: string, content: string, idempotencyKey: string): Promise<Message> {
     const path = `/api/conversations/${enc(id)}/messages`;
-    return (await call<{ message: Message }>("POST", path, { content }, true, { "idempotency-key": idempotencyKey }))
+    return (await call<Schemas["MessageBody"]>("POST", path, { content }, true, { "idempotency-key": idempotencyKey }))
       .message;
   },
   async edit(messageId: string, content: string): Promise<Message> {
-    return (await call<{ message: Message }>("PUT", `/api/messages/${enc(messageId)}`, { content })).message;
+    return (await call<Schemas["MessageBody"]>("PUT", `/api/messages/${enc(messageId)}`, { content })).message;
   },
   async remove(messageId: string): Promise<Message> {
-    return (await call<{ message: Message }>("DELETE", `/api/messages/${enc(messageId)}`)).message;
+    return (await call<Schemas["MessageBody"]>("DELETE", `/api/messages/${enc(messageId)}`)).message;
   },
 };

@@ -246,6 +246,7 @@ function Deliveries({ message, participants }: { message: Message; participants:
               {" "}
               · {d.segments} {d.segments === 1 ? "segment" : "segments"}, {encodingName(d.encoding)}
             </span>
+            {d.status === "pending" && (d.attempts ?? 0) > 0 && <span class="muted"> · retrying after attempt {d.attempts}</span>}
             {d.errorMessage && <span class="error-inline"> · {d.errorMessage}</span>}
           </li>
         );
