@@ -200,3 +200,67 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
 
   expect(consoleErrors, "console errors").toEqual([]);
 });
+
+test("membership, numbers and users: the admin screens", async ({ browser }) => {
+  const admin = await open(browser, "admin");
+  const adminName = await register(admin, `bob${run}`, adminEmail, "Bob");
+  await admin.getByRole("link", { name: "Number pool" }).click();
+  await expect(admin.getByRole("rowheader").first().or(admin.getByText("No numbers here."))).toBeVisible();
+  for (const listed of await admin.getByRole("rowheader").allTextContents()) {
+    if (listed.startsWith("+141555501")) used.add(listed.slice(-2));
+  }
+  const spare = fictional(10, 50);
+  const wanted = fictional(10, 50);
+  for (const number of [spare, wanted]) {
+    await admin.getByLabel("Twilio number to add").fill(number);
+    await admin.getByRole("button", { name: "Add number" }).click();
+    await expect(admin.getByRole("rowheader", { name: number })).toBeVisible();
+  }
+
+  // Carol asks for a specific number, then releases it.
+  const carol = await open(browser, "carol");
+  const carolName = await register(carol, `carol${run}`, `carol${run}@example.com`, "Carol");
+  await carol.getByRole("link", { name: "Profile" }).click();
+  await carol.getByLabel("A specific number (optional)").fill(wanted);
+  await carol.getByRole("button", { name: "Take a number" }).click();
+  await expect(carol.getByTestId("virtual-number")).toHaveText(wanted);
+  await carol.getByRole("button", { name: "Release number" }).click();
+  await carol.getByRole("button", { name: `Yes, release ${wanted}` }).click();
+  await expect(carol.getByRole("button", { name: "Take a number" })).toBeVisible();
+
+  // A group of Carol, the admin and a phone: promote, remove and add back the phone, then leave.
+  const phone = fictional(50, 97);
+  await carol.getByRole("link", { name: "New conversation" }).click();
+  await carol.getByRole("radio", { name: /^Group/ }).check();
+  await carol.getByLabel("Group name").fill(`Team ${run}`);
+  await carol.getByLabel("Find people by username").fill(adminName);
+  await carol.getByRole("button", { name: `Add ${adminName}` }).click();
+  await carol.getByRole("textbox", { name: "Phone 1", exact: true }).fill(phone);
+  await carol.getByRole("button", { name: "Start group" }).click();
+  await carol.getByRole("link", { name: /^People/ }).click();
+  await carol.getByRole("button", { name: "Make admin Bob" }).click();
+  await expect(carol.getByRole("button", { name: "Make member Bob" })).toBeVisible();
+  await carol.getByRole("button", { name: `Remove ${phone}` }).click();
+  await expect(carol.locator(`.people li[data-participant="${phone}"]`)).toHaveCount(0);
+  await carol.getByLabel("Phone number").fill(phone);
+  await carol.getByRole("button", { name: "Add phone" }).click();
+  await expect(carol.locator(`.people li[data-participant="${phone}"]`)).toBeVisible();
+  await carol.getByRole("button", { name: "Leave conversation" }).click();
+  await carol.getByRole("button", { name: "Yes, leave" }).click();
+  await expect(carol.getByRole("link", { name: new RegExp(`Team ${run}`) })).toHaveCount(0);
+  await carol.context().close();
+
+  // The admin deactivates Carol, then reactivates her; and removes the spare number.
+  await admin.getByRole("link", { name: "Users", exact: true }).click();
+  await admin.getByLabel("Find users by username").fill(carolName);
+  await admin.getByRole("button", { name: `Deactivate ${carolName}` }).click();
+  const deactivated = admin.getByRole("region", { name: "Deactivated" });
+  await deactivated.getByRole("button", { name: `Reactivate ${carolName}` }).click();
+  await expect(admin.getByRole("button", { name: `Deactivate ${carolName}` })).toBeVisible();
+  await admin.getByRole("link", { name: "Number pool" }).click();
+  await admin.getByLabel("Show").selectOption("free");
+  await admin.getByRole("button", { name: `Remove ${spare}` }).click();
+  await expect(admin.getByRole("rowheader", { name: spare })).toHaveCount(0);
+
+  expect(consoleErrors, "console errors").toEqual([]);
+});
