@@ -110,3 +110,50 @@ export function randomKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** A button that asks before it acts: the question and two named answers, in its place. */
+export function Confirm({
+  action,
+  question,
+  yes,
+  no,
+  onYes,
+  busy = false,
+  className = "danger",
+}: {
+  action: ComponentChildren;
+  question: string;
+  yes: string;
+  no: string;
+  onYes: () => void;
+  busy?: boolean;
+  className?: string;
+}) {
+  const [asking, setAsking] = useState(false);
+  if (!asking) {
+    return (
+      <button type="button" class={className} onClick={() => setAsking(true)}>
+        {action}
+      </button>
+    );
+  }
+  return (
+    <>
+      <span>{question}</span>
+      <button
+        type="button"
+        class="danger"
+        disabled={busy}
+        onClick={() => {
+          setAsking(false);
+          onYes();
+        }}
+      >
+        {yes}
+      </button>
+      <button type="button" onClick={() => setAsking(false)}>
+        {no}
+      </button>
+    </>
+  );
+}

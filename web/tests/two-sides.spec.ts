@@ -60,6 +60,26 @@ async function register(page: Page, username: string, email: string, firstName: 
   return page.evaluate(() => (JSON.parse(localStorage.getItem("switchboard.session")!) as { user: { username: string } }).user.username);
 }
 
+/** On the admin's Number pool screen: adds `count` fresh numbers, typed in several notations. */
+async function stockPool(page: Page, count: number): Promise<string[]> {
+  await page.getByRole("link", { name: "Number pool" }).click();
+  // Numbers already in the pool (a stack this test ran against before) are not picked again.
+  await expect(page.getByRole("rowheader").first().or(page.getByText("No numbers here."))).toBeVisible();
+  for (const listed of await page.getByRole("rowheader").allTextContents()) {
+    if (listed.startsWith("+141555501")) used.add(listed.slice(-2));
+  }
+  const added: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const number = fictional(10, 50);
+    const tail = number.slice(-2);
+    await page.getByLabel("Twilio number to add").fill([number, `(415) 555-01${tail}`, `+1 415 555 01${tail}`][i % 3]);
+    await page.getByRole("button", { name: "Add number" }).click();
+    await expect(page.getByRole("rowheader", { name: number })).toBeVisible();
+    added.push(number);
+  }
+  return added;
+}
+
 async function phoneInbox(request: APIRequestContext, phone: string) {
   const response = await request.get(`/standin/phones/${encodeURIComponent(phone)}/messages`);
   expect(response.ok()).toBeTruthy();
@@ -72,19 +92,7 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
   // An admin stocks the pool: three numbers, typed in different notations.
   const bob = await open(browser, "bob");
   const bobName = await register(bob, `bob${run}`, adminEmail, "Bob");
-  await bob.getByRole("link", { name: "Number pool" }).click();
-  // Numbers already in the pool (a stack this test ran against before) are not picked again.
-  await expect(bob.getByRole("rowheader").first().or(bob.getByText("No numbers here."))).toBeVisible();
-  for (const listed of await bob.getByRole("rowheader").allTextContents()) {
-    if (listed.startsWith("+141555501")) used.add(listed.slice(-2));
-  }
-  for (let added = 0; added < 3; added += 1) {
-    const number = fictional(10, 50);
-    const notation = added === 0 ? number : added === 1 ? `(415) 555-01${number.slice(-2)}` : `+1 415 555 01${number.slice(-2)}`;
-    await bob.getByLabel("Twilio number to add").fill(notation);
-    await bob.getByRole("button", { name: "Add number" }).click();
-    await expect(bob.getByRole("rowheader", { name: number })).toBeVisible();
-  }
+  await stockPool(bob, 3);
   await bob.getByLabel("Show").selectOption("free");
   await expect(bob.getByRole("table")).toContainText("free");
   await bob.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Inbox" }).click();
@@ -204,18 +212,7 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
 test("membership, numbers and users: the admin screens", async ({ browser }) => {
   const admin = await open(browser, "admin");
   const adminName = await register(admin, `bob${run}`, adminEmail, "Bob");
-  await admin.getByRole("link", { name: "Number pool" }).click();
-  await expect(admin.getByRole("rowheader").first().or(admin.getByText("No numbers here."))).toBeVisible();
-  for (const listed of await admin.getByRole("rowheader").allTextContents()) {
-    if (listed.startsWith("+141555501")) used.add(listed.slice(-2));
-  }
-  const spare = fictional(10, 50);
-  const wanted = fictional(10, 50);
-  for (const number of [spare, wanted]) {
-    await admin.getByLabel("Twilio number to add").fill(number);
-    await admin.getByRole("button", { name: "Add number" }).click();
-    await expect(admin.getByRole("rowheader", { name: number })).toBeVisible();
-  }
+  const [spare, wanted] = await stockPool(admin, 2);
 
   // Carol asks for a specific number, then releases it.
   const carol = await open(browser, "carol");

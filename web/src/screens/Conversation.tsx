@@ -16,7 +16,7 @@ import {
   typistsOf,
   useStore,
 } from "../store";
-import { ErrorText, Time, randomKey, useAction } from "../ui";
+import { Confirm, ErrorText, Time, randomKey, useAction } from "../ui";
 
 const KIND = { direct: "Direct conversation", sms: "SMS conversation", group: "Group" };
 
@@ -122,7 +122,6 @@ function MessageList({ conversation, me }: { conversation: Conversation; me: str
 function MessageItem({ message, mine, conversation }: { message: Message; mine: boolean; conversation: Conversation }) {
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState(message.content);
-  const [confirming, setConfirming] = useState(false);
   const action = useAction();
   const sender = message.sender.displayName || message.sender.phoneNumber || "Someone";
   const kind = message.sender.kind;
@@ -142,7 +141,6 @@ function MessageItem({ message, mine, conversation }: { message: Message; mine: 
       putMessage(updated);
       changed();
     }
-    setConfirming(false);
   }
 
   return (
@@ -195,33 +193,29 @@ function MessageItem({ message, mine, conversation }: { message: Message; mine: 
         <ErrorText error={action.error} />
         {mine && !message.deleted && !editing && conversation.status === "active" && (
           <div class="actions">
-            {confirming ? (
-              <>
-                <span>Delete this message?</span>
-                <button type="button" class="danger" disabled={action.busy} onClick={() => void remove()}>
-                  Yes, delete
-                </button>
-                <button type="button" onClick={() => setConfirming(false)}>
-                  Keep it
-                </button>
-              </>
-            ) : (
-              <>
-                <button
-                  type="button"
-                  class="link"
-                  onClick={() => {
-                    setText(message.content);
-                    setEditing(true);
-                  }}
-                >
-                  Edit<span class="visually-hidden"> message</span>
-                </button>
-                <button type="button" class="link" onClick={() => setConfirming(true)}>
+            <button
+              type="button"
+              class="link"
+              onClick={() => {
+                setText(message.content);
+                setEditing(true);
+              }}
+            >
+              Edit<span class="visually-hidden"> message</span>
+            </button>
+            <Confirm
+              className="link"
+              action={
+                <>
                   Delete<span class="visually-hidden"> message</span>
-                </button>
-              </>
-            )}
+                </>
+              }
+              question="Delete this message?"
+              yes="Yes, delete"
+              no="Keep it"
+              busy={action.busy}
+              onYes={() => void remove()}
+            />
           </div>
         )}
       </div>

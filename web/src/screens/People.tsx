@@ -3,7 +3,7 @@ import { api, currentSession } from "../api/client";
 import type { Participant } from "../api/types";
 import { go } from "../router";
 import { changed, loadConversation, loadInbox, putConversation, state, useStore } from "../store";
-import { ErrorText, Field, Screen, useAction } from "../ui";
+import { Confirm, ErrorText, Field, Screen, useAction } from "../ui";
 import { UserPicker } from "./UserPicker";
 
 /** Who is in a conversation; admins of a group add, remove and promote; anyone may leave. */
@@ -13,7 +13,6 @@ export function People({ id }: { id: string }) {
   const act = useAction();
   const [phone, setPhone] = useState("");
   const [phoneName, setPhoneName] = useState("");
-  const [leaving, setLeaving] = useState(false);
   useEffect(() => {
     void load.run(() => loadConversation(id));
   }, [id]);
@@ -141,57 +140,28 @@ export function People({ id }: { id: string }) {
           </form>
         </section>
       )}
-      {mine && active && group && (
+      {mine && active && (group || mine.role === "admin") && (
         <div class="row">
-          {leaving ? (
-            <>
-              <span>Leave this group?</span>
-              <button type="button" class="danger" disabled={act.busy} onClick={() => void leave()}>
-                Yes, leave
-              </button>
-              <button type="button" onClick={() => setLeaving(false)}>
-                Stay
-              </button>
-            </>
-          ) : (
-            <button type="button" class="danger" onClick={() => setLeaving(true)}>
-              Leave conversation
-            </button>
+          {group && (
+            <Confirm action="Leave conversation" question="Leave this group?" yes="Yes, leave" no="Stay" busy={act.busy} onYes={() => void leave()} />
+          )}
+          {mine.role === "admin" && (
+            <Confirm
+              className=""
+              action="Close conversation"
+              question="Close it for everyone? History stays readable; nothing more can be sent."
+              yes="Yes, close"
+              no="Keep it open"
+              busy={act.busy}
+              onYes={() =>
+                void act.run(async () => {
+                  putConversation(await api.closeConversation(id));
+                })
+              }
+            />
           )}
         </div>
       )}
-      {mine?.role === "admin" && active && (
-        <CloseButton
-          onClose={() =>
-            void act.run(async () => {
-              putConversation(await api.closeConversation(id));
-            })
-          }
-        />
-      )}
     </Screen>
-  );
-}
-
-function CloseButton({ onClose }: { onClose: () => void }) {
-  const [asking, setAsking] = useState(false);
-  return (
-    <div class="row">
-      {asking ? (
-        <>
-          <span>Close it for everyone? History stays readable; nothing more can be sent.</span>
-          <button type="button" class="danger" onClick={onClose}>
-            Yes, close
-          </button>
-          <button type="button" onClick={() => setAsking(false)}>
-            Keep it open
-          </button>
-        </>
-      ) : (
-        <button type="button" onClick={() => setAsking(true)}>
-          Close conversation
-        </button>
-      )}
-    </div>
   );
 }

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { api, currentSession } from "../api/client";
 import { useStore } from "../store";
-import { ErrorText, Field, Screen, useAction } from "../ui";
+import { Confirm, ErrorText, Field, Screen, useAction } from "../ui";
 
 export function Profile() {
   useStore();
@@ -10,7 +10,6 @@ export function Profile() {
   const [lastName, setLastName] = useState(user?.lastName ?? "");
   const [phone, setPhone] = useState(user?.phoneNumber ?? "");
   const [wanted, setWanted] = useState("");
-  const [releasing, setReleasing] = useState(false);
   const [saved, setSaved] = useState(false);
   const details = useAction();
   const number = useAction();
@@ -25,26 +24,16 @@ export function Profile() {
               Phones text you at <strong class="big-number" data-testid="virtual-number">{user.virtualPhoneNumber}</strong>. SMS
               conversations go out from it.
             </p>
-            {releasing ? (
-              <div class="row">
-                <span>Release it? Its SMS conversations close.</span>
-                <button
-                  type="button"
-                  class="danger"
-                  disabled={number.busy}
-                  onClick={() => void number.run(() => api.releaseNumber()).then(() => setReleasing(false))}
-                >
-                  Yes, release {user.virtualPhoneNumber}
-                </button>
-                <button type="button" onClick={() => setReleasing(false)}>
-                  Keep it
-                </button>
-              </div>
-            ) : (
-              <button type="button" class="danger" onClick={() => setReleasing(true)}>
-                Release number
-              </button>
-            )}
+            <div class="row">
+              <Confirm
+                action="Release number"
+                question="Release it? Its SMS conversations close."
+                yes={`Yes, release ${user.virtualPhoneNumber}`}
+                no="Keep it"
+                busy={number.busy}
+                onYes={() => void number.run(() => api.releaseNumber())}
+              />
+            </div>
           </>
         ) : (
           <form
