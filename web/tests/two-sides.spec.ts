@@ -3,7 +3,7 @@
 // through the stand-in (the phones panel) and the reply appears without a reload; a group with
 // the other user and two phones: the other user sees the message live, and each phone gets it
 // from its proxy number. No console errors anywhere.
-import { expect, test, type APIRequestContext, type Browser, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Browser, type Page, type WebSocketRoute } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -80,6 +80,8 @@ async function stockPool(page: Page, count: number): Promise<string[]> {
   return added;
 }
 
+const messagesLog = (page: Page) => page.getByRole("log", { name: "Messages" });
+
 async function phoneInbox(request: APIRequestContext, phone: string) {
   const response = await request.get(`/standin/phones/${encodeURIComponent(phone)}/messages`);
   expect(response.ok()).toBeTruthy();
@@ -91,6 +93,16 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
 
   // An admin stocks the pool: three numbers, typed in different notations.
   const bob = await open(browser, "bob");
+  // Bob's WebSocket goes through the test, which drops it later; the reconnection after the drop
+  // waits at a gate, so a message sent meanwhile can only reach Bob by the app's catch-up.
+  const bobSockets: WebSocketRoute[] = [];
+  let openGate = () => {};
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
+  await bob.routeWebSocket(/.*/, async (ws) => {
+    bobSockets.push(ws);
+    if (bobSockets.length > 1) await gate;
+    ws.connectToServer();
+  });
   const bobName = await register(bob, `bob${run}`, adminEmail, "Bob");
   await stockPool(bob, 3);
   await bob.getByLabel("Show").selectOption("free");
@@ -125,7 +137,7 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
   await expect(ada.getByTestId("segments")).toHaveText("1 SMS segment");
   await expect(ada.getByTestId("encoding")).toHaveText("GSM-7");
   await ada.getByRole("button", { name: "Send", exact: true }).click();
-  const log = ada.getByRole("log", { name: "Messages" });
+  const log = messagesLog(ada);
   await expect(log).toContainText("Hi Grace, lunch at noon?");
   await expect(log.locator(`.delivery[data-phone="${grace}"] .status`)).toHaveText("delivered", { timeout: 30_000 });
 
@@ -164,15 +176,25 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
   await expect(bobLine).toContainText("Next book: Middlemarch");
   await bobLine.click();
   await expect(bob.getByRole("heading", { level: 1, name: club })).toBeVisible();
-  await expect(bob.getByRole("log", { name: "Messages" })).toContainText("Next book: Middlemarch");
+  await expect(messagesLog(bob)).toContainText("Next book: Middlemarch");
   await ada.getByLabel("Message", { exact: true }).pressSequentially("Who", { delay: 20 });
   await expect(bob.getByText("Ada is typing…")).toBeVisible();
   await ada.getByLabel("Message", { exact: true }).fill("");
 
+  // Bob's socket drops; Ada writes while he is offline; on reconnecting his app fetches it.
+  await bobSockets[0].close();
+  await expect(bob.getByRole("status").filter({ hasText: /^Live$/ })).toHaveCount(0);
+  await ada.getByLabel("Message", { exact: true }).fill("Sent while Bob was offline");
+  await ada.getByLabel("Message", { exact: true }).press("Enter");
+  await expect(messagesLog(ada)).toContainText("Sent while Bob was offline");
+  openGate();
+  await expect(bob.getByRole("status").filter({ hasText: /^Live$/ })).toBeVisible();
+  await expect(messagesLog(bob)).toContainText("Sent while Bob was offline");
+
   // Each phone's delivery moves to delivered; each phone got "Ada: …" from its proxy number.
-  const adaLog = ada.getByRole("log", { name: "Messages" });
+  const adaLog = messagesLog(ada);
   for (const phone of [sam, kim]) {
-    await expect(adaLog.locator(`.delivery[data-phone="${phone}"] .status`)).toHaveText("delivered", { timeout: 30_000 });
+    await expect(adaLog.locator(`.delivery[data-phone="${phone}"] .status`).first()).toHaveText("delivered", { timeout: 30_000 });
   }
   await ada.getByRole("link", { name: /^People/ }).click();
   for (const phone of [sam, kim]) {
@@ -189,8 +211,8 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
   await ada.getByRole("button", { name: "Edit message" }).last().click();
   await ada.getByLabel("Edit message").fill("Next book: Middlemarch, chapters 1-10");
   await ada.getByRole("button", { name: "Save" }).click();
-  await expect(bob.getByRole("log", { name: "Messages" })).toContainText("chapters 1-10");
-  await expect(bob.getByRole("log", { name: "Messages" })).toContainText("(edited)");
+  await expect(messagesLog(bob)).toContainText("chapters 1-10");
+  await expect(messagesLog(bob)).toContainText("(edited)");
 
   // The conversation screen, kept as an artifact; and the inbox at phone width.
   await expect(adaLog.locator(".delivery .status").last()).toHaveText("delivered");
