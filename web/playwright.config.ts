@@ -6,6 +6,7 @@ import { defineConfig } from "@playwright/test";
 export default defineConfig({
   testDir: "tests",
   timeout: 240_000,
+  globalTimeout: 600_000,
   expect: { timeout: 20_000 },
   workers: 1,
   forbidOnly: true,

@@ -13,16 +13,23 @@ const run = Date.now().toString(36).slice(-5) + Math.floor(Math.random() * 1000)
 const password = "correct horse battery";
 const adminEmail = process.env.E2E_ADMIN_EMAIL ?? "web-admin@example.com";
 
-/** A fresh 555-01xx number (fictional range; 0197-0199 are the stand-in's failing phones). */
-const used = new Set(["00", "77", "78", "79", "97", "98", "99"]);
-function fictional(from: number, to: number): string {
-  for (;;) {
-    const n = String(from + Math.floor(Math.random() * (to - from))).padStart(2, "0");
-    if (!used.has(n)) {
-      used.add(n);
-      return `+141555501${n}`;
+/**
+ * A fresh number in the fictional 555-01xx range of a few area codes (0197-0199 are the stand-in's
+ * failing phones; +1 415 555 0100 and 0177-0179 are the README walkthrough's). Pool numbers come
+ * from 01`lo`-01`hi`, phones from the rest, so the two never meet.
+ */
+const AREAS = ["415", "628", "510", "650", "408", "707", "916", "212", "646", "312"];
+const used = new Set(["+14155550100", "+14155550177", "+14155550178", "+14155550179"]);
+function fictional(lo: number, hi: number): string {
+  for (let tries = 0; tries < 1000; tries += 1) {
+    const area = AREAS[Math.floor(Math.random() * AREAS.length)];
+    const number = `+1${area}55501${String(lo + Math.floor(Math.random() * (hi - lo))).padStart(2, "0")}`;
+    if (!used.has(number)) {
+      used.add(number);
+      return number;
     }
   }
+  throw new Error("no fictional number left: restart the local stack");
 }
 
 const consoleErrors: string[] = [];
@@ -65,14 +72,13 @@ async function stockPool(page: Page, count: number): Promise<string[]> {
   await page.getByRole("link", { name: "Number pool" }).click();
   // Numbers already in the pool (a stack this test ran against before) are not picked again.
   await expect(page.getByRole("rowheader").first().or(page.getByText("No numbers here."))).toBeVisible();
-  for (const listed of await page.getByRole("rowheader").allTextContents()) {
-    if (listed.startsWith("+141555501")) used.add(listed.slice(-2));
-  }
+  for (const listed of await page.getByRole("rowheader").allTextContents()) used.add(listed);
   const added: string[] = [];
   for (let i = 0; i < count; i += 1) {
     const number = fictional(10, 50);
-    const tail = number.slice(-2);
-    await page.getByLabel("Twilio number to add").fill([number, `(415) 555-01${tail}`, `+1 415 555 01${tail}`][i % 3]);
+    const [area, exchange, line] = [number.slice(2, 5), number.slice(5, 8), number.slice(8)];
+    const notations = [number, `(${area}) ${exchange}-${line}`, `+1 ${area} ${exchange} ${line}`];
+    await page.getByLabel("Twilio number to add").fill(notations[i % 3]);
     await page.getByRole("button", { name: "Add number" }).click();
     await expect(page.getByRole("rowheader", { name: number })).toBeVisible();
     added.push(number);
@@ -122,7 +128,7 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
   // An SMS conversation with Grace's phone, typed in national notation.
   const grace = fictional(50, 97);
   await ada.getByRole("link", { name: "New conversation" }).click();
-  await ada.getByLabel("Phone number").fill(`(415) 555-${grace.slice(-4)}`);
+  await ada.getByLabel("Phone number").fill(`(${grace.slice(2, 5)}) 555-${grace.slice(-4)}`);
   await ada.getByLabel("Name (optional)").fill("Grace");
   await ada.getByRole("button", { name: "Start SMS conversation" }).click();
   await expect(ada.getByRole("heading", { level: 1, name: "Grace" })).toBeVisible();
@@ -164,7 +170,7 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
   await ada.getByRole("textbox", { name: "Phone 1", exact: true }).fill(sam);
   await ada.getByLabel("Name of phone 1 (optional)").fill("Sam");
   await ada.getByRole("button", { name: "Add another phone" }).click();
-  await ada.getByRole("textbox", { name: "Phone 2", exact: true }).fill(`1-415-555-${kim.slice(-4)}`);
+  await ada.getByRole("textbox", { name: "Phone 2", exact: true }).fill(`1-${kim.slice(2, 5)}-555-${kim.slice(-4)}`);
   await ada.getByRole("button", { name: "Start group" }).click();
   await expect(ada.getByRole("heading", { level: 1, name: club })).toBeVisible();
 
@@ -267,6 +273,26 @@ test("membership, numbers and users: the admin screens", async ({ browser }) => 
   await carol.getByRole("button", { name: "Leave conversation" }).click();
   await carol.getByRole("button", { name: "Yes, leave" }).click();
   await expect(carol.getByRole("link", { name: new RegExp(`Team ${run}`) })).toHaveCount(0);
+  // An expired access token is refreshed silently; a refused refresh token ends the session in words.
+  const spoil = (change: { token: string; refreshToken?: string }) =>
+    carol.evaluate((change) => {
+      const session = JSON.parse(localStorage.getItem("switchboard.session")!) as Record<string, unknown>;
+      localStorage.setItem("switchboard.session", JSON.stringify({ ...session, ...change }));
+    }, change);
+  const expired = `x.${Buffer.from(JSON.stringify({ exp: 1 })).toString("base64url")}.x`;
+  await spoil({ token: expired });
+  await carol.reload();
+  await carol.getByRole("link", { name: "Profile" }).click();
+  await expect(carol.getByText(`@${carolName}`)).toBeVisible();
+  await expect(carol.getByRole("status").filter({ hasText: /^Live$/ })).toBeVisible();
+  await spoil({ token: expired, refreshToken: "not-a-refresh-token" });
+  await carol.reload();
+  await expect(carol.getByText("Your session has ended. Please log in again.")).toBeVisible();
+  await expect(carol.getByRole("button", { name: "Log in" })).toBeVisible();
+  // The refused refresh is the one error this part expects.
+  const refused = consoleErrors.findIndex((e) => e.startsWith("carol:") && e.includes("status of 401"));
+  expect(refused, "the refused refresh").toBeGreaterThanOrEqual(0);
+  consoleErrors.splice(refused, 1);
   await carol.context().close();
 
   // The admin deactivates Carol, then reactivates her; and removes the spare number.
