@@ -46,15 +46,21 @@ pub fn status_of(err: &AppError) -> u16 {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// Every error the API answers: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody<'a> {
     pub error: ErrorDetail<'a>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
+    /// Stable and machine-readable: each response lists the codes it can carry.
     pub code: &'static str,
+    /// For humans; may change.
     pub message: String,
+    /// The request field it is about (a 400 or 422), e.g. `phoneNumber`, `participants[2].userId`,
+    /// `Idempotency-Key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'a str>,
 }
