@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make dev    start the whole local stack (DynamoDB-compatible server, table, functions)
 #   make test   install what is needed (pinned) and run every check and test
-.PHONY: dev test test-fast bench phone fmt lint
+.PHONY: dev test test-fast bench perf phone fmt lint
 
 dev:
 	@scripts/dev.sh
@@ -13,11 +13,17 @@ test:
 test-fast:
 	cargo test --quiet -p switchboard-core -p switchboard -p switchboard-auth -p switchboard-users \
 	  -p switchboard-numbers -p switchboard-conversations -p switchboard-messages \
-	  -p switchboard-twilio-inbound -p switchboard-twilio-status -p switchboard-realtime
+	  -p switchboard-twilio-inbound -p switchboard-twilio-status -p switchboard-realtime \
+	  -p switchboard-delivery -p switchboard-sweeper
 	cargo test --quiet -p switchboard-tests --test fast_handlers --test layers --test routes
 
 bench:
 	@scripts/bench.sh
+
+# CPU per request of each function's own process, release builds on the local stack
+# (docs/performance.md).
+perf:
+	@scripts/perf.sh
 
 # What each simulated phone of the local Twilio stand-in has received (make dev running).
 phone:

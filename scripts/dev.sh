@@ -46,10 +46,10 @@ export DELIVERY_RETRY_MAX_SECONDS="${DELIVERY_RETRY_MAX_SECONDS:-20}"
 export DELIVERY_SWEEP_GRACE_SECONDS="${DELIVERY_SWEEP_GRACE_SECONDS:-15}"
 # The sweeper runs every minute in AWS; locally every 10 s.
 export SWEEP_INTERVAL_SECONDS="${SWEEP_INTERVAL_SECONDS:-10}"
-# moto_server.py serialises requests (one lock, DynamoDB and SQS alike): a long poll would hold
-# every table request for its whole wait. So the poller asks without waiting, and pauses 250 ms
-# after an empty answer.
-export QUEUE_POLL_WAIT_SECONDS="${QUEUE_POLL_WAIT_SECONDS:-0}"
+# The poller long-polls the delivery queue (ReceiveMessage waits up to 1 s for a job), as
+# Lambda's event source mapping does: moto_server.py serialises DynamoDB requests only, so the
+# wait holds no table request. With a wait of 0 it pauses 250 ms after an empty answer instead.
+export QUEUE_POLL_WAIT_SECONDS="${QUEUE_POLL_WAIT_SECONDS:-1}"
 export QUEUE_POLL_IDLE_MS="${QUEUE_POLL_IDLE_MS:-250}"
 # No Twilio account configured: the functions send through the local stand-in, as this
 # (made-up, well-formed) account.
@@ -140,7 +140,10 @@ cat <<BANNER
 
 BANNER
 
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" &
+# DEV_RELEASE=1 (scripts/perf.sh): release builds, not rebuilt on changes.
+watch_flags=()
+if [ -n "${DEV_RELEASE:-}" ]; then watch_flags=(--release --ignore-changes); fi
+cargo lambda watch "${watch_flags[@]}" --invoke-address 127.0.0.1 --invoke-port "$API_PORT" &
 pids+=("$!")
 # The poller once `cargo lambda watch` listens (it also waits by itself whenever the invoke API
 # does not answer).

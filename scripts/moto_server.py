@@ -1,36 +1,47 @@
-"""moto's DynamoDB-compatible server for local runs and tests, with requests serialised.
+"""moto's DynamoDB-compatible server for local runs and tests: DynamoDB requests serialised,
+connections kept alive.
 
 Why not plain `moto_server`: it serves requests on threads, and its TransactWriteItems checks
 conditions, writes, and on failure restores a deep copy of the table taken before it started.
 Two concurrent transactions can therefore both pass a condition, or one can roll back the other's
-committed write. DynamoDB itself applies each request atomically; holding one lock per request
-gives the same guarantee, so concurrency tests test our code, not the emulator's races.
+committed write. DynamoDB itself applies each request atomically; holding one lock per DynamoDB
+request gives the same guarantee, so concurrency tests test our code, not the emulator's races.
+SQS (the delivery queues of `make dev`, on the same port) is not under the lock: a long poll
+waits for messages without holding any table request.
 
 Second, cheaper rollback: moto backs a transaction up by deep-copying every table it touches,
 so a transaction's cost grows with the table (a 50-item send took seconds once the table held a
 few thousand items). With requests serialised, snapshotting only the items the transaction
 touches and restoring those on failure is exact, and costs what the transaction writes.
 
+Third, HTTP/1.1 keep-alive, as DynamoDB gives it: moto's own server (werkzeug's) answers every
+request with `Connection: close`, so each SDK call would open a new connection. cheroot serves
+the same WSGI app and keeps connections open between requests.
+
 Usage: moto_server.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
 Port 0 picks a free port; the chosen one is printed and written to --port-file once listening.
+SIGTERM or SIGINT stops it; requests in flight get a few seconds to finish.
 """
-
 import argparse
 import copy
+import os
 import signal
-import sys
 import threading
 
 import moto.dynamodb.models as dynamodb_models
+from cheroot import wsgi
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import make_server
+# An idle connection is closed after this long: later than the AWS SDK drops one from its pool
+# (90 s), so the client ends it, and no request goes down a connection the server is closing.
+IDLE_TIMEOUT_SECONDS = 120
+# A request holds a worker thread while it waits for the lock, or while an SQS long poll waits
+# for messages; a connection idle between requests holds none.
+WORKER_THREADS = 32
+# On SIGTERM/SIGINT, how long the requests in flight may still take.
+STOP_GRACE_SECONDS = 5
 
 
 class _CopyWithoutTables:
@@ -90,10 +101,22 @@ def install_cheap_transaction_rollback():
     dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+DYNAMODB_TARGETS = ("DynamoDB_", "DynamoDBStreams_")
+
+
 def serialised(app):
+    """DynamoDB (and DynamoDB Streams) requests one at a time, under one lock. The others (SQS,
+    whose ReceiveMessage may wait up to 20 s for a message) run concurrently, as in moto_server,
+    whose SQS backend is made for it (a send wakes a waiting receive)."""
     lock = threading.Lock()
 
     def handle(environ, start_response):
+        # The raw request target under werkzeug's name, which moto's Request.raw_path reads.
+        # (moto's werkzeug request handler also keeps the spelling of underscored S3 metadata
+        # header names; no S3 here.)
+        environ.setdefault("RAW_URI", environ.get("REQUEST_URI", ""))
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGETS):
+            return app(environ, start_response)
         with lock:
             # Materialise the response under the lock too: moto may build it lazily.
             return list(app(environ, start_response))
@@ -110,20 +133,35 @@ def main() -> None:
 
     install_cheap_transaction_rollback()
     app = serialised(DomainDispatcherApplication(create_backend_app))
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
-    port = server.server_port
+    server = wsgi.Server(
+        (args.host, args.port),
+        app,
+        numthreads=WORKER_THREADS,
+        request_queue_size=128,
+        timeout=IDLE_TIMEOUT_SECONDS,
+    )
+    # Keep every idle connection open (cheroot's default keeps 10 and closes the others).
+    server.keep_alive_conn_limit = None
+    server.prepare()
+    port = server.bind_addr[1]
     if args.port_file:
         with open(args.port_file, "w") as f:
             f.write(str(port))
     print(f"moto (DynamoDB) listening on http://{args.host}:{port}", flush=True)
 
+    stopper = threading.Thread(target=server.stop, daemon=True)
+
     def stop(*_):
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        if stopper.ident is None:
+            stopper.start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server.serve_forever()
-    sys.exit(0)
+    server.serve()
+    # stop() lets the requests in flight finish; an SQS long poll may wait up to 20 s more, and
+    # cheroot's workers are not daemon threads: after a few seconds, exit without them.
+    stopper.join(timeout=STOP_GRACE_SECONDS)
+    os._exit(0)
 
 
 if __name__ == "__main__":

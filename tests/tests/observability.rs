@@ -492,9 +492,17 @@ async fn a_group_send_counts_each_twilio_outcome_and_errors_by_code() {
     send.assert_discreet(&[text, &ada.token]);
 
     // The pipeline's worker: one line and one metrics document per delivery job.
-    let pipeline = Captured::work(app.run_pipeline()).await;
+    let mut pipeline_requests = 0;
+    let pipeline = Captured::work(async {
+        let ((), ops) = app.count_operations(|| app.run_pipeline()).await;
+        pipeline_requests = ops.values().sum::<u64>();
+    })
+    .await;
     let jobs = pipeline.lines_of("delivery");
     assert_eq!(jobs.len(), 3);
+    // The three jobs ran at once in one batch; each line counts its own DynamoDB requests.
+    let per_job: Vec<u64> = jobs.iter().map(|l| l["dbRoundTrips"].as_u64().unwrap()).collect();
+    assert_eq!(per_job.iter().sum::<u64>(), pipeline_requests, "{per_job:?}");
     assert!(jobs.iter().all(|l| l["twilioCalls"] == 1 && l["conversationId"] == id.as_str()), "{jobs:?}");
     assert!(jobs.iter().all(|l| l["deliveryId"].as_str().is_some_and(|d| d.starts_with(id.as_str()))));
     assert_eq!(

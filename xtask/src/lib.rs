@@ -1,5 +1,6 @@
 //! Developer tasks shared by the `xtask` binaries and the test harness.
 
+pub mod perf;
 pub mod poller;
 pub mod queues;
 pub mod standin;

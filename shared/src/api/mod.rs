@@ -57,9 +57,9 @@ where
         return work.await;
     }
     let started = Instant::now();
-    let round_trips_before = state.round_trips.get();
     let (result, context) = observe::scope(work).await;
-    let db_round_trips = state.round_trips.get().saturating_sub(round_trips_before);
+    // Counted in the request's own context: concurrent jobs of one batch count their own.
+    let db_round_trips = context.db_round_trips();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (status, error) = match &result {
         Ok(value) => (status_of(value), None),

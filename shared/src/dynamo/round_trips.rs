@@ -38,6 +38,7 @@ impl Intercept for RoundTrips {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.total.fetch_add(1, Ordering::Relaxed);
+        switchboard_core::observe::db_round_trip();
         // DynamoDB's JSON protocol names the operation in X-Amz-Target: "DynamoDB_20120810.Query".
         let operation = context
             .request()

@@ -153,6 +153,7 @@ pub struct RequestContext {
     pub from: Option<String>,
     pub to: Option<String>,
     outcome: Option<&'static str>,
+    db_round_trips: u64,
 }
 
 tokio::task_local! {
@@ -224,6 +225,12 @@ pub fn phones(from: &E164, to: &E164) {
     });
 }
 
+/// One request sent to DynamoDB (the adapter's client counts each, retries included). Counted
+/// per request context, so jobs run concurrently in one process each count their own.
+pub fn db_round_trip() {
+    record(|c| c.db_round_trips += 1);
+}
+
 /// One call to Twilio's API, how long it took and, if it failed, Twilio's error code (or the
 /// failure's kind when Twilio gave none: `timeout`, `unavailable`).
 pub fn twilio_call(elapsed: Duration, failure: Option<String>) {
@@ -243,6 +250,11 @@ impl RequestContext {
 
     pub fn twilio_calls(&self) -> usize {
         self.twilio_latencies_ms.len()
+    }
+
+    /// DynamoDB requests this request sent ([`db_round_trip`]).
+    pub fn db_round_trips(&self) -> u64 {
+        self.db_round_trips
     }
 
     /// The log line's outcome: `error` for any 5xx, else what the service said, else by status.
