@@ -1,12 +1,12 @@
-//! `auth` function: register, log in, refresh, and the caller's profile. Also the HTTP API's
-//! `$default` route: any path no function serves gets this table's JSON 404.
+//! `auth` function: register, log in, refresh, and the caller's profile; the API's description
+//! (`/api/openapi.json`) and its rendered reference (`/api/docs`). Also the HTTP API's `$default`
+//! route: any path no function serves gets this table's JSON 404.
 
 use switchboard::api::bodies::UserBody;
 use switchboard::api::{self, Access, Call, Reply, Routes};
 use switchboard::core::domain::user::RegisterRequest;
 use switchboard::core::service::accounts::{self, LoginRequest, RefreshRequest, Session};
 use switchboard::route;
-use serde_json::json;
 
 pub fn routes() -> Routes {
     Routes::new(
@@ -16,6 +16,8 @@ pub fn routes() -> Routes {
             route!(Access::Public, login),
             route!(Access::Public, refresh),
             route!(Access::User, profile),
+            route!(Access::Public, openapi_json),
+            route!(Access::Public, docs),
         ],
     )
 }
@@ -76,4 +78,54 @@ async fn refresh(call: Call) -> Reply {
 async fn profile(call: Call) -> Reply {
     let caller = call.caller()?;
     api::json(200, &UserBody { user: caller.user.view(caller.role) })
+}
+
+/// The description as committed: tests/tests/openapi.rs fails when it differs from what the route
+/// tables generate, so serving the file is serving the code's description, without linking
+/// every function's handlers into this one.
+pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");
+
+/// Redoc's standalone bundle, vendored (assets/, MIT): a deployed stack may not reach a CDN.
+const DOCS_PAGE: &str = concat!(
+    r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Switchboard API</title>
+<style>body { margin: 0; padding: 0; }</style>
+</head>
+<body>
+<redoc spec-url="openapi.json"></redoc>
+<script>
+"#,
+    include_str!("../assets/redoc.standalone.js"),
+    r#"
+</script>
+</body>
+</html>
+"#
+);
+
+/// This API's OpenAPI 3.1 description: every route, its parameters, bodies, answers and error
+/// codes, the Twilio webhooks and the WebSocket events. No token needed.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "docs",
+    responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json", body = Object))
+)]
+async fn openapi_json(_call: Call) -> Reply {
+    api::response::document("application/json", OPENAPI_JSON)
+}
+
+/// The rendered reference of this description (Redoc, served from the function). No token needed.
+#[utoipa::path(
+    get,
+    path = "/api/docs",
+    tag = "docs",
+    responses((status = 200, description = "An HTML page.", content_type = "text/html", body = String))
+)]
+async fn docs(_call: Call) -> Reply {
+    api::response::document("text/html; charset=utf-8", DOCS_PAGE)
 }

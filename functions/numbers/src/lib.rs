@@ -35,7 +35,7 @@ enum StatusFilter {
     path = "/api/numbers",
     tag = "numbers",
     params(
-        ("status" = Option<StatusFilter>, Query, description = "Only numbers with this status (default `all`)."),
+        ("status" = inline(Option<StatusFilter>), Query, description = "Only numbers with this status (default `all`)."),
         PageParams
     ),
     responses((status = 200, description = "One page of the pool.", body = NumberPage))

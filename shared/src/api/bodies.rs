@@ -114,3 +114,13 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
+
+/// The `Idempotency-Key` header of the sends.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// 1 to 128 printable ASCII characters: the same key from the same user within 24 hours
+    /// answers with the first message and sends nothing again (400 otherwise-shaped keys).
+    #[param(rename = "Idempotency-Key", pattern = "^[!-~]{1,128}$", example = "lunch-1")]
+    pub key: Option<String>,
+}

@@ -140,10 +140,12 @@ pub fn document<'a>(tables: impl IntoIterator<Item = &'a Routes>) -> OpenApi {
     let mut webhooks = Paths::new();
     let mut schemas: Vec<(String, RefOr<Schema>)> = Vec::new();
     let mut operation_ids = Vec::new();
+    let mut shared_responses = BTreeMap::new();
     for table in tables {
         for route in table.routes() {
             (route.schemas)(&mut schemas);
-            let operation = describe(route);
+            let mut operation = describe(route);
+            share_error_responses(&mut operation, &mut shared_responses);
             let id = operation.operation_id.clone().unwrap_or_default();
             assert!(!operation_ids.contains(&id), "operation id {id} is used twice");
             operation_ids.push(id);
@@ -159,6 +161,7 @@ pub fn document<'a>(tables: impl IntoIterator<Item = &'a Routes>) -> OpenApi {
         }
     }
     let mut components = Components::new();
+    components.responses = shared_responses;
     for (name, schema) in schemas {
         components.schemas.insert(name, schema);
     }
@@ -211,6 +214,7 @@ fn http_method(route: &Route) -> HttpMethod {
 /// The route's operation, completed from its table entry (see the module's documentation).
 pub fn describe(route: &Route) -> Operation {
     let mut operation = (route.operation)();
+    operation.tags = Some((route.tags)().into_iter().map(str::to_string).collect());
     let declared = take_errors(&mut operation, route);
     let mut codes: Vec<&'static ErrorCode> = declared;
     let mut add = |code: &str| {
@@ -254,6 +258,27 @@ pub fn describe(route: &Route) -> Operation {
         operation.description = Some(format!("{text}\n\nAdmins only (`ADMIN_EMAILS`).").trim().to_string());
     }
     operation
+}
+
+/// Error responses of one code (`unauthorized`, `throttled`, `internal_error`…, the same on
+/// every route that has them) become `#/components/responses/<code>` references: written once.
+fn share_error_responses(operation: &mut Operation, shared: &mut BTreeMap<String, RefOr<Response>>) {
+    for response in operation.responses.responses.values_mut() {
+        let RefOr::T(inline) = response else { continue };
+        let codes: Vec<String> = inline
+            .content
+            .values()
+            .filter_map(|content| match content {
+                RefOr::T(content) => Some(content.examples.keys().cloned()),
+                RefOr::Ref(_) => None,
+            })
+            .flatten()
+            .collect();
+        if let [code] = codes.as_slice() {
+            shared.entry(code.clone()).or_insert_with(|| response.clone());
+            *response = RefOr::Ref(Ref::from_response_name(code.as_str()));
+        }
+    }
 }
 
 /// The codes of the annotation's `x-errors` extension, which the description replaces with
@@ -308,8 +333,9 @@ fn error_response(status: u16, codes: &[&ErrorCode]) -> Response {
 }
 
 fn example_message(code: &ErrorCode) -> String {
-    let when = code.when.split(':').next().unwrap_or(code.when);
-    when.trim_end_matches('.').to_lowercase()
+    // The first clause of `when`, as a message would put it.
+    let when = code.when.split([':', '(', ';']).next().unwrap_or(code.when);
+    when.trim().trim_end_matches('.').to_lowercase()
 }
 
 /// The WebSocket frames: `Event` (one schema per `type`, its payload from the Rust type the

@@ -18,6 +18,17 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Result<HttpResponse, AppErr
         .map_err(AppError::internal)
 }
 
+/// 200 with a document that only changes with a deployment (the API's description, its
+/// rendered reference): cacheable for a few minutes.
+pub fn document(content_type: &str, body: &'static str) -> Result<HttpResponse, AppError> {
+    Response::builder()
+        .status(200)
+        .header(CONTENT_TYPE, content_type)
+        .header(CACHE_CONTROL, "public, max-age=300")
+        .body(Body::Text(body.to_string()))
+        .map_err(AppError::internal)
+}
+
 /// The status an error answers with, as a method: `err.status()`.
 pub trait HttpStatus {
     fn status(&self) -> u16;
