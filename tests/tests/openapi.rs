@@ -222,3 +222,22 @@ async fn the_api_serves_its_description_and_reference_without_a_token() {
     assert!(html.contains(r#"<redoc spec-url="openapi.json">"#));
     assert!(!html.contains("<script src="), "the reference loads nothing from elsewhere");
 }
+
+/// What makes every other test a check of the description: an answer it does not promise fails.
+#[test]
+fn an_answer_the_description_does_not_promise_fails_the_test() {
+    use lambda_http::http::Method;
+    use switchboard_tests::{contract, function_for};
+    let users = function_for("/api/users/profile");
+    let check = |status: u16, code: &str| {
+        let body = serde_json::json!({"error": {"code": code, "message": "…"}});
+        let check = || contract::check(users, &Method::GET, "/api/users/profile", status, &body);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(check))
+    };
+    assert!(check(401, "unauthorized").is_ok());
+    assert!(check(418, "teapot").is_err(), "a status the operation does not list");
+    assert!(check(401, "forbidden").is_err(), "a code its status does not name");
+    // Paths no route has are the table's 404, not an operation's answer.
+    let body = serde_json::json!({});
+    contract::check(users, &Method::GET, "/api/nothing", 404, &body);
+}

@@ -107,8 +107,8 @@ pub struct ConversationMessage {
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Items per page: 1 to 100 (larger values are read as 100). Default 20.
-    #[param(minimum = 1, example = 20)]
+    /// Items per page: 1 to 100 (larger values, up to 4294967295, are read as 100). Default 20.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64, example = 20)]
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page of the same listing (opaque).
     pub cursor: Option<String>,
