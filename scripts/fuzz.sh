@@ -20,8 +20,20 @@ mkdir -p "$out"
 
 echo "==> /api/openapi.json is OpenAPI 3.1 (openapi-spec-validator)"
 validator_started=$(date +%s)
-python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' \
-  "$api/api/openapi.json" >"$out/openapi.json"
+# A few tries: `cargo lambda watch` now and then answers a large response (~1 in 30 of this
+# 150 KB document, ~1 in 100 of a 190 KB message page) with a 500 of its own, the function having
+# answered 200 (its log line says so). Deployed, API Gateway has no such fault.
+python3 - "$api/api/openapi.json" >"$out/openapi.json" <<'PY'
+import sys, time, urllib.error, urllib.request
+for attempt in range(5):
+    try:
+        sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())
+        break
+    except urllib.error.HTTPError as error:
+        if error.code != 500 or attempt == 4:
+            raise
+        time.sleep(0.2)
+PY
 openapi-spec-validator "$out/openapi.json"
 echo "validated in $(( $(date +%s) - validator_started )) s"
 
@@ -72,7 +84,7 @@ run() {
   echo "==> schemathesis as $name"
   FUZZ_USERNAME="$username" FUZZ_PASSWORD="$password" PYTHONPATH=scripts SCHEMATHESIS_HOOKS=schemathesis_hooks \
     HYPOTHESIS_STORAGE_DIRECTORY="$out/hypothesis" \
-    st --config-file scripts/schemathesis.toml run "$api/api/openapi.json" \
+    st --config-file scripts/schemathesis.toml run "$out/openapi.json" --url "$api" \
     --checks all --exclude-checks positive_data_acceptance \
     --mode all --max-examples "${FUZZ_EXAMPLES:-25}" ${FUZZ_SEED:+--seed "$FUZZ_SEED"} \
     --workers 1 --request-timeout 30 --report junit --report-junit-path "$out/$name.xml" "$@" 2>&1 |
@@ -81,8 +93,14 @@ run() {
 }
 fuzz_started=$(date +%s)
 status=0
-run user "$user_name" "$password" --exclude-tag numbers --exclude-operation-id set_status || status=1
+# The two documents (tag `docs`) are left to the validator above and to tests/tests/openapi.rs: they
+# are large, and the emulator's fault on large answers would make the run fail by chance.
+run user "$user_name" "$password" --exclude-tag numbers --exclude-tag docs --exclude-operation-id set_status || status=1
 run admin "$admin_name" "correct horse battery" --include-tag numbers --include-operation-id set_status || status=1
 cases=$(grep -hoE '^ *[0-9]+ generated' "$out"/*.log | awk '{s+=$1} END {print s+0}')
 echo "schemathesis: ${cases} test cases in $(( $(date +%s) - fuzz_started )) s (reports: $out/)"
+if [ "$cases" -lt 1000 ]; then
+  echo "schemathesis ran ${cases} cases, fewer than the 1,000 the contract asks for" >&2
+  status=1
+fi
 exit "$status"

@@ -230,7 +230,6 @@ pub fn request(
     builder.body(body).expect("a valid request")
 }
 
-
 // --- users, numbers, conversations ---------------------------------------------------------------
 
 impl FastApp {

@@ -94,7 +94,12 @@ impl Reply {
 
 /// The [`Reply`] of a response (JSON parsed; TwiML and HTML kept as a string), after checking it
 /// against the API's description ([`contract::check`]).
-pub fn reply_of(routes: &Routes, method: &Method, path: &str, response: lambda_http::Response<Body>) -> Reply {
+pub fn reply_of(
+    routes: &Routes,
+    method: &Method,
+    path: &str,
+    response: lambda_http::Response<Body>,
+) -> Reply {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes: &[u8] = response.body().as_ref();

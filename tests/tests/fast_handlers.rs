@@ -2081,7 +2081,8 @@ async fn given_a_group_text_to_twenty_other_phones_then_the_webhook_makes_two_st
 async fn fuzzing_a_body_that_is_not_utf8_is_a_400_not_a_500() {
     let app = FastApp::new();
     let ann = app.register("ann").await;
-    for (path, token) in [("/api/auth/login", None), ("/api/conversations/direct", Some(ann.token.as_str()))] {
+    for (path, token) in [("/api/auth/login", None), ("/api/conversations/direct", Some(ann.token.as_str()))]
+    {
         let mut request = switchboard_tests::fast::request("POST", path, "", token, &[]);
         *request.body_mut() = lambda_http::Body::Binary(vec![0xb3, b'i', 0xff]);
         let reply = app.dispatch(request).await;
@@ -2105,5 +2106,17 @@ async fn fuzzing_a_limit_past_int32_is_read_as_100_as_the_description_says_and_p
         .find(|p| p["name"] == "limit")
         .unwrap()
         .clone();
-    assert_eq!((limit["schema"]["minimum"].as_u64(), limit["schema"]["maximum"].as_u64()), (Some(1), Some(u32::MAX.into())));
+    assert_eq!(
+        (limit["schema"]["minimum"].as_u64(), limit["schema"]["maximum"].as_u64()),
+        (Some(1), Some(u32::MAX.into()))
+    );
+}
+
+#[tokio::test]
+async fn fuzzing_an_empty_status_filter_is_a_400_as_the_described_enum_says() {
+    let app = FastApp::new();
+    let admin = app.admin().await;
+    let empty = app.get("/api/numbers?status=", &admin.token).await;
+    assert_eq!((empty.status, empty.field()), (400, "status"), "{:?}", empty.body);
+    assert_eq!(app.get("/api/numbers?status=all", &admin.token).await.status, 200);
 }

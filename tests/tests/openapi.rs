@@ -90,7 +90,8 @@ fn every_route_is_described() {
         if operation.tags.as_ref().is_none_or(|t| t.is_empty()) {
             gaps.push("no tag");
         }
-        let successes: Vec<_> = operation.responses.responses.iter().filter(|(s, _)| s.starts_with('2')).collect();
+        let successes: Vec<_> =
+            operation.responses.responses.iter().filter(|(s, _)| s.starts_with('2')).collect();
         let described_bodies = successes.iter().all(|(_, response)| match response {
             RefOr::T(response) => !response.content.is_empty() && !response.description.is_empty(),
             RefOr::Ref(_) => true,
@@ -211,7 +212,10 @@ async fn the_api_serves_its_description_and_reference_without_a_token() {
     assert_eq!(reply.headers["content-type"], "application/json");
     // Under UPDATE=1 this build serves the copy it was compiled with, the one just replaced.
     if std::env::var_os("UPDATE").is_none() {
-        assert!(reply.body == serde_json::to_value(description()).unwrap(), "auth serves the generated description");
+        assert!(
+            reply.body == serde_json::to_value(description()).unwrap(),
+            "auth serves the generated description"
+        );
     }
     assert_eq!(reply.body["openapi"], "3.1.0");
 

@@ -1,11 +1,14 @@
 //! `conversations` function: direct, SMS and group conversations and their participants.
 
 use switchboard::api::bodies::{
-    ConversationBody, ConversationPage, PageParams, ParticipantBody, ParticipantList, ParticipantRemoved,
+    ConversationBody, ConversationPage, ConversationPath, PageParams, ParticipantBody, ParticipantList,
+    ParticipantPath, ParticipantRemoved,
 };
 use switchboard::api::{self, Access, Call, Reply, Routes};
-use switchboard::core::domain::conversation::{DirectRequest, GroupRequest, ParticipantRequest, RoleRequest, SmsRequest};
-use switchboard::core::domain::ids::{ConversationId, ParticipantId, UserId};
+use switchboard::core::domain::conversation::{
+    DirectRequest, GroupRequest, ParticipantRequest, RoleRequest, SmsRequest,
+};
+use switchboard::core::domain::ids::UserId;
 use switchboard::core::service::conversations::{self, Started};
 use switchboard::route;
 
@@ -102,7 +105,7 @@ async fn create_group(call: Call) -> Reply {
     get,
     path = "/api/conversations/{id}",
     tag = "conversations",
-    params(("id" = ConversationId, Path, description = "The conversation.")),
+    params(ConversationPath),
     responses((status = 200, description = "The conversation.", body = ConversationBody)),
     extensions(("x-errors" = json!(["not_found"])))
 )]
@@ -117,7 +120,7 @@ async fn get_conversation(call: Call) -> Reply {
     delete,
     path = "/api/conversations/{id}",
     tag = "conversations",
-    params(("id" = ConversationId, Path, description = "The conversation.")),
+    params(ConversationPath),
     responses((status = 200, description = "The conversation, closed.", body = ConversationBody)),
     extensions(("x-errors" = json!(["not_found", "forbidden", "concurrent_update"])))
 )]
@@ -132,7 +135,7 @@ async fn close_conversation(call: Call) -> Reply {
     get,
     path = "/api/conversations/{id}/participants",
     tag = "conversations",
-    params(("id" = ConversationId, Path, description = "The conversation.")),
+    params(ConversationPath),
     responses((status = 200, description = "Every participant.", body = ParticipantList)),
     extensions(("x-errors" = json!(["not_found"])))
 )]
@@ -147,7 +150,7 @@ async fn list_participants(call: Call) -> Reply {
     post,
     path = "/api/conversations/{id}/participants",
     tag = "conversations",
-    params(("id" = ConversationId, Path, description = "The group.")),
+    params(ConversationPath),
     request_body = ParticipantRequest,
     responses((status = 201, description = "The new participant.", body = ParticipantBody)),
     extensions(("x-errors" = json!([
@@ -167,10 +170,7 @@ async fn add_participant(call: Call) -> Reply {
     patch,
     path = "/api/conversations/{id}/participants/{participantId}",
     tag = "conversations",
-    params(
-        ("id" = ConversationId, Path, description = "The group."),
-        ("participantId" = ParticipantId, Path, description = "The participant.")
-    ),
+    params(ParticipantPath),
     request_body = RoleRequest,
     responses((status = 200, description = "The participant with its new role.", body = ParticipantBody)),
     extensions(("x-errors" = json!([
@@ -193,10 +193,7 @@ async fn set_role(call: Call) -> Reply {
     delete,
     path = "/api/conversations/{id}/participants/{participantId}",
     tag = "conversations",
-    params(
-        ("id" = ConversationId, Path, description = "The group."),
-        ("participantId" = ParticipantId, Path, description = "The participant.")
-    ),
+    params(ParticipantPath),
     responses((status = 200, description = "Who was removed, and who was promoted.", body = ParticipantRemoved)),
     extensions(("x-errors" = json!([
         "not_found", "forbidden", "not_a_group", "conversation_closed", "last_admin", "concurrent_update"

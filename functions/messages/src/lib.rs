@@ -2,9 +2,11 @@
 //! history, edit and delete. Sends honour an `Idempotency-Key` header.
 
 use serde::Deserialize;
-use switchboard::api::bodies::{ConversationMessage, IdempotencyKey, MessageBody, MessagePage, PageParams};
+use switchboard::api::bodies::{
+    ConversationMessage, ConversationPath, IdempotencyKey, MessageBody, MessagePage, PageParams,
+};
 use switchboard::api::{self, Access, Call, Reply, Routes};
-use switchboard::core::domain::ids::{ConversationId, MessageId, UserId};
+use switchboard::core::domain::ids::{MessageId, UserId};
 use switchboard::core::domain::message::{EditRequest, MessageView, SendRequest};
 use switchboard::core::ports::messages::StoredMessage;
 use switchboard::core::service::messages::{self, Sent};
@@ -90,7 +92,7 @@ async fn history_of(call: Call) -> Reply {
     post,
     path = "/api/conversations/{id}/messages",
     tag = "messages",
-    params(("id" = ConversationId, Path, description = "The conversation."), IdempotencyKey),
+    params(ConversationPath, IdempotencyKey),
     request_body = SendRequest,
     responses((status = 201, description = "The message, with a `pending` delivery per phone.", body = MessageBody)),
     extensions(("x-errors" = json!([
@@ -107,7 +109,7 @@ async fn send(call: Call) -> Reply {
     get,
     path = "/api/conversations/{id}/messages",
     tag = "messages",
-    params(("id" = ConversationId, Path, description = "The conversation."), PageParams),
+    params(ConversationPath, PageParams),
     responses((status = 200, description = "One page of messages, newest first.", body = MessagePage)),
     extensions(("x-errors" = json!(["not_found"])))
 )]
@@ -121,7 +123,7 @@ async fn history(call: Call) -> Reply {
     post,
     path = "/api/messages/{id}",
     tag = "messages",
-    params(("id" = ConversationId, Path, description = "The conversation."), IdempotencyKey),
+    params(ConversationPath, IdempotencyKey),
     request_body = SendRequest,
     responses((status = 201, description = "The message, with a `pending` delivery per phone.", body = MessageBody)),
     extensions(("x-errors" = json!([
@@ -138,7 +140,7 @@ async fn send_legacy(call: Call) -> Reply {
     get,
     path = "/api/messages/{id}",
     tag = "messages",
-    params(("id" = ConversationId, Path, description = "The conversation."), PageParams),
+    params(ConversationPath, PageParams),
     responses((status = 200, description = "One page of messages, newest first.", body = MessagePage)),
     extensions(("x-errors" = json!(["not_found"])))
 )]

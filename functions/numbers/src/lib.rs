@@ -42,7 +42,7 @@ enum StatusFilter {
 )]
 async fn list_numbers(call: Call) -> Reply {
     let status = match call.query("status").as_deref() {
-        None | Some("") | Some("all") => None,
+        None | Some("all") => None,
         Some("free") => Some(NumberStatus::Free),
         Some("assigned") => Some(NumberStatus::Assigned),
         Some("proxy") => Some(NumberStatus::Proxy),

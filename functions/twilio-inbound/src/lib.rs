@@ -39,11 +39,7 @@ async fn incoming(call: Call) -> Reply {
 }
 
 /// The same webhook at the path `make dev` serves it on.
-#[utoipa::path(
-    post,
-    path = "/api/webhooks/twilio/incoming",
-    tag = "webhooks"
-)]
+#[utoipa::path(post, path = "/api/webhooks/twilio/incoming", tag = "webhooks")]
 async fn incoming_local(call: Call) -> Reply {
     receive(call).await
 }

@@ -39,11 +39,7 @@ async fn callback(call: Call) -> Reply {
 }
 
 /// The same callback at the path `make dev` serves it on.
-#[utoipa::path(
-    post,
-    path = "/api/webhooks/twilio/status",
-    tag = "webhooks"
-)]
+#[utoipa::path(post, path = "/api/webhooks/twilio/status", tag = "webhooks")]
 async fn callback_local(call: Call) -> Reply {
     apply(call).await
 }

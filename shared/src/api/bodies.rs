@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use switchboard_core::domain::conversation::{ConversationView, InboxEntry, ParticipantView};
-use switchboard_core::domain::ids::ParticipantId;
+use switchboard_core::domain::ids::{ConversationId, ParticipantId};
 use switchboard_core::domain::message::MessageView;
 use switchboard_core::domain::phone::E164;
 use switchboard_core::domain::user::{PublicUserView, UserView};
@@ -114,7 +114,6 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-
 /// The `Idempotency-Key` header of the sends.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Header)]
@@ -123,4 +122,23 @@ pub struct IdempotencyKey {
     /// answers with the first message and sends nothing again (400 otherwise-shaped keys).
     #[param(rename = "Idempotency-Key", pattern = "^[!-~]{1,128}$", example = "lunch-1")]
     pub key: Option<String>,
+}
+
+/// `{id}`: a conversation the caller is in.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ConversationPath {
+    /// The conversation.
+    pub id: ConversationId,
+}
+
+/// `{id}/participants/{participantId}`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ParticipantPath {
+    /// The conversation (a group).
+    pub id: ConversationId,
+    /// The participant.
+    #[param(rename = "participantId")]
+    pub participant_id: ParticipantId,
 }

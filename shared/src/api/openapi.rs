@@ -28,7 +28,7 @@ use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{
-    AllOfBuilder, Components, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, KnownFormat, Type,
+    AllOfBuilder, Components, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
@@ -196,7 +196,9 @@ pub fn document<'a>(tables: impl IntoIterator<Item = &'a Routes>) -> OpenApi {
         .paths(paths)
         .webhooks(Some(webhooks))
         .components(Some(components))
-        .tags(Some(TAGS.iter().map(|(name, text)| TagBuilder::new().name(*name).description(Some(*text)).build())))
+        .tags(Some(
+            TAGS.iter().map(|(name, text)| TagBuilder::new().name(*name).description(Some(*text)).build()),
+        ))
         .build()
 }
 
@@ -305,12 +307,11 @@ fn take_errors(operation: &mut Operation, route: &Route) -> Vec<&'static ErrorCo
 /// example per code.
 fn error_response(status: u16, codes: &[&ErrorCode]) -> Response {
     let enum_values: Vec<&str> = codes.iter().map(|c| c.code).collect();
-    let restricted = ObjectBuilder::new()
-        .property(
-            "error",
-            ObjectBuilder::new()
-                .property("code", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(enum_values))),
-        );
+    let restricted = ObjectBuilder::new().property(
+        "error",
+        ObjectBuilder::new()
+            .property("code", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(enum_values))),
+    );
     let schema = AllOfBuilder::new().item(Ref::from_schema_name(ErrorBody::name())).item(restricted);
     let examples = codes.iter().map(|code| {
         let example = ExampleBuilder::new()
@@ -319,8 +320,10 @@ fn error_response(status: u16, codes: &[&ErrorCode]) -> Response {
         (code.code, example.build())
     });
     let content = ContentBuilder::new().schema(Some(schema)).examples_from_iter(examples);
-    let description = codes.iter().map(|c| format!("`{}`: {}", c.code, c.when)).collect::<Vec<_>>().join("\n\n");
-    let mut response = ResponseBuilder::new().description(description).content("application/json", content.build());
+    let description =
+        codes.iter().map(|c| format!("`{}`: {}", c.code, c.when)).collect::<Vec<_>>().join("\n\n");
+    let mut response =
+        ResponseBuilder::new().description(description).content("application/json", content.build());
     if status == 401 {
         response = response.header(
             "WWW-Authenticate",

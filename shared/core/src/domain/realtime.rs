@@ -163,8 +163,10 @@ mod tests {
 
     #[test]
     fn every_kind_is_listed_once_under_its_serde_name() {
-        let names: Vec<String> =
-            EventKind::ALL.iter().map(|k| serde_json::to_value(k).unwrap().as_str().unwrap().to_string()).collect();
+        let names: Vec<String> = EventKind::ALL
+            .iter()
+            .map(|k| serde_json::to_value(k).unwrap().as_str().unwrap().to_string())
+            .collect();
         assert_eq!(names, EventKind::ALL.map(|k| k.name().to_string()));
         let mut unique = names.clone();
         unique.sort();

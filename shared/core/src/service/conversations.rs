@@ -453,7 +453,8 @@ pub async fn remove_participant(
     app.conversations.remove_participant(&detail, &target, promote.as_ref()).await?;
     // To everyone who was in, the removed user too (their client drops the conversation); from
     // now on they are not a recipient.
-    let payload = ParticipantLeft { participant: target.view(), promoted: promote.as_ref().map(Participant::view) };
+    let payload =
+        ParticipantLeft { participant: target.view(), promoted: promote.as_ref().map(Participant::view) };
     realtime::to_members(
         app,
         &detail,
