@@ -2,12 +2,13 @@
 # The API against its own description, on a running local stack (scripts/test.sh runs it after
 # the walkthrough, on the same stack; or against `make dev`: scripts/fuzz.sh http://127.0.0.1:9000):
 #   1. /api/openapi.json validates as OpenAPI 3.1 (openapi-spec-validator);
-#   2. schemathesis generates valid and invalid requests for every operation (examples, coverage,
-#      fuzzing, and stateful sequences along the links it infers: create a conversation, then
-#      read, change and leave it) and runs all its checks on every answer: no 5xx, a documented
-#      status, content type, headers and schema, invalid data refused, auth not ignored. All but
-#      positive_data_acceptance: a schema cannot say which phone numbers exist or which cursor a
-#      listing gave, so a schema-valid request may rightly be a 400 (cursor) or 422 (phone).
+#   2. schemathesis generates valid and invalid requests for every operation but the two documents
+#      (see below): examples, coverage, fuzzing, and stateful sequences along the links it infers
+#      (create a conversation, then read, change and leave it). It runs all its checks on every
+#      answer: no 5xx, a documented status, content type, headers and schema, invalid data
+#      refused, auth not ignored. All but positive_data_acceptance: a schema cannot say which
+#      phone numbers exist or which cursor a listing gave, so a schema-valid request may rightly
+#      be a 400 (cursor) or 422 (phone).
 #      Users' operations run as a fresh user with a virtual number, the admins' (the pool,
 #      activation) as an admin. A failure prints the curl command that reproduces it.
 # FUZZ_EXAMPLES (per operation and phase, default 25) and FUZZ_SEED tune the run.
