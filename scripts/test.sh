@@ -69,12 +69,24 @@ wait_for_port "$standin_port" && wait_for_port "$websocket_port" && wait_for_por
     SWITCHBOARD_WEBSOCKET_URL="ws://127.0.0.1:$websocket_port" "$walkthrough" --nocapture 2>&1 |
     tee -a target/test-output.log
 walkthrough_status=${PIPESTATUS[0]}
+# The API against its own description, on the same stack: the description validates as OpenAPI 3.1
+# and schemathesis' generated requests, valid and invalid, all get the answers it promises.
+fuzz_status=0
+if [ "$walkthrough_status" = 0 ]; then
+  echo "==> the API against its description (scripts/fuzz.sh)"
+  scripts/fuzz.sh "http://127.0.0.1:$api_port" 2>&1 | tee target/fuzz-output.log
+  fuzz_status=${PIPESTATUS[0]}
+fi
 set -e
 kill -TERM "$dev_pid" 2>/dev/null || true
 wait "$dev_pid" 2>/dev/null || true
 if [ "$walkthrough_status" != 0 ]; then
   echo "the walkthrough failed; the local stack's log: target/dev-e2e.log" >&2
   tail -n 40 target/dev-e2e.log >&2
+  status=1
+fi
+if [ "$fuzz_status" != 0 ]; then
+  echo "the API does not keep to its description (scripts/fuzz.sh, output: target/fuzz-output.log)" >&2
   status=1
 fi
 
