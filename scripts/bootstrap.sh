@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the project's Python tools (moto, cargo-lambda, SAM CLI, cfn-lint), pinned in
+# Installs the project's Python tools (moto, cargo-lambda, SAM CLI, cfn-lint, schemathesis), pinned in
 # requirements-dev.txt, into the project-local .venv. Does nothing when they are up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -99,7 +99,8 @@ cargo run --quiet -p xtask -- create-table "$TABLE_NAME"
 # The delivery queue and its dead-letter queue (named after the table, so stacks sharing one moto
 # do not share queues); their URLs go to the functions and the poller.
 cargo build --quiet -p xtask --bin xtask --bin twilio-standin --bin phone --bin websocket-gateway --bin queue-poller
-if ! queue_env=$(target/debug/xtask create-queues "$TABLE_NAME"); then
+bin="${CARGO_TARGET_DIR:-target}/debug"
+if ! queue_env=$("$bin"/xtask create-queues "$TABLE_NAME"); then
   if [ -n "$sqs_given" ] || [ -z "$dynamodb_given" ]; then
     echo "could not create the delivery queues on $AWS_ENDPOINT_URL_SQS" >&2
     exit 1
@@ -110,18 +111,18 @@ if ! queue_env=$(target/debug/xtask create-queues "$TABLE_NAME"); then
   pids+=("$MOTO_PID")
   export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$MOTO_PORT"
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
-  queue_env=$(target/debug/xtask create-queues "$TABLE_NAME")
+  queue_env=$("$bin"/xtask create-queues "$TABLE_NAME")
 fi
 while IFS='=' read -r name value; do
   case "$name" in
     DELIVERY_QUEUE_URL | DELIVERY_DEAD_LETTER_QUEUE_URL) export "$name=$value" ;;
   esac
 done <<<"$queue_env"
-WEBSOCKET_PORT="$WEBSOCKET_PORT" API_PORT="$API_PORT" target/debug/websocket-gateway &
+WEBSOCKET_PORT="$WEBSOCKET_PORT" API_PORT="$API_PORT" "$bin"/websocket-gateway &
 pids+=("$!")
 twilio_line="Twilio                     the account in TWILIO_ACCOUNT_SID"
 if [ -n "${USE_STANDIN:-}" ]; then
-  target/debug/twilio-standin &
+  "$bin"/twilio-standin &
   pids+=("$!")
   twilio_line="Twilio stand-in            http://127.0.0.1:${STANDIN_PORT}   phones: scripts/phone inbox | text FROM TO BODY"
 fi
@@ -167,7 +168,7 @@ pids+=("$!")
     if (exec 3<>"/dev/tcp/127.0.0.1/$API_PORT") 2>/dev/null; then break; fi
     sleep 0.5
   done
-  exec env API_PORT="$API_PORT" target/debug/queue-poller
+  exec env API_PORT="$API_PORT" "$bin"/queue-poller
 ) &
 pids+=("$!")
 wait -n "${pids[@]}"

@@ -49,6 +49,9 @@ def measure(bootstrap: Path) -> float:
         "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
         "WEBHOOK_URL_FROM_REQUEST": "true",
         "STATUS_CALLBACK_URL": "https://example.com/status",
+        "DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/delivery",
+        "DELIVERY_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/delivery-dlq",
+        "WEBSOCKET_API_ENDPOINT": "https://example.execute-api.us-east-1.amazonaws.com/live",
         "RUST_LOG": "info",
     }
     started = time.perf_counter()

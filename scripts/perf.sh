@@ -29,7 +29,7 @@ websocket_port=$(free_port)
 log=target/perf-stack.log
 env -u TWILIO_ACCOUNT_SID -u TWILIO_API_BASE_URL -u TWILIO_MESSAGING_SERVICE_SID -u TWILIO_AUTH_TOKEN \
   -u PUBLIC_BASE_URL -u STATUS_CALLBACK_URL -u WEBHOOK_PUBLIC_URL -u WEBSOCKET_API_ENDPOINT -u RUST_LOG \
-  DEV_RELEASE=1 DEV_IGNORE_DOTENV=1 API_PORT="$api_port" STANDIN_PORT="$standin_port" \
+  DEV_RELEASE=1 DEV_IGNORE_DOTENV=1 STANDIN_STATUS_CALLBACKS=off API_PORT="$api_port" STANDIN_PORT="$standin_port" \
   WEBSOCKET_PORT="$websocket_port" TABLE_NAME="switchboard-perf" \
   scripts/dev.sh >"$log" 2>&1 &
 dev_pid=$!

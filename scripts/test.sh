@@ -93,6 +93,14 @@ wait_for_port "$web_port" &&
   SWITCHBOARD_WEB_URL="http://127.0.0.1:$web_port" scripts/web.sh e2e 2>&1 | tee target/web-e2e.log
 browser_status=${PIPESTATUS[0]}
 echo "browser tests took $(( $(date +%s) - browser_started )) s; artifacts: target/web-artifacts/"
+# The API against its own description, on the same stack: the description validates as OpenAPI 3.1
+# and schemathesis' generated requests, valid and invalid, all get the answers it promises.
+fuzz_status=0
+if [ "$walkthrough_status" = 0 ]; then
+  echo "==> the API against its description (scripts/fuzz.sh)"
+  scripts/fuzz.sh "http://127.0.0.1:$api_port" 2>&1 | tee target/fuzz-output.log
+  fuzz_status=${PIPESTATUS[0]}
+fi
 set -e
 kill -TERM "$dev_pid" 2>/dev/null || true
 wait "$dev_pid" 2>/dev/null || true
@@ -103,6 +111,10 @@ if [ "$walkthrough_status" != 0 ]; then
 fi
 if [ "$browser_status" != 0 ]; then
   echo "the browser tests failed (target/web-e2e.log, target/web-artifacts/results/); the stack's log: target/dev-e2e.log" >&2
+  status=1
+fi
+if [ "$fuzz_status" != 0 ]; then
+  echo "the API does not keep to its description (scripts/fuzz.sh, output: target/fuzz-output.log)" >&2
   status=1
 fi
 

@@ -202,9 +202,9 @@ impl FastApp {
 
     /// Runs a request through one function's table (e.g. a webhook's function URL root, `/`).
     pub async fn dispatch_to(&self, routes: &Routes, req: Request) -> Reply {
-        let path = req.uri().path().to_string();
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let response = switchboard::api::serve(self.state.clone(), routes, req).await;
-        reply_of(&path, response)
+        crate::reply_of(routes, &method, &path, response)
     }
 }
 
@@ -228,22 +228,6 @@ pub fn request(
     }
     let body = if body.is_empty() { Body::Empty } else { Body::Text(body.to_string()) };
     builder.body(body).expect("a valid request")
-}
-
-/// The [`Reply`] of a response: JSON parsed, TwiML (`text/xml`) kept as a string.
-fn reply_of(path: &str, response: lambda_http::Response<Body>) -> Reply {
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes: &[u8] = response.body().as_ref();
-    let is_xml = headers.get("content-type").is_some_and(|v| v == "text/xml");
-    let body = if is_xml {
-        Value::String(String::from_utf8_lossy(bytes).into_owned())
-    } else if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{path} answered non-JSON ({e}): {bytes:?}"))
-    };
-    Reply { status, body, headers }
 }
 
 // --- users, numbers, conversations ---------------------------------------------------------------

@@ -4,6 +4,7 @@
 //! the functions' own route tables ([`functions`]).
 
 pub mod bench;
+pub mod contract;
 pub mod fast;
 pub mod twilio_mock;
 
@@ -89,6 +90,29 @@ impl Reply {
     pub fn field(&self) -> &str {
         self.body["error"]["field"].as_str().unwrap_or("")
     }
+}
+
+/// The [`Reply`] of a response (JSON parsed; TwiML and HTML kept as a string), after checking it
+/// against the API's description ([`contract::check`]).
+pub fn reply_of(
+    routes: &Routes,
+    method: &Method,
+    path: &str,
+    response: lambda_http::Response<Body>,
+) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes: &[u8] = response.body().as_ref();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let body = if content_type.starts_with("text/") {
+        Value::String(String::from_utf8_lossy(bytes).into_owned())
+    } else if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{path} answered non-JSON ({e}): {bytes:?}"))
+    };
+    contract::check(routes, method, path, status, &body);
+    Reply { status, body, headers }
 }
 
 /// A logged-in user.
@@ -271,21 +295,10 @@ impl TestApp {
 
     /// Routes a request to the function that serves its path, as the HTTP API does.
     pub async fn dispatch(&self, req: Request) -> Reply {
-        let path = req.uri().path().to_string();
-        let response = switchboard::api::serve(self.state.clone(), function_for(&path), req).await;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes: &[u8] = response.body().as_ref();
-        let is_xml = headers.get("content-type").is_some_and(|v| v == "text/xml");
-        let body = if is_xml {
-            Value::String(String::from_utf8_lossy(bytes).into_owned())
-        } else if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(bytes)
-                .unwrap_or_else(|e| panic!("{path} answered non-JSON ({e}): {bytes:?}"))
-        };
-        Reply { status, body, headers }
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        let routes = function_for(&path);
+        let response = switchboard::api::serve(self.state.clone(), routes, req).await;
+        reply_of(routes, &method, &path, response)
     }
 
     pub async fn register_with(&self, username: &str, email: &str) -> Session {

@@ -48,6 +48,8 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
         },
     ),
     ("auth-login.json", 200, |b| b["user"]["username"] == "ada", no_capture),
+    ("auth-openapi-get.json", 200, |b| b["openapi"] == "3.1.0", no_capture),
+    ("auth-docs-get.json", 200, |b| b.as_str().is_some_and(|html| html.contains("<redoc")), no_capture),
     ("auth-refresh.json", 200, |b| b["token"].is_string(), no_capture),
     ("auth-profile.json", 200, |b| b["user"]["email"] == "ada@example.com", no_capture),
     // WebSocket API events (the `realtime` function): Ada connects with her token.

@@ -2074,3 +2074,49 @@ async fn given_a_group_text_to_twenty_other_phones_then_the_webhook_makes_two_st
     assert!(deliveries.iter().all(|d| d["status"] == "queued"));
     assert_eq!(app.inbox(&bea).await[0]["lastMessagePreview"], "hello all");
 }
+
+// --- found by fuzzing the local stack against the description (scripts/fuzz.sh) ------------------
+
+#[tokio::test]
+async fn fuzzing_a_body_that_is_not_utf8_is_a_400_not_a_500() {
+    let app = FastApp::new();
+    let ann = app.register("ann").await;
+    for (path, token) in [("/api/auth/login", None), ("/api/conversations/direct", Some(ann.token.as_str()))]
+    {
+        let mut request = switchboard_tests::fast::request("POST", path, "", token, &[]);
+        *request.body_mut() = lambda_http::Body::Binary(vec![0xb3, b'i', 0xff]);
+        let reply = app.dispatch(request).await;
+        assert_eq!((reply.status, reply.code()), (400, "invalid_request"), "{path}: {:?}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn fuzzing_a_limit_past_int32_is_read_as_100_as_the_description_says_and_past_u32_is_a_400() {
+    let app = FastApp::new();
+    let ann = app.register("ann").await;
+    assert_eq!(app.get("/api/users?limit=2147483648", &ann.token).await.status, 200);
+    assert_eq!(app.get("/api/users?limit=4294967295", &ann.token).await.status, 200);
+    let past = app.get("/api/users?limit=4294967296", &ann.token).await;
+    assert_eq!((past.status, past.field()), (400, "limit"));
+    let description = serde_json::to_value(switchboard_tests::contract::description()).unwrap();
+    let limit = description["paths"]["/api/users"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (limit["schema"]["minimum"].as_u64(), limit["schema"]["maximum"].as_u64()),
+        (Some(1), Some(u32::MAX.into()))
+    );
+}
+
+#[tokio::test]
+async fn fuzzing_an_empty_status_filter_is_a_400_as_the_described_enum_says() {
+    let app = FastApp::new();
+    let admin = app.admin().await;
+    let empty = app.get("/api/numbers?status=", &admin.token).await;
+    assert_eq!((empty.status, empty.field()), (400, "status"), "{:?}", empty.body);
+    assert_eq!(app.get("/api/numbers?status=all", &admin.token).await.status, 200);
+}

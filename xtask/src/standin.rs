@@ -49,6 +49,9 @@ pub struct StandinConfig {
     pub inbound_url: String,
     /// Time between the status callbacks of one message.
     pub callback_step: Duration,
+    /// Whether accepted messages get status callbacks at all (`make perf` turns them off: it
+    /// drives the status webhook itself, and a burst of callbacks would blur its figures).
+    pub status_callbacks: bool,
     /// How long `+14155550197` holds the answer to an SMS's first attempt: longer than the
     /// functions' Twilio timeout (`TWILIO_TIMEOUT_MS`), so they never see it.
     pub late_answer: Duration,
@@ -338,7 +341,7 @@ async fn create_message(
     let Some(sid) = sms.sid.clone() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    if let Some(callback) = first("StatusCallback") {
+    if let Some(callback) = first("StatusCallback").filter(|_| standin.config.status_callbacks) {
         // A late answer's callbacks wait until the worker has found the SMS by listing (or a
         // while): sent first, with the delivery's id in their URL, they would settle it before the
         // worker's retry, and the reconciliation would never run.
@@ -571,6 +574,7 @@ mod tests {
             auth_token: TOKEN.into(),
             inbound_url: "http://127.0.0.1:9/unused".into(),
             callback_step: Duration::from_millis(10),
+            status_callbacks: true,
             late_answer,
         };
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();

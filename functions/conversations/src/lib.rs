@@ -1,8 +1,13 @@
 //! `conversations` function: direct, SMS and group conversations and their participants.
 
-use serde_json::json;
+use switchboard::api::bodies::{
+    ConversationBody, ConversationPage, ConversationPath, PageParams, ParticipantBody, ParticipantList,
+    ParticipantPath, ParticipantRemoved,
+};
 use switchboard::api::{self, Access, Call, Reply, Routes};
-use switchboard::core::domain::conversation::DirectRequest;
+use switchboard::core::domain::conversation::{
+    DirectRequest, GroupRequest, ParticipantRequest, RoleRequest, SmsRequest,
+};
 use switchboard::core::domain::ids::UserId;
 use switchboard::core::service::conversations::{self, Started};
 use switchboard::route;
@@ -28,85 +33,175 @@ pub fn routes() -> Routes {
 /// 201 when this request created the conversation, 200 when it existed.
 fn started(call: &Call, started: Started) -> Reply {
     let status = if started.created { 201 } else { 200 };
-    api::json(status, &json!({ "conversation": started.detail.view_for(call.caller()?.user.id) }))
+    api::json(status, &ConversationBody { conversation: started.detail.view_for(call.caller()?.user.id) })
 }
 
-/// The caller's conversations, latest activity first.
-#[utoipa::path(get, path = "/api/conversations", tag = "conversations", security(("bearer" = [])))]
+/// The caller's conversations (their inbox), latest activity first.
+#[utoipa::path(
+    get,
+    path = "/api/conversations",
+    tag = "conversations",
+    params(PageParams),
+    responses((status = 200, description = "One page of the caller's inbox.", body = ConversationPage))
+)]
 async fn list_conversations(call: Call) -> Reply {
     let page = conversations::list(call.app(), &call.caller()?.user, &call.page()?).await?;
-    api::json(200, &json!({ "conversations": page.items, "nextCursor": page.next_cursor }))
+    api::json(200, &ConversationPage { conversations: page.items, next_cursor: page.next_cursor })
 }
 
 /// Starts (or returns) the direct conversation with another web user.
-#[utoipa::path(post, path = "/api/conversations/direct", tag = "conversations", security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/conversations/direct",
+    tag = "conversations",
+    request_body = DirectRequest,
+    responses(
+        (status = 201, description = "Started.", body = ConversationBody),
+        (status = 200, description = "It existed: the same conversation.", body = ConversationBody)
+    ),
+    extensions(("x-errors" = json!(["validation_failed", "not_found", "concurrent_update"])))
+)]
 async fn start_direct(call: Call) -> Reply {
     let body: DirectRequest = call.json()?;
     let other = UserId::parse_or_not_found(&body.user_id)?;
     started(&call, conversations::start_direct(call.app(), &call.caller()?.user, other).await?)
 }
 
-/// Starts (or returns) the SMS conversation between the caller's number and a phone.
-#[utoipa::path(post, path = "/api/conversations/sms", tag = "conversations", security(("bearer" = [])))]
+/// Starts (or returns) the SMS conversation between the caller's virtual number and a phone.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/sms",
+    tag = "conversations",
+    request_body = SmsRequest,
+    responses(
+        (status = 201, description = "Started.", body = ConversationBody),
+        (status = 200, description = "It existed: the same conversation.", body = ConversationBody)
+    ),
+    extensions(("x-errors" = json!(["validation_failed", "no_virtual_number", "route_taken", "concurrent_update"])))
+)]
 async fn start_sms(call: Call) -> Reply {
     started(&call, conversations::start_sms(call.app(), &call.caller()?.user, call.json()?).await?)
 }
 
-/// Creates a group of web users and phones.
-#[utoipa::path(post, path = "/api/conversations/group", tag = "conversations", security(("bearer" = [])))]
+/// Creates a group of web users and phones; the caller is its admin.
+///
+/// Each phone is reached from a proxy number of the pool that it has no other conversation on.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/group",
+    tag = "conversations",
+    request_body = GroupRequest,
+    responses((status = 201, description = "Created.", body = ConversationBody)),
+    extensions(("x-errors" = json!(["validation_failed", "not_found", "no_proxy_number", "concurrent_update"])))
+)]
 async fn create_group(call: Call) -> Reply {
     let caller = &call.caller()?.user;
     let detail = conversations::create_group(call.app(), caller, call.json()?).await?;
-    api::json(201, &json!({ "conversation": detail.view_for(caller.id) }))
+    api::json(201, &ConversationBody { conversation: detail.view_for(caller.id) })
 }
 
 /// A conversation the caller is in, with its participants.
-#[utoipa::path(get, path = "/api/conversations/{id}", tag = "conversations", security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}",
+    tag = "conversations",
+    params(ConversationPath),
+    responses((status = 200, description = "The conversation.", body = ConversationBody)),
+    extensions(("x-errors" = json!(["not_found"])))
+)]
 async fn get_conversation(call: Call) -> Reply {
     let caller = &call.caller()?.user;
     let detail = conversations::load_visible(call.app(), caller, call.id("id")?).await?;
-    api::json(200, &json!({ "conversation": detail.view_for(caller.id) }))
+    api::json(200, &ConversationBody { conversation: detail.view_for(caller.id) })
 }
 
-/// Admins close a conversation: its routes are freed, its history stays.
-#[utoipa::path(delete, path = "/api/conversations/{id}", tag = "conversations", security(("bearer" = [])))]
+/// Admins of the conversation close it: its routes are freed, its history stays.
+#[utoipa::path(
+    delete,
+    path = "/api/conversations/{id}",
+    tag = "conversations",
+    params(ConversationPath),
+    responses((status = 200, description = "The conversation, closed.", body = ConversationBody)),
+    extensions(("x-errors" = json!(["not_found", "forbidden", "concurrent_update"])))
+)]
 async fn close_conversation(call: Call) -> Reply {
     let caller = &call.caller()?.user;
     let detail = conversations::close(call.app(), caller, call.id("id")?).await?;
-    api::json(200, &json!({ "conversation": detail.view_for(caller.id) }))
+    api::json(200, &ConversationBody { conversation: detail.view_for(caller.id) })
 }
 
 /// The participants of a conversation the caller is in.
-#[utoipa::path(get, path = "/api/conversations/{id}/participants", tag = "conversations", security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}/participants",
+    tag = "conversations",
+    params(ConversationPath),
+    responses((status = 200, description = "Every participant.", body = ParticipantList)),
+    extensions(("x-errors" = json!(["not_found"])))
+)]
 async fn list_participants(call: Call) -> Reply {
     let detail = conversations::load_visible(call.app(), &call.caller()?.user, call.id("id")?).await?;
     let participants: Vec<_> = detail.participants.iter().map(|p| p.view()).collect();
-    api::json(200, &json!({ "participants": participants }))
+    api::json(200, &ParticipantList { participants })
 }
 
 /// Admins add a web user or a phone to a group.
-#[utoipa::path(post, path = "/api/conversations/{id}/participants", tag = "conversations", security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{id}/participants",
+    tag = "conversations",
+    params(ConversationPath),
+    request_body = ParticipantRequest,
+    responses((status = 201, description = "The new participant.", body = ParticipantBody)),
+    extensions(("x-errors" = json!([
+        "validation_failed", "not_found", "forbidden", "not_a_group", "conversation_closed",
+        "already_participant", "group_full", "no_proxy_number", "concurrent_update"
+    ])))
+)]
 async fn add_participant(call: Call) -> Reply {
     let body = call.json()?;
     let added =
         conversations::add_participant(call.app(), &call.caller()?.user, call.id("id")?, body).await?;
-    api::json(201, &json!({ "participant": added.view() }))
+    api::json(201, &ParticipantBody { participant: added.view() })
 }
 
-/// Admins promote or demote a web member.
-#[utoipa::path(patch, path = "/api/conversations/{id}/participants/{participantId}", tag = "conversations", security(("bearer" = [])))]
+/// Admins promote or demote a web member (SMS participants cannot be admins).
+#[utoipa::path(
+    patch,
+    path = "/api/conversations/{id}/participants/{participantId}",
+    tag = "conversations",
+    params(ParticipantPath),
+    request_body = RoleRequest,
+    responses((status = 200, description = "The participant with its new role.", body = ParticipantBody)),
+    extensions(("x-errors" = json!([
+        "validation_failed", "not_found", "forbidden", "not_a_group", "conversation_closed", "last_admin",
+        "concurrent_update"
+    ])))
+)]
 async fn set_role(call: Call) -> Reply {
     let body = call.json()?;
     let (id, participant) = (call.id("id")?, call.id("participantId")?);
     let updated = conversations::set_role(call.app(), &call.caller()?.user, id, participant, body).await?;
-    api::json(200, &json!({ "participant": updated.view() }))
+    api::json(200, &ParticipantBody { participant: updated.view() })
 }
 
-/// Admins remove anyone; anyone leaves.
-#[utoipa::path(delete, path = "/api/conversations/{id}/participants/{participantId}", tag = "conversations", security(("bearer" = [])))]
+/// Admins remove anyone; anyone leaves (their own participant id).
+///
+/// The last admin leaving promotes the longest-standing web member; the last web user leaving closes
+/// the group.
+#[utoipa::path(
+    delete,
+    path = "/api/conversations/{id}/participants/{participantId}",
+    tag = "conversations",
+    params(ParticipantPath),
+    responses((status = 200, description = "Who was removed, and who was promoted.", body = ParticipantRemoved)),
+    extensions(("x-errors" = json!([
+        "not_found", "forbidden", "not_a_group", "conversation_closed", "last_admin", "concurrent_update"
+    ])))
+)]
 async fn remove_participant(call: Call) -> Reply {
     let (id, participant) = (call.id("id")?, call.id("participantId")?);
     let promoted =
         conversations::remove_participant(call.app(), &call.caller()?.user, id, participant).await?;
-    api::json(200, &json!({ "removed": participant, "promoted": promoted.map(|p| p.view()) }))
+    api::json(200, &ParticipantRemoved { removed: participant, promoted: promoted.map(|p| p.view()) })
 }

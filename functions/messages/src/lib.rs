@@ -2,9 +2,12 @@
 //! history, edit and delete. Sends honour an `Idempotency-Key` header.
 
 use serde::Deserialize;
-use serde_json::json;
+use switchboard::api::bodies::{
+    ConversationMessage, ConversationPath, IdempotencyKey, MessageBody, MessagePage, PageParams,
+};
 use switchboard::api::{self, Access, Call, Reply, Routes};
-use switchboard::core::domain::ids::UserId;
+use switchboard::core::domain::ids::{MessageId, UserId};
+use switchboard::core::domain::message::{EditRequest, MessageView, SendRequest};
 use switchboard::core::ports::messages::StoredMessage;
 use switchboard::core::service::messages::{self, Sent};
 use switchboard::route;
@@ -25,21 +28,29 @@ pub fn routes() -> Routes {
     )
 }
 
-#[derive(Deserialize)]
+/// `POST /api/users/sms/internal/{userId}`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct InternalRequest {
+    /// The text: 1 to 1,600 characters.
+    #[schema(example = "Lunch at noon?")]
     message: String,
 }
 
-#[derive(Deserialize)]
+/// `POST /api/users/sms/external`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ExternalRequest {
+    /// The phone, in any common notation.
+    #[schema(example = "+1 415 555 0177")]
     phone_number: String,
+    /// The text: 1 to 1,600 characters.
+    #[schema(example = "Hi Grace, lunch at noon?")]
     message: String,
 }
 
-fn message_json(stored: &StoredMessage) -> serde_json::Value {
-    json!(stored.message.view(&stored.deliveries))
+fn message_view(stored: &StoredMessage) -> MessageView {
+    stored.message.view(&stored.deliveries)
 }
 
 /// The `Idempotency-Key` header; one that is not text is kept as an invalid key (a 400), not
@@ -50,13 +61,13 @@ fn idempotency_key(call: &Call) -> Option<String> {
 
 /// 201 with the message (and, for the user and phone shortcuts, its conversation).
 fn sent(call: &Call, sent: Sent, with_conversation: bool) -> Reply {
-    let message = json!(sent.message.view(&sent.deliveries));
-    let body = if with_conversation {
-        json!({ "conversation": sent.detail.view_for(call.caller()?.user.id), "message": message })
+    let message = sent.message.view(&sent.deliveries);
+    if with_conversation {
+        let conversation = sent.detail.view_for(call.caller()?.user.id);
+        api::json(201, &ConversationMessage { conversation, message })
     } else {
-        json!({ "message": message })
-    };
-    api::json(201, &body)
+        api::json(201, &MessageBody { message })
+    }
 }
 
 async fn send_in(call: Call) -> Reply {
@@ -69,51 +80,116 @@ async fn send_in(call: Call) -> Reply {
 
 async fn history_of(call: Call) -> Reply {
     let page = messages::history(call.app(), &call.caller()?.user, call.id("id")?, &call.page()?).await?;
-    let list: Vec<_> = page.items.iter().map(message_json).collect();
-    api::json(200, &json!({ "messages": list, "nextCursor": page.next_cursor }))
+    let messages = page.items.iter().map(message_view).collect();
+    api::json(200, &MessagePage { messages, next_cursor: page.next_cursor })
 }
 
-/// Sends a message: in the app to web members, by SMS to phones.
-#[utoipa::path(post, path = "/api/conversations/{id}/messages", tag = "messages", security(("bearer" = [])))]
+/// Sends a message: in the app to web members, by SMS to phones (each phone gets a
+/// delivery, sent by the delivery pipeline).
+///
+/// A repeated `Idempotency-Key` answers with the first message and sends nothing again.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{id}/messages",
+    tag = "messages",
+    params(ConversationPath, IdempotencyKey),
+    request_body = SendRequest,
+    responses((status = 201, description = "The message, with a `pending` delivery per phone.", body = MessageBody)),
+    extensions(("x-errors" = json!([
+        "validation_failed", "not_found", "conversation_closed", "no_virtual_number", "idempotency_key_used",
+        "concurrent_update"
+    ])))
+)]
 async fn send(call: Call) -> Reply {
     send_in(call).await
 }
 
-/// History, newest first.
-#[utoipa::path(get, path = "/api/conversations/{id}/messages", tag = "messages", security(("bearer" = [])))]
+/// The conversation's history, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}/messages",
+    tag = "messages",
+    params(ConversationPath, PageParams),
+    responses((status = 200, description = "One page of messages, newest first.", body = MessagePage)),
+    extensions(("x-errors" = json!(["not_found"])))
+)]
 async fn history(call: Call) -> Reply {
     history_of(call).await
 }
 
-/// Sends a message (the old app's path; `id` is the conversation).
-#[utoipa::path(post, path = "/api/messages/{id}", tag = "messages", security(("bearer" = [])))]
+/// Sends a message (the old app's path; `id` is the conversation). As
+/// `POST /api/conversations/{id}/messages`.
+#[utoipa::path(
+    post,
+    path = "/api/messages/{id}",
+    tag = "messages",
+    params(ConversationPath, IdempotencyKey),
+    request_body = SendRequest,
+    responses((status = 201, description = "The message, with a `pending` delivery per phone.", body = MessageBody)),
+    extensions(("x-errors" = json!([
+        "validation_failed", "not_found", "conversation_closed", "no_virtual_number", "idempotency_key_used",
+        "concurrent_update"
+    ])))
+)]
 async fn send_legacy(call: Call) -> Reply {
     send_in(call).await
 }
 
 /// History, newest first (the old app's path; `id` is the conversation).
-#[utoipa::path(get, path = "/api/messages/{id}", tag = "messages", security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/messages/{id}",
+    tag = "messages",
+    params(ConversationPath, PageParams),
+    responses((status = 200, description = "One page of messages, newest first.", body = MessagePage)),
+    extensions(("x-errors" = json!(["not_found"])))
+)]
 async fn history_legacy(call: Call) -> Reply {
     history_of(call).await
 }
 
 /// The author edits a message (the new text is not sent again by SMS).
-#[utoipa::path(put, path = "/api/messages/{id}", tag = "messages", security(("bearer" = [])))]
+#[utoipa::path(
+    put,
+    path = "/api/messages/{id}",
+    tag = "messages",
+    params(("id" = MessageId, Path, description = "The message.")),
+    request_body = EditRequest,
+    responses((status = 200, description = "The message, edited.", body = MessageBody)),
+    extensions(("x-errors" = json!(["validation_failed", "not_found", "forbidden", "concurrent_update"])))
+)]
 async fn edit(call: Call) -> Reply {
     let edit = call.json()?;
     let changed = messages::change(call.app(), &call.caller()?.user, call.id("id")?, Some(edit)).await?;
-    api::json(200, &json!({ "message": message_json(&changed) }))
+    api::json(200, &MessageBody { message: message_view(&changed) })
 }
 
-/// The author deletes a message (it keeps its place in history without its words).
-#[utoipa::path(delete, path = "/api/messages/{id}", tag = "messages", security(("bearer" = [])))]
+/// The author deletes a message: it keeps its place in history without its words.
+#[utoipa::path(
+    delete,
+    path = "/api/messages/{id}",
+    tag = "messages",
+    params(("id" = MessageId, Path, description = "The message.")),
+    responses((status = 200, description = "The message, deleted.", body = MessageBody)),
+    extensions(("x-errors" = json!(["not_found", "forbidden", "concurrent_update"])))
+)]
 async fn delete(call: Call) -> Reply {
     let changed = messages::change(call.app(), &call.caller()?.user, call.id("id")?, None).await?;
-    api::json(200, &json!({ "message": message_json(&changed) }))
+    api::json(200, &MessageBody { message: message_view(&changed) })
 }
 
-/// Sends to a web user: their direct conversation, started if needed.
-#[utoipa::path(post, path = "/api/users/sms/internal/{userId}", tag = "messages", security(("bearer" = [])))]
+/// Sends to a web user: in the direct conversation with them, started if needed.
+#[utoipa::path(
+    post,
+    path = "/api/users/sms/internal/{userId}",
+    tag = "messages",
+    params(("userId" = UserId, Path, description = "The recipient."), IdempotencyKey),
+    request_body = InternalRequest,
+    responses((status = 201, description = "The message and its conversation.", body = ConversationMessage)),
+    extensions(("x-errors" = json!([
+        "validation_failed", "not_found", "conversation_closed", "idempotency_key_used", "concurrent_update"
+    ])))
+)]
 async fn send_to_user(call: Call) -> Reply {
     let body: InternalRequest = call.json()?;
     let user: UserId = call.id("userId")?;
@@ -123,8 +199,19 @@ async fn send_to_user(call: Call) -> Reply {
     sent(&call, done, true)
 }
 
-/// Sends to a phone: the SMS conversation with it, started if needed.
-#[utoipa::path(post, path = "/api/users/sms/external", tag = "messages", security(("bearer" = [])))]
+/// Sends to a phone: in the SMS conversation with it, started if needed.
+#[utoipa::path(
+    post,
+    path = "/api/users/sms/external",
+    tag = "messages",
+    params(IdempotencyKey),
+    request_body = ExternalRequest,
+    responses((status = 201, description = "The message and its conversation.", body = ConversationMessage)),
+    extensions(("x-errors" = json!([
+        "validation_failed", "not_found", "conversation_closed", "no_virtual_number", "route_taken",
+        "idempotency_key_used", "concurrent_update"
+    ])))
+)]
 async fn send_to_phone(call: Call) -> Reply {
     let body: ExternalRequest = call.json()?;
     let key = idempotency_key(&call);

@@ -1,9 +1,9 @@
 //! `numbers` function (admins only): the pool of Twilio numbers.
 
-use serde_json::json;
+use switchboard::api::bodies::{NumberBody, NumberDeleted, NumberPage, PageParams};
 use switchboard::api::{self, Access, Call, Reply, Routes};
 use switchboard::core::domain::number::NumberStatus;
-use switchboard::core::service::numbers;
+use switchboard::core::service::numbers::{self, AddNumberRequest};
 use switchboard::core::AppError;
 use switchboard::route;
 
@@ -18,11 +18,31 @@ pub fn routes() -> Routes {
     )
 }
 
-/// The pool, optionally by status (`?status=free|assigned|proxy|all`).
-#[utoipa::path(get, path = "/api/numbers", tag = "numbers", security(("bearer" = [])))]
+/// `?status=` of the pool listing.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum StatusFilter {
+    Free,
+    Assigned,
+    Proxy,
+    All,
+}
+
+/// The pool, optionally by status.
+#[utoipa::path(
+    get,
+    path = "/api/numbers",
+    tag = "numbers",
+    params(
+        ("status" = inline(Option<StatusFilter>), Query, description = "Only numbers with this status (default `all`)."),
+        PageParams
+    ),
+    responses((status = 200, description = "One page of the pool.", body = NumberPage))
+)]
 async fn list_numbers(call: Call) -> Reply {
     let status = match call.query("status").as_deref() {
-        None | Some("") | Some("all") => None,
+        None | Some("all") => None,
         Some("free") => Some(NumberStatus::Free),
         Some("assigned") => Some(NumberStatus::Assigned),
         Some("proxy") => Some(NumberStatus::Proxy),
@@ -34,19 +54,33 @@ async fn list_numbers(call: Call) -> Reply {
         }
     };
     let page = numbers::list(call.app(), status, &call.page()?).await?;
-    api::json(200, &json!({ "numbers": page.items, "nextCursor": page.next_cursor }))
+    api::json(200, &NumberPage { numbers: page.items, next_cursor: page.next_cursor })
 }
 
 /// Adds a Twilio number to the pool.
-#[utoipa::path(post, path = "/api/numbers", tag = "numbers", security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/numbers",
+    tag = "numbers",
+    request_body = AddNumberRequest,
+    responses((status = 201, description = "The number, free.", body = NumberBody)),
+    extensions(("x-errors" = json!(["validation_failed", "number_exists"])))
+)]
 async fn add_number(call: Call) -> Reply {
     let added = numbers::add(call.app(), call.json()?).await?;
-    api::json(201, &json!({ "number": added }))
+    api::json(201, &NumberBody { number: added })
 }
 
 /// Removes a free number from the pool.
-#[utoipa::path(delete, path = "/api/numbers/{phoneNumber}", tag = "numbers", security(("bearer" = [])))]
+#[utoipa::path(
+    delete,
+    path = "/api/numbers/{phoneNumber}",
+    tag = "numbers",
+    params(("phoneNumber" = String, Path, description = "The number, in any notation (`+14155550100`, `%2B1 415…`).")),
+    responses((status = 200, description = "The number removed, in E.164.", body = NumberDeleted)),
+    extensions(("x-errors" = json!(["validation_failed", "not_found", "number_assigned", "number_in_use", "concurrent_update"])))
+)]
 async fn remove_number(call: Call) -> Reply {
     let removed = numbers::remove(call.app(), call.param("phoneNumber")?).await?;
-    api::json(200, &json!({ "deleted": removed }))
+    api::json(200, &NumberDeleted { deleted: removed })
 }

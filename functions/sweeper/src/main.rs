@@ -3,7 +3,8 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 
-#[tokio::main]
+// A Lambda serves one request at a time: one thread, no hops between workers (docs/performance.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     switchboard::telemetry::init();
     let state = switchboard::AppState::from_env().await?.with_queue()?;

@@ -2,7 +2,8 @@
 //! its Lambda function URL (locally at POST /api/webhooks/twilio/incoming). The routing itself is
 //! `switchboard::core::service::inbound`.
 
-use switchboard::api::{webhook, Access, Call, Reply, Routes};
+use switchboard::api::webhook::{self, InboundForm, TwilioSignature};
+use switchboard::api::{Access, Call, Reply, Routes};
 use switchboard::core::observe::{self, Metric};
 use switchboard::core::service::inbound::{self, Outcome};
 use switchboard::route;
@@ -11,8 +12,28 @@ pub fn routes() -> Routes {
     Routes::new("twilio-inbound", [route!(Access::Public, incoming), route!(Access::Public, incoming_local)])
 }
 
-/// Twilio's "A message comes in" webhook, at the function URL Twilio is given.
-#[utoipa::path(post, path = "/", tag = "webhooks")]
+/// Twilio's "A message comes in" webhook, at the function URL Twilio is given (output
+/// `TwilioInboundWebhookUrl`; locally `POST /api/webhooks/twilio/incoming`).
+///
+/// The signature is checked before anything is read; the text is stored once (a retry with a
+/// `MessageSid` already stored changes nothing), routed by (To, From) and relayed to a group's other
+/// phones. STOP/START and their synonyms opt the phone out of (back in to) that number.
+#[utoipa::path(
+    post,
+    path = "/",
+    tag = "webhooks",
+    operation_id = "twilio_inbound",
+    params(TwilioSignature),
+    request_body(content = InboundForm, content_type = "application/x-www-form-urlencoded"),
+    responses((
+        status = 200,
+        description = "Received (or ignored: no route and nobody holds `To`): an empty TwiML answer.",
+        content_type = "text/xml",
+        body = String,
+        example = json!(webhook::EMPTY_TWIML)
+    )),
+    extensions(("x-errors" = json!(["forbidden"])))
+)]
 async fn incoming(call: Call) -> Reply {
     receive(call).await
 }

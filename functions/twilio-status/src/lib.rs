@@ -1,7 +1,8 @@
 //! `twilio-status` function: Twilio's status callbacks for the SMS we send. Reached through its
 //! Lambda function URL (locally at POST /api/webhooks/twilio/status?deliveryId=…).
 
-use switchboard::api::{webhook, Access, Call, Reply, Routes};
+use switchboard::api::webhook::{self, StatusForm, StatusQuery, TwilioSignature};
+use switchboard::api::{Access, Call, Reply, Routes};
 use switchboard::core::observe::{self, Metric};
 use switchboard::core::ports::webhooks::StatusOutcome;
 use switchboard::core::service::status;
@@ -11,8 +12,28 @@ pub fn routes() -> Routes {
     Routes::new("twilio-status", [route!(Access::Public, callback), route!(Access::Public, callback_local)])
 }
 
-/// Twilio's status callback, at the function URL every send names (`?deliveryId=…`).
-#[utoipa::path(post, path = "/", tag = "webhooks")]
+/// Twilio's status callback, at the function URL every send names as `StatusCallback`
+/// (output `TwilioStatusCallbackUrl`; locally `POST /api/webhooks/twilio/status`).
+///
+/// The signature is checked first. The status is applied only if it moves the delivery forward, so
+/// callbacks in any order end at the most advanced status; an unknown delivery or status changes
+/// nothing and is answered 200 too (Twilio has nothing to retry).
+#[utoipa::path(
+    post,
+    path = "/",
+    tag = "webhooks",
+    operation_id = "twilio_status",
+    params(TwilioSignature, StatusQuery),
+    request_body(content = StatusForm, content_type = "application/x-www-form-urlencoded"),
+    responses((
+        status = 200,
+        description = "Applied, stale or unknown: an empty TwiML answer.",
+        content_type = "text/xml",
+        body = String,
+        example = json!(webhook::EMPTY_TWIML)
+    )),
+    extensions(("x-errors" = json!(["forbidden"])))
+)]
 async fn callback(call: Call) -> Reply {
     apply(call).await
 }

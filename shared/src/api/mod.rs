@@ -1,8 +1,12 @@
 //! The HTTP edge shared by every function: route tables ([`router`]), the call a handler gets
-//! ([`call`]), request parsing, the one error-to-HTTP mapping ([`response`]), Twilio's webhook
-//! forms ([`webhook`]), and the one log line and metrics document of every request ([`observed`]).
+//! ([`call`]), request parsing, the one error-to-HTTP mapping ([`response`]), the bodies routes
+//! answer ([`bodies`]), Twilio's webhook forms ([`webhook`]), the OpenAPI description built from
+//! the route tables ([`openapi`]), and the one log line and metrics document of every request
+//! ([`observed`]).
 
+pub mod bodies;
 pub mod call;
+pub mod openapi;
 pub mod request;
 pub mod response;
 pub mod router;

@@ -18,6 +18,17 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Result<HttpResponse, AppErr
         .map_err(AppError::internal)
 }
 
+/// 200 with a document that only changes with a deployment (the API's description, its
+/// rendered reference): cacheable for a few minutes.
+pub fn document(content_type: &str, body: &'static str) -> Result<HttpResponse, AppError> {
+    Response::builder()
+        .status(200)
+        .header(CONTENT_TYPE, content_type)
+        .header(CACHE_CONTROL, "public, max-age=300")
+        .body(Body::Text(body.to_string()))
+        .map_err(AppError::internal)
+}
+
 /// The status an error answers with, as a method: `err.status()`.
 pub trait HttpStatus {
     fn status(&self) -> u16;
@@ -46,15 +57,21 @@ pub fn status_of(err: &AppError) -> u16 {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// Every error the API answers: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody<'a> {
     pub error: ErrorDetail<'a>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
+    /// Stable and machine-readable: each response lists the codes it can carry.
     pub code: &'static str,
+    /// For humans; may change.
     pub message: String,
+    /// The request field it is about (a 400 or 422), e.g. `phoneNumber`, `participants[2].userId`,
+    /// `Idempotency-Key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'a str>,
 }

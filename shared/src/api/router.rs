@@ -54,12 +54,20 @@ pub struct Route {
     pub handler: Handler,
     /// The route's OpenAPI operation, generated from the handler's annotation.
     pub operation: fn() -> utoipa::openapi::path::Operation,
+    /// The schemas the operation refers to (`#/components/schemas/…`).
+    pub schemas: fn(&mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>),
+    /// The annotation's tags (utoipa keeps them apart from the operation).
+    pub tags: fn() -> Vec<&'static str>,
 }
 
 impl Route {
     /// The routes a `#[utoipa::path]`-annotated handler serves (one per method it declares).
     /// Use [`route!`] rather than calling this.
-    pub fn described<P: utoipa::Path>(access: Access, name: &'static str, handler: Handler) -> Vec<Route> {
+    pub fn described<P: utoipa::Path + utoipa::__dev::SchemaReferences + utoipa::__dev::Tags<'static>>(
+        access: Access,
+        name: &'static str,
+        handler: Handler,
+    ) -> Vec<Route> {
         let path = P::path();
         P::methods()
             .into_iter()
@@ -70,6 +78,8 @@ impl Route {
                 name,
                 handler,
                 operation: P::operation,
+                schemas: P::schemas,
+                tags: P::tags,
             })
             .collect()
     }

@@ -19,6 +19,79 @@ use crate::twilio::signature;
 
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
+/// The form of Twilio's "A message comes in" webhook, as [`inbound_sms`] reads it (Twilio sends
+/// more parameters; they are signed, and ignored).
+#[derive(utoipa::ToSchema)]
+#[schema(as = TwilioInboundForm)]
+#[allow(dead_code)]
+#[serde(rename_all = "PascalCase")]
+pub struct InboundForm {
+    /// The message's SID (`SM…` or `MM…`): a retried webhook with a SID already stored is
+    /// stored once.
+    #[schema(example = "SM0123456789abcdef0123456789abcdef")]
+    message_sid: String,
+    #[schema(example = "AC0123456789abcdef0123456789abcdef")]
+    account_sid: Option<String>,
+    /// The phone that texted, E.164.
+    #[schema(example = "+14155550177")]
+    from: String,
+    /// Our number it texted, E.164.
+    #[schema(example = "+14155550100")]
+    to: String,
+    /// The text (may be empty when media are attached).
+    #[schema(example = "Yes! See you there")]
+    body: Option<String>,
+    /// How many `MediaUrlN`/`MediaContentTypeN` pairs follow (N from 0; at most 10 are kept).
+    #[schema(example = "0")]
+    num_media: Option<String>,
+    /// The first medium's URL; `MediaUrl1`… follow.
+    media_url0: Option<String>,
+    /// The first medium's type, e.g. `image/jpeg`; `MediaContentType1`… follow.
+    media_content_type0: Option<String>,
+}
+
+/// The form of Twilio's status callbacks, as [`status_callback`] reads it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = TwilioStatusForm)]
+#[allow(dead_code)]
+#[serde(rename_all = "PascalCase")]
+pub struct StatusForm {
+    #[schema(example = "SM0123456789abcdef0123456789abcdef")]
+    message_sid: Option<String>,
+    /// `queued`, `sending`, `sent`, `delivered`, `undelivered`, `failed`, `read`; others
+    /// (`partially_delivered`, `receiving`…) change nothing.
+    #[schema(example = "delivered")]
+    message_status: Option<String>,
+    /// The older name of `MessageStatus`, read when it is absent.
+    sms_status: Option<String>,
+    /// Twilio's error code of an `undelivered` or `failed` message.
+    #[schema(example = "30003")]
+    error_code: Option<String>,
+    error_message: Option<String>,
+}
+
+/// `X-Twilio-Signature`, on both webhooks.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct TwilioSignature {
+    /// base64(HMAC-SHA1(auth token, the URL Twilio called + every POST parameter's name and
+    /// value, sorted by name)). Missing or wrong: 403, nothing read or stored.
+    #[param(rename = "X-Twilio-Signature", example = "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")]
+    signature: String,
+}
+
+/// `?deliveryId=` of the status callback URL every send names.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct StatusQuery {
+    /// The delivery the callback reports on; without it (or when it is no delivery id) the
+    /// `MessageSid` finds the delivery.
+    #[param(value_type = Option<DeliveryId>, rename = "deliveryId")]
+    delivery_id: Option<String>,
+}
+
 /// 200 with an empty TwiML document: "received, nothing to say".
 pub fn twiml() -> HttpResponse {
     Response::builder()

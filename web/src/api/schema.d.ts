@@ -1338,7 +1338,7 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Items per page: 1 to 100 (larger values are read as 100). Default 20.
+                 * @description Items per page: 1 to 100 (larger values, up to 4294967295, are read as 100). Default 20.
                  * @example 20
                  */
                 limit?: number;
@@ -1575,7 +1575,7 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Items per page: 1 to 100 (larger values are read as 100). Default 20.
+                 * @description Items per page: 1 to 100 (larger values, up to 4294967295, are read as 100). Default 20.
                  * @example 20
                  */
                 limit?: number;
@@ -1702,7 +1702,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The group. */
+                /** @description The conversation. */
                 id: components["schemas"]["ConversationId"];
             };
             cookie?: never;
@@ -1763,7 +1763,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The group. */
+                /** @description The conversation (a group). */
                 id: components["schemas"]["ConversationId"];
                 /** @description The participant. */
                 participantId: components["schemas"]["ParticipantId"];
@@ -1815,7 +1815,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The group. */
+                /** @description The conversation (a group). */
                 id: components["schemas"]["ConversationId"];
                 /** @description The participant. */
                 participantId: components["schemas"]["ParticipantId"];
@@ -1895,7 +1895,7 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Items per page: 1 to 100 (larger values are read as 100). Default 20.
+                 * @description Items per page: 1 to 100 (larger values, up to 4294967295, are read as 100). Default 20.
                  * @example 20
                  */
                 limit?: number;
@@ -2061,7 +2061,7 @@ export interface operations {
                 /** @description Only numbers with this status (default `all`). */
                 status?: "free" | "assigned" | "proxy" | "all";
                 /**
-                 * @description Items per page: 1 to 100 (larger values are read as 100). Default 20.
+                 * @description Items per page: 1 to 100 (larger values, up to 4294967295, are read as 100). Default 20.
                  * @example 20
                  */
                 limit?: number;
@@ -2199,7 +2199,7 @@ export interface operations {
                 /** @description Only usernames starting with this (case-insensitive). */
                 q?: string;
                 /**
-                 * @description Items per page: 1 to 100 (larger values are read as 100). Default 20.
+                 * @description Items per page: 1 to 100 (larger values, up to 4294967295, are read as 100). Default 20.
                  * @example 20
                  */
                 limit?: number;
@@ -2509,7 +2509,7 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Items per page: 1 to 100 (larger values are read as 100). Default 20.
+                 * @description Items per page: 1 to 100 (larger values, up to 4294967295, are read as 100). Default 20.
                  * @example 20
                  */
                 limit?: number;

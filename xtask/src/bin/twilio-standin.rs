@@ -3,7 +3,7 @@
 //! TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, STANDIN_PORT (9100), TWILIO_INBOUND_URL (default
 //! PUBLIC_BASE_URL + /api/webhooks/twilio/incoming), STANDIN_CALLBACK_STEP_MS (250),
 //! STANDIN_LATE_ANSWER_MS (how long +14155550197 holds a first attempt's answer: the functions'
-//! TWILIO_TIMEOUT_MS, 8000 unless set, plus 2000).
+//! TWILIO_TIMEOUT_MS, 8000 unless set, plus 2000), STANDIN_STATUS_CALLBACKS (`off`: none sent).
 
 use std::time::Duration;
 
@@ -35,6 +35,7 @@ async fn main() {
         auth_token: required("TWILIO_AUTH_TOKEN"),
         inbound_url,
         callback_step: Duration::from_millis(step),
+        status_callbacks: setting("STANDIN_STATUS_CALLBACKS").as_deref() != Some("off"),
         late_answer: Duration::from_millis(late),
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap_or_else(|e| {

@@ -11,6 +11,7 @@ use crate::error::AppError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ConversationKind {
     /// Two web users; nothing goes over SMS.
     Direct,
@@ -22,6 +23,7 @@ pub enum ConversationKind {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ConversationStatus {
     Active,
     /// Routes freed; history readable by its participants; no sending, no membership changes.
@@ -30,6 +32,7 @@ pub enum ConversationStatus {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ParticipantRole {
     Admin,
     Member,
@@ -81,9 +84,9 @@ impl Participant {
 
     pub fn view(&self) -> ParticipantView {
         let (kind, user_id, phone_number, proxy_number) = match &self.member {
-            Member::User { user_id } => ("user", Some(*user_id), None, None),
+            Member::User { user_id } => (MemberKind::User, Some(*user_id), None, None),
             Member::Sms { phone, proxy_number } => {
-                ("sms", None, Some(phone.clone()), Some(proxy_number.clone()))
+                (MemberKind::Sms, None, Some(phone.clone()), Some(proxy_number.clone()))
             }
         };
         ParticipantView {
@@ -158,22 +161,36 @@ impl ConversationDetail {
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ParticipantView {
     pub id: ParticipantId,
-    pub kind: &'static str,
+    pub kind: MemberKind,
+    /// Web participants: the user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
+    /// SMS participants: the phone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<E164>,
     pub display_name: String,
     pub role: ParticipantRole,
+    /// SMS participants: the number the phone texts (and receives the conversation's texts from).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_number: Option<E164>,
     pub joined_at: DateTime<Utc>,
 }
 
+/// What a participant is: a web user, or a phone reached by SMS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum MemberKind {
+    User,
+    Sms,
+}
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationView {
     pub id: ConversationId,
     #[serde(rename = "type")]
@@ -190,6 +207,7 @@ pub struct ConversationView {
 /// One line of "my conversations", read from the inbox index without touching the conversation.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InboxEntry {
     pub id: ConversationId,
     #[serde(rename = "type")]
@@ -208,12 +226,14 @@ pub const DESCRIPTION_MAX: usize = 500;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectRequest {
     pub user_id: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SmsRequest {
     pub phone_number: String,
     #[serde(default)]
@@ -222,6 +242,7 @@ pub struct SmsRequest {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupRequest {
     pub name: String,
     #[serde(default)]
@@ -233,6 +254,7 @@ pub struct GroupRequest {
 /// `{userId}` or `{phoneNumber, displayName?}`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ParticipantRequest {
     #[serde(default)]
     pub user_id: Option<String>,
@@ -243,6 +265,7 @@ pub struct ParticipantRequest {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoleRequest {
     pub role: ParticipantRole,
 }

@@ -89,7 +89,50 @@ macro_rules! ulid_id {
                 Self::parse(&raw).map_err(serde::de::Error::custom)
             }
         }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                schema::ulid(concat!("A ", $what, " id: a ULID (26 characters, sorts by creation time)."))
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
     };
+}
+
+/// The OpenAPI schemas of the ids (feature `openapi`).
+#[cfg(feature = "openapi")]
+mod schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::RefOr;
+
+    /// Crockford's base32, canonical (upper-case) as the API writes ids.
+    pub const ULID_PATTERN: &str = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$";
+
+    pub fn ulid(description: &str) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(ULID_PATTERN))
+            .description(Some(description))
+            .examples(["01JDX3H7R5P2N8K4J6G0F9E1D2"])
+            .into()
+    }
+
+    pub fn delivery_id() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(
+                "^[0-7][0-9A-HJKMNP-TV-Z]{25}-[0-7][0-9A-HJKMNP-TV-Z]{25}-[0-7][0-9A-HJKMNP-TV-Z]{25}$",
+            ))
+            .description(Some(
+                "A delivery id: `<conversationId>-<messageId>-<participantId>`. Twilio's status \
+                 callbacks name it (`?deliveryId=`).",
+            ))
+            .examples(["01JDX3H7R5P2N8K4J6G0F9E1D2-01JDX3K2W8Q9M4T6V0B1C2D3E4-01JDX3H7R6A1B2C3D4E5F6G7H8"])
+            .into()
+    }
 }
 
 ulid_id!(
@@ -164,6 +207,16 @@ impl<'de> Deserialize<'de> for DeliveryId {
         Self::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for DeliveryId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        schema::delivery_id()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for DeliveryId {}
 
 /// API Gateway's id of one open WebSocket (not ours, not a ULID: e.g. `L0SM9cOFvHcCIhw=`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

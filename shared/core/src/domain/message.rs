@@ -15,6 +15,7 @@ pub const IDEMPOTENCY_KEY_MAX: usize = 128;
 /// Where a delivery stands. Statuses only move forward (see [`DeliveryStatus::rank`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DeliveryStatus {
     /// In the outbox: stored, not yet accepted by Twilio. The delivery pipeline sends it, and
     /// retries it (`attempts`, `next_attempt_at`) when Twilio is throttling or failing.
@@ -79,6 +80,7 @@ impl DeliveryStatus {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SenderKind {
     User,
     Sms,
@@ -87,6 +89,7 @@ pub enum SenderKind {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sender {
     pub kind: SenderKind,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -213,6 +216,7 @@ impl Delivery {
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryView {
     pub id: DeliveryId,
     pub participant_id: ParticipantId,
@@ -235,6 +239,7 @@ pub struct DeliveryView {
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageView {
     pub id: MessageId,
     pub conversation_id: ConversationId,
@@ -245,8 +250,9 @@ pub struct MessageView {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
-    /// Derived from the deliveries: the least advanced of them, or "delivered" with none.
-    pub status: &'static str,
+    /// Derived from the deliveries: `failed` if any failed or was undelivered, else the least
+    /// advanced of them, or `delivered` with none (web members have it as soon as it is stored).
+    pub status: DeliveryStatus,
     pub deliveries: Vec<DeliveryView>,
 }
 
@@ -272,21 +278,19 @@ impl Message {
 
 /// A message's status from its deliveries: "failed" if any failed, else the least advanced one.
 /// Web-only messages are "delivered" (they are in the app as soon as they are stored).
-pub fn overall_status(deliveries: &[Delivery]) -> &'static str {
+pub fn overall_status(deliveries: &[Delivery]) -> DeliveryStatus {
     let sms: Vec<&Delivery> = deliveries.iter().filter(|d| d.status != DeliveryStatus::OptedOut).collect();
     if sms.iter().any(|d| matches!(d.status, DeliveryStatus::Failed | DeliveryStatus::Undelivered)) {
-        return "failed";
+        return DeliveryStatus::Failed;
     }
-    match sms.iter().map(|d| d.status).min_by_key(|s| s.rank()) {
-        None => "delivered",
-        Some(status) => status.as_str(),
-    }
+    sms.iter().map(|d| d.status).min_by_key(|s| s.rank()).unwrap_or(DeliveryStatus::Delivered)
 }
 
 // --- requests ------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendRequest {
     #[serde(default)]
     pub content: Option<String>,
@@ -295,6 +299,7 @@ pub struct SendRequest {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EditRequest {
     pub content: String,
 }
@@ -370,6 +375,7 @@ pub fn sms_body(prefix: Option<&str>, content: &str) -> String {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Encoding {
     Gsm7,
     Ucs2,

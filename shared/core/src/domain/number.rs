@@ -32,6 +32,7 @@ impl PoolNumber {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum NumberStatus {
     /// In nobody's hands and carrying no group.
     Free,

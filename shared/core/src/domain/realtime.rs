@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::ids::{ConnectionId, ConversationId, UserId};
+use super::conversation::ParticipantView;
+use super::ids::{ConnectionId, ConversationId, DeliveryId, MessageId, ParticipantId, UserId};
+use super::message::DeliveryStatus;
 
 /// How long a connection item lives without a `$disconnect`: API Gateway closes WebSocket
 /// connections after 2 hours at most, and the TTL sweeps what a lost `$disconnect` left.
@@ -47,6 +49,8 @@ pub struct Event {
     pub kind: EventKind,
     pub conversation_id: ConversationId,
     pub timestamp: DateTime<Utc>,
+    /// Per kind: the message view, [`DeliveryUpdate`], the participant view, [`ParticipantLeft`],
+    /// [`Closed`] or [`Typing`] (the description's event schemas).
     pub payload: Value,
 }
 
@@ -70,6 +74,77 @@ pub enum EventKind {
     Typing,
 }
 
+impl EventKind {
+    /// Every kind, in the order docs/realtime.md lists them.
+    pub const ALL: [EventKind; 8] = [
+        Self::MessageCreated,
+        Self::MessageUpdated,
+        Self::MessageDeleted,
+        Self::DeliveryUpdated,
+        Self::ParticipantJoined,
+        Self::ParticipantLeft,
+        Self::ConversationClosed,
+        Self::Typing,
+    ];
+
+    /// The `type` of the event's frame.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MessageCreated => "message.created",
+            Self::MessageUpdated => "message.updated",
+            Self::MessageDeleted => "message.deleted",
+            Self::DeliveryUpdated => "delivery.updated",
+            Self::ParticipantJoined => "participant.joined",
+            Self::ParticipantLeft => "participant.left",
+            Self::ConversationClosed => "conversation.closed",
+            Self::Typing => "typing",
+        }
+    }
+}
+
+/// The payload of `delivery.updated`: a delivery moved (a status callback, an attempt).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryUpdate {
+    pub message_id: MessageId,
+    pub delivery_id: DeliveryId,
+    pub participant_id: ParticipantId,
+    pub status: DeliveryStatus,
+    pub twilio_sid: Option<String>,
+    pub error_code: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+    /// After a failed attempt that will be retried: the attempts made so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// After a failed attempt that will be retried: when the next one is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// The payload of `participant.left`: who left, and who was promoted to admin in their place.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ParticipantLeft {
+    pub participant: ParticipantView,
+    pub promoted: Option<ParticipantView>,
+}
+
+/// The payload of `typing`: a web member is typing.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Typing {
+    pub user_id: UserId,
+    pub participant_id: ParticipantId,
+    pub display_name: String,
+}
+
+/// The payload of `conversation.closed`: `{}`.
+#[derive(Clone, Debug, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Closed {}
+
 impl Event {
     pub fn new(kind: EventKind, conversation_id: ConversationId, payload: impl Serialize) -> Self {
         Self {
@@ -79,5 +154,23 @@ impl Event {
             timestamp: Utc::now(),
             payload: serde_json::to_value(payload).unwrap_or(Value::Null),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_listed_once_under_its_serde_name() {
+        let names: Vec<String> = EventKind::ALL
+            .iter()
+            .map(|k| serde_json::to_value(k).unwrap().as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, EventKind::ALL.map(|k| k.name().to_string()));
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
     }
 }

@@ -47,8 +47,12 @@ pub fn emit(text: &[u8]) {
         lines.borrow_mut().extend(text.lines().map(str::to_string));
     });
     if captured.is_err() && STDOUT.load(Ordering::Relaxed) {
-        // One write per line under the lock: concurrent lines never interleave.
-        let mut out = io::stdout().lock();
-        let _ = out.write_all(text).and_then(|()| out.write_all(b"\n"));
+        // The text and its newline in one write (one syscall; stdout's line buffer would send a
+        // line longer than its 1 KiB apart from its newline), under the lock: lines never
+        // interleave.
+        let mut line = Vec::with_capacity(text.len() + 1);
+        line.extend_from_slice(text);
+        line.push(b'\n');
+        let _ = io::stdout().lock().write_all(&line);
     }
 }

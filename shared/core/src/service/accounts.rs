@@ -16,6 +16,7 @@ use crate::ports::users::{LoginKey, ProfileChanges};
 /// `{token, refreshToken, expiresIn, user}`: the answer to register, login and refresh.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     pub token: String,
     pub refresh_token: String,
@@ -25,6 +26,7 @@ pub struct Session {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     #[serde(default)]
     pub email: Option<String>,
@@ -35,6 +37,7 @@ pub struct LoginRequest {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
@@ -42,6 +45,7 @@ pub struct RefreshRequest {
 /// PUT /api/users/profile. An absent field stays as it is; `null` or "" clears it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfileUpdate {
     #[serde(default, deserialize_with = "present")]
     pub first_name: Option<Option<String>>,

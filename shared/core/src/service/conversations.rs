@@ -6,7 +6,6 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use serde_json::json;
 
 use super::{realtime, App};
 use crate::domain::conversation::{
@@ -17,7 +16,7 @@ use crate::domain::conversation::{
 use crate::domain::ids::{ConversationId, ParticipantId, UserId};
 use crate::domain::number::NumberStatus;
 use crate::domain::phone::E164;
-use crate::domain::realtime::{Event, EventKind};
+use crate::domain::realtime::{Closed, Event, EventKind, ParticipantLeft};
 use crate::domain::routing::{candidate_order, choose_proxies, Choice, Pair};
 use crate::domain::user::User;
 use crate::error::AppError;
@@ -455,7 +454,7 @@ pub async fn remove_participant(
     // To everyone who was in, the removed user too (their client drops the conversation); from
     // now on they are not a recipient.
     let payload =
-        json!({ "participant": target.view(), "promoted": promote.as_ref().map(Participant::view) });
+        ParticipantLeft { participant: target.view(), promoted: promote.as_ref().map(Participant::view) };
     realtime::to_members(
         app,
         &detail,
@@ -515,7 +514,7 @@ async fn close_current(app: &App, mut detail: ConversationDetail) -> Result<Conv
         match app.conversations.close_conversation(&detail).await {
             Ok(()) => {
                 detail.conversation.status = ConversationStatus::Closed;
-                let event = Event::new(EventKind::ConversationClosed, detail.conversation.id, json!({}));
+                let event = Event::new(EventKind::ConversationClosed, detail.conversation.id, Closed {});
                 realtime::to_members(app, &detail, vec![event]).await;
                 return Ok(detail);
             }

@@ -18,6 +18,7 @@ const CANDIDATE_QUERIES: usize = 3;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssignRequest {
     #[serde(default)]
     pub phone_number: Option<String>,
@@ -25,12 +26,14 @@ pub struct AssignRequest {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddNumberRequest {
     pub phone_number: String,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NumberView {
     pub phone_number: E164,
     pub status: NumberStatus,

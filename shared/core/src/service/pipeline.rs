@@ -220,11 +220,12 @@ async fn publish(app: &App, id: DeliveryId, outcome: &AttemptOutcome, attempt: u
         AttemptOutcome::Retry { code, .. } => (DeliveryStatus::Pending, None, *code),
         AttemptOutcome::GaveUp { code, .. } => (DeliveryStatus::Failed, None, *code),
     };
-    let mut event = realtime::delivery_event(id, status, sid, code);
-    if let (AttemptOutcome::Retry { at, .. }, Some(payload)) = (outcome, event.payload.as_object_mut()) {
-        payload.insert("attempts".into(), attempt.into());
-        payload.insert("nextAttemptAt".into(), serde_json::json!(at));
+    let mut update = realtime::delivery_update(id, status, sid, code);
+    if let AttemptOutcome::Retry { at, .. } = outcome {
+        update.attempts = Some(attempt);
+        update.next_attempt_at = Some(*at);
     }
+    let event = Event::new(EventKind::DeliveryUpdated, id.conversation_id, update);
     realtime::to_conversation(app, id.conversation_id, vec![event]).await;
 }
 

@@ -11,7 +11,7 @@ use crate::auth::tokens::TokenKind;
 use crate::domain::conversation::{ConversationDetail, ConversationStatus};
 use crate::domain::ids::{ConnectionId, ConversationId, DeliveryId, UserId};
 use crate::domain::message::{Delivery, DeliveryStatus};
-use crate::domain::realtime::{Connection, Event, EventKind};
+use crate::domain::realtime::{Connection, DeliveryUpdate, Event, EventKind, Typing};
 use crate::domain::user::User;
 use crate::error::AppError;
 
@@ -47,16 +47,28 @@ pub fn delivery_event(
     twilio_sid: Option<&str>,
     error_code: Option<i64>,
 ) -> Event {
-    let payload = json!({
-        "messageId": delivery.message_id,
-        "deliveryId": delivery,
-        "participantId": delivery.participant_id,
-        "status": status.as_str(),
-        "twilioSid": twilio_sid,
-        "errorCode": error_code,
-        "updatedAt": Utc::now(),
-    });
-    Event::new(EventKind::DeliveryUpdated, delivery.conversation_id, payload)
+    let update = delivery_update(delivery, status, twilio_sid, error_code);
+    Event::new(EventKind::DeliveryUpdated, delivery.conversation_id, update)
+}
+
+/// The payload of a `delivery.updated` event.
+pub fn delivery_update(
+    delivery: DeliveryId,
+    status: DeliveryStatus,
+    twilio_sid: Option<&str>,
+    error_code: Option<i64>,
+) -> DeliveryUpdate {
+    DeliveryUpdate {
+        message_id: delivery.message_id,
+        delivery_id: delivery,
+        participant_id: delivery.participant_id,
+        status,
+        twilio_sid: twilio_sid.map(str::to_string),
+        error_code,
+        updated_at: Utc::now(),
+        attempts: None,
+        next_attempt_at: None,
+    }
 }
 
 /// After a send's Twilio calls: `delivery.updated` for each delivery that was being sent
@@ -111,6 +123,7 @@ pub async fn forget_user(app: &App, user_id: UserId) -> Result<(), AppError> {
 /// A frame a client sends on its socket (`$default` route).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "action", rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ClientFrame {
     /// Answered with `{"type":"pong"}` on the same connection.
     Ping,
@@ -152,11 +165,9 @@ pub async fn client_frame(
             let sender = detail
                 .participant_for_user(user_id)
                 .ok_or_else(|| AppError::not_found("conversation not found"))?;
-            let event = Event::new(
-                EventKind::Typing,
-                id,
-                json!({ "userId": user_id, "participantId": sender.id, "displayName": sender.display_name }),
-            );
+            let typing =
+                Typing { user_id, participant_id: sender.id, display_name: sender.display_name.clone() };
+            let event = Event::new(EventKind::Typing, id, typing);
             let others: Vec<UserId> = detail.user_ids().into_iter().filter(|u| *u != user_id).collect();
             Ok(to_users(app, &others, vec![event]).await)
         }
