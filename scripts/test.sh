@@ -137,9 +137,10 @@ fi
 
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' target/test-output.log | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '; [0-9]+ failed' target/test-output.log | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
-# Playwright's summary lines ("  1 passed (14.2s)", "  1 failed").
-browser_passed=$(grep -Eo '^ +[0-9]+ passed' target/web-e2e.log 2>/dev/null | grep -Eo '[0-9]+' | head -1)
-browser_failed=$(grep -Eo '^ +[0-9]+ failed' target/web-e2e.log 2>/dev/null | grep -Eo '[0-9]+' | head -1)
+# Playwright's summary lines ("  1 passed (14.2s)", "  1 failed"); either may be absent, which
+# is no error (`|| true`: under `set -e -o pipefail` a grep finding nothing would end the script).
+browser_passed=$(grep -Eo '^ +[0-9]+ passed' target/web-e2e.log 2>/dev/null | grep -Eo '[0-9]+' | head -1 || true)
+browser_failed=$(grep -Eo '^ +[0-9]+ failed' target/web-e2e.log 2>/dev/null | grep -Eo '[0-9]+' | head -1 || true)
 if [ "$browser_status" != 0 ] && [ -z "$browser_failed" ]; then browser_failed=1; fi
 passed=$(( passed + ${browser_passed:-0} ))
 failed=$(( failed + ${browser_failed:-0} ))
