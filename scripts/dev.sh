@@ -164,10 +164,7 @@ pids+=("$!")
 # The poller once `cargo lambda watch` listens (it also waits by itself whenever the invoke API
 # does not answer).
 (
-  for _ in $(seq 1 600); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$API_PORT") 2>/dev/null; then break; fi
-    sleep 0.5
-  done
+  wait_for_port "$API_PORT" || true
   exec env API_PORT="$API_PORT" "$bin"/queue-poller
 ) &
 pids+=("$!")

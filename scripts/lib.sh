@@ -32,3 +32,18 @@ use_local_aws() {
   export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
   export AWS_EC2_METADATA_DISABLED=true
 }
+
+# A TCP port nothing listens on now (for stacks started side by side on one machine).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits up to 5 minutes for something to listen on 127.0.0.1:$1 (the first start compiles).
+wait_for_port() {
+  for _ in $(seq 1 600); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  echo "nothing listens on 127.0.0.1:$1${2:+ (log: $2)}" >&2
+  return 1
+}

@@ -22,7 +22,6 @@ cargo build --quiet -p xtask --bin perf
 
 MOTO_LOG=target/moto-perf.log start_moto 0
 use_local_aws "$MOTO_PORT"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 api_port=$(free_port)
 standin_port=$(free_port)
 websocket_port=$(free_port)
@@ -35,10 +34,7 @@ env -u TWILIO_ACCOUNT_SID -u TWILIO_API_BASE_URL -u TWILIO_MESSAGING_SERVICE_SID
 dev_pid=$!
 trap 'kill -TERM "$dev_pid" 2>/dev/null || true; wait "$dev_pid" 2>/dev/null || true; kill "$MOTO_PID" 2>/dev/null || true' EXIT
 for port in "$standin_port" "$websocket_port" "$api_port"; do
-  for _ in $(seq 1 600); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    sleep 0.5
-  done
+  wait_for_port "$port" "$log"
 done
 echo "==> load (stack log: $log)"
 PERF_API_URL="http://127.0.0.1:$api_port" PERF_STANDIN_URL="http://127.0.0.1:$standin_port" \

@@ -30,7 +30,7 @@ if ! command -v "${CHROMIUM_PATH:-/usr/bin/chromium}" >/dev/null; then
   sudo_cmd=()
   if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo -n); fi
   "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq chromium >/dev/null
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 mkdir -p target
@@ -50,15 +50,6 @@ set -e
 # with a table of its own on the same moto; then the web client's browser tests against the same
 # stack (its admin registers as web-admin@example.com).
 echo "==> the README walkthrough against the local stack (scripts/dev.sh)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for_port() {
-  for _ in $(seq 1 600); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.5
-  done
-  echo "nothing listens on 127.0.0.1:$1 (log: target/dev-e2e.log)" >&2
-  return 1
-}
 # Build what the stack runs first, so the functions' first requests do not wait for a compile.
 cargo build --quiet --bins -p switchboard-auth -p switchboard-users -p switchboard-numbers \
   -p switchboard-conversations -p switchboard-messages -p switchboard-twilio-inbound -p switchboard-twilio-status \
@@ -82,14 +73,16 @@ env -u TWILIO_ACCOUNT_SID -u TWILIO_API_BASE_URL -u TWILIO_MESSAGING_SERVICE_SID
 dev_pid=$!
 trap 'kill -TERM "$dev_pid" 2>/dev/null || true; kill "$MOTO_PID" 2>/dev/null || true' EXIT
 set +e
-wait_for_port "$standin_port" && wait_for_port "$websocket_port" && wait_for_port "$api_port" &&
+wait_for_port "$standin_port" target/dev-e2e.log && wait_for_port "$websocket_port" target/dev-e2e.log &&
+  wait_for_port "$api_port" target/dev-e2e.log &&
   SWITCHBOARD_API_URL="http://127.0.0.1:$api_port" SWITCHBOARD_STANDIN_URL="http://127.0.0.1:$standin_port" \
     SWITCHBOARD_WEBSOCKET_URL="ws://127.0.0.1:$websocket_port" "$walkthrough" --nocapture 2>&1 |
     tee -a target/test-output.log
 walkthrough_status=${PIPESTATUS[0]}
 echo "==> the web client's browser tests (Playwright, headless Chromium) against the same stack"
 browser_started=$(date +%s)
-wait_for_port "$web_port" &&
+: >target/web-e2e.log # no counts from an earlier run when the stack never came up
+wait_for_port "$web_port" target/dev-e2e.log &&
   SWITCHBOARD_WEB_URL="http://127.0.0.1:$web_port" scripts/web.sh e2e 2>&1 | tee target/web-e2e.log
 browser_status=${PIPESTATUS[0]}
 echo "browser tests took $(( $(date +%s) - browser_started )) s; artifacts: target/web-artifacts/"
