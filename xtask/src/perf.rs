@@ -300,32 +300,32 @@ impl Driver {
         }
     }
 
-    /// How many SMS the stand-in has accepted for `phone`.
-    async fn received(&self, phone: &str) -> usize {
-        let url = format!("{}/phones/{phone}/messages", self.config.standin);
-        let body: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
-        body["messages"]
-            .as_array()
-            .map_or(0, |list| list.iter().filter(|m| m["direction"] == "received").count())
+    /// How many SMS the stand-in has accepted for these phones, in all.
+    async fn received(&self, phones: &[String]) -> usize {
+        let mut total = 0;
+        for phone in phones {
+            let url = format!("{}/phones/{phone}/messages", self.config.standin);
+            let body: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+            total += body["messages"]
+                .as_array()
+                .map_or(0, |list| list.iter().filter(|m| m["direction"] == "received").count());
+        }
+        total
     }
 
-    /// Waits until the phones have `expected` texts between them, then until the stack is quiet
-    /// (status callbacks done); returns the `delivery` process's CPU ticks meanwhile.
+    /// Waits until the phones have `expected` texts between them, then a moment more for the
+    /// delivery worker to record the last answers.
     async fn drain(&self, phones: &[String], expected: usize) {
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let mut total = 0;
-            for phone in phones {
-                total += self.received(phone).await;
-            }
+            let total = self.received(phones).await;
             if total >= expected {
                 break;
             }
             assert!(Instant::now() < deadline, "the pipeline delivered {total} of {expected}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        // The stand-in's three status callbacks, 250 ms apart.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     /// A send operation: the `messages` function per request, then the `delivery` function per
@@ -338,13 +338,7 @@ impl Driver {
         phones: &[String],
         count: usize,
     ) -> [Figure; 2] {
-        let already: usize = {
-            let mut n = 0;
-            for phone in phones {
-                n += self.received(phone).await;
-            }
-            n
-        };
+        let already = self.received(phones).await;
         let requests: Vec<Prepared> = (0..count)
             .map(|i| {
                 self.api_request(

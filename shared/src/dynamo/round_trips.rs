@@ -45,10 +45,15 @@ impl Intercept for RoundTrips {
             .headers()
             .get("x-amz-target")
             .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("unknown")
-            .to_string();
+            .unwrap_or("unknown");
+        // Allocates a name only the first time an operation is seen (this runs on every call).
         if let Ok(mut map) = self.by_operation.lock() {
-            *map.entry(operation).or_default() += 1;
+            match map.get_mut(operation) {
+                Some(count) => *count += 1,
+                None => {
+                    map.insert(operation.to_string(), 1);
+                }
+            }
         }
         Ok(())
     }

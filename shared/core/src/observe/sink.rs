@@ -38,21 +38,24 @@ pub fn write_line(line: &str) {
 /// Writes formatted text (one or more lines): captured inside [`capture`], else to stdout once
 /// enabled. The log subscriber's writer calls this with each event.
 pub fn emit(text: &[u8]) {
-    let text = text.strip_suffix(b"\n").unwrap_or(text);
-    if text.is_empty() {
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    if body.is_empty() {
         return;
     }
     let captured = CAPTURED.try_with(|lines| {
-        let text = String::from_utf8_lossy(text);
-        lines.borrow_mut().extend(text.lines().map(str::to_string));
+        let body = String::from_utf8_lossy(body);
+        lines.borrow_mut().extend(body.lines().map(str::to_string));
     });
     if captured.is_err() && STDOUT.load(Ordering::Relaxed) {
-        // The text and its newline in one write (one syscall; stdout's line buffer would send a
-        // line longer than its 1 KiB apart from its newline), under the lock: lines never
-        // interleave.
-        let mut line = Vec::with_capacity(text.len() + 1);
-        line.extend_from_slice(text);
-        line.push(b'\n');
-        let _ = io::stdout().lock().write_all(&line);
+        // The text and its newline in one write, under the lock: lines never interleave, and
+        // stdout's line buffer does not send a line over its 1 KiB apart from its newline (two
+        // syscalls). The log subscriber's text ends in its newline already; a metric document
+        // does not.
+        let mut out = io::stdout().lock();
+        let _ = if body.len() < text.len() {
+            out.write_all(text)
+        } else {
+            out.write_all(&[body, b"\n"].concat())
+        };
     }
 }
