@@ -9,7 +9,7 @@ def before_call(context, case, kwargs):
     # function (API Gateway hands such a body over, base64-encoded). Send the same bytes read as
     # Latin-1 instead: still not JSON, so the function's own refusal is what gets tested. That
     # refusal of the raw bytes is tests/tests/fast_handlers.rs's
-    # `a_body_that_is_not_utf8_is_a_400_not_a_500`.
+    # `fuzzing_a_body_that_is_not_utf8_is_a_400_not_a_500`.
     body = case.body
     if isinstance(body, bytes):
         try:

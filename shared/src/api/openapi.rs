@@ -13,8 +13,9 @@
 //! named in their descriptions). The WebSocket events are schemas (`Event`, `ClientFrame`, …)
 //! described under the `realtime` tag.
 //!
-//! `cargo run -p xtask -- openapi > docs/openapi.json` writes the committed copy;
-//! tests/tests/openapi.rs fails when it differs from what this builds, or a route is undescribed.
+//! `UPDATE=1 cargo test -p switchboard-tests --test openapi` writes the committed copy
+//! (docs/openapi.json); that test fails when it differs from what this builds, or a route is
+//! undescribed.
 
 use std::collections::BTreeMap;
 
