@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { currentSession, logout, onSession, accessToken, api, type StoredSession } from "./api/client";
 import { config } from "./config";
 import { Live, liveSocket } from "./live";
-import { go, useRoute, type Route } from "./router";
+import { go, parse, useRoute, type Route } from "./router";
 import { applyEvent, catchUp, loadInbox, reset, setLive, state, useStore } from "./store";
 import { Auth } from "./screens/Auth";
 import { Inbox } from "./screens/Inbox";
@@ -50,7 +50,11 @@ function Shell({ session }: { session: StoredSession }) {
       url: config().websocketUrl,
       token: accessToken,
       onEvent: applyEvent,
-      onOpen: () => void catchUp().catch(() => undefined),
+      // On every open, the first included: what happened before the socket listened.
+      onOpen: () => {
+        const route = parse(location.hash);
+        void catchUp("id" in route ? route.id : null).catch(() => undefined);
+      },
       onState: setLive,
     });
     liveSocket.current = socket;

@@ -97,11 +97,20 @@ export function noteSent(message: Message) {
   changed();
 }
 
+/** Conversations being fetched because an event named one the inbox does not list. */
+const fetching = new Set<string>();
+
 function touchLine(conversationId: string, message: Message) {
   const line = state.inbox.find((l) => l.id === conversationId);
   if (!line) {
-    // A conversation we were just added to, or one past the loaded pages.
-    void loadInbox().catch(() => undefined);
+    // A conversation we were just added to, or one past the loaded pages: fetch that one
+    // (putConversation adds its line), once however many events name it meanwhile.
+    if (!fetching.has(conversationId)) {
+      fetching.add(conversationId);
+      void loadConversation(conversationId)
+        .catch(() => undefined)
+        .finally(() => fetching.delete(conversationId));
+    }
     return;
   }
   if ((line.lastMessageAt ?? "") <= message.createdAt) {
@@ -113,7 +122,9 @@ function touchLine(conversationId: string, message: Message) {
 
 function preview(message: Message): string {
   if (!message.content && message.mediaUrls.length) return "[media]";
-  return message.content.length > 100 ? `${message.content.slice(0, 100)}…` : message.content;
+  // By characters, as the server cuts it (a UTF-16 cut could split an emoji).
+  const characters = Array.from(message.content);
+  return characters.length > 100 ? `${characters.slice(0, 100).join("")}…` : message.content;
 }
 
 // ---- conversations ------------------------------------------------------------------------
@@ -247,7 +258,8 @@ export function applyEvent(event: LiveEvent) {
     case "message.deleted": {
       const message = event.payload;
       putMessage(message);
-      touchLine(id, message);
+      // The inbox line's preview is the latest message as created (as the server keeps it).
+      if (event.type === "message.created") touchLine(id, message);
       // A message ends its sender's typing.
       const typists = state.typing.get(id);
       if (typists && message.sender.userId) typists.delete(message.sender.userId);
@@ -264,6 +276,8 @@ export function applyEvent(event: LiveEvent) {
                 status: update.status,
                 twilioSid: update.twilioSid ?? d.twilioSid,
                 errorCode: update.errorCode ?? d.errorCode,
+                attempts: update.attempts ?? d.attempts,
+                nextAttemptAt: update.nextAttemptAt ?? d.nextAttemptAt,
                 updatedAt: update.updatedAt,
               })
             : d,
@@ -326,14 +340,17 @@ export function typistsOf(id: string): string[] {
   return [...typists.values()].filter((t) => t.until > now).map((t) => t.name);
 }
 
-/** When the socket opens: the inbox's first page, and what each loaded thread missed. */
-export async function catchUp() {
-  await loadInbox();
-  for (const [id, t] of state.threads) {
-    if (!t.loaded) continue;
-    await loadLatest(id);
-    if (state.conversations.has(id)) await loadConversation(id);
-  }
+/**
+ * When the socket opens (first, or again after a drop): the inbox's first page and the open
+ * thread's missed messages, at once; other threads reload when next opened.
+ */
+export async function catchUp(openId: string | null) {
+  for (const [id, t] of state.threads) if (id !== openId) t.loaded = false;
+  const open = openId ? state.threads.get(openId) : undefined;
+  await Promise.all([
+    loadInbox(),
+    ...(openId && open?.loaded ? [loadLatest(openId), loadConversation(openId)] : []),
+  ]);
 }
 
 export function setLive(live: LiveState) {

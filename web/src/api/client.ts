@@ -211,13 +211,7 @@ const page = <T>(items: T[], nextCursor: string | null | undefined): Paged<T> =>
 
 // ---- the API ------------------------------------------------------------------------------
 
-export interface Registration {
-  username: string;
-  email: string;
-  password: string;
-  firstName?: string;
-  lastName?: string;
-}
+export type Registration = Schemas["RegisterRequest"];
 
 export const api = {
   async register(registration: Registration): Promise<User> {

@@ -266,7 +266,9 @@ function Composer({ conversation, mine, hasPhones }: { conversation: Conversatio
   const lastTyping = useRef(0);
   const key = useRef(randomKey());
   const prefix = conversation.type === "group" ? (mine?.displayName ?? "") : null;
-  const sms = segments(text ? smsBody(prefix, text) : "");
+  // Counted on the text as the server stores it (trimmed).
+  const body = text.trim();
+  const sms = segments(body ? smsBody(prefix, body) : "");
 
   function typed(value: string) {
     setText(value);
