@@ -232,3 +232,139 @@ async fn no_sms_conversation_starts_on_a_number_being_released() {
         Value::Null
     );
 }
+
+/// Bob's read state in `id`: his horizon and count from the conversation, his line's count and
+/// his unread total from the inbox.
+async fn read_state(app: &TestApp, bob: &switchboard_tests::Session, id: &str) -> (Value, u64, u64, u64) {
+    let view = app.get(format!("/api/conversations/{id}"), &bob.token).await.body["conversation"].clone();
+    let me = view["participants"].as_array().unwrap().iter().find(|p| p["userId"] == bob.user_id).cloned();
+    let inbox = app.get("/api/conversations", &bob.token).await.body;
+    let line = inbox["conversations"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap();
+    (
+        me.unwrap()["lastReadMessageId"].clone(),
+        view["unreadCount"].as_u64().unwrap(),
+        line["unreadCount"].as_u64().unwrap(),
+        inbox["unreadTotal"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn unread_counts_stay_right_under_concurrent_sends_and_reads() {
+    let app = TestApp::new().await;
+    let (ada, bob, cy) = (app.register("ada").await, app.register("bob").await, app.register("cyd").await);
+    // Three rounds: the races differ from run to run, so one round alone could miss one.
+    for round in 1..=3u64 {
+        let group =
+            app.create_group(&ada, "Busy", json!([{"userId": bob.user_id}, {"userId": cy.user_id}])).await;
+        let id = group["id"].as_str().unwrap().to_string();
+        let (messages, read) =
+            (format!("/api/conversations/{id}/messages"), format!("/api/conversations/{id}/read"));
+        let first = app.post(&messages, json!({"content": "start"}), Some(&ada.token)).await;
+        assert_eq!(first.status, 201);
+
+        // 30 sends (Ada, Cy and Bob himself, a few at a time) race Bob's two devices, each reading
+        // the newest message it can see, again and again until the sends are done.
+        let authors = [&ada, &cy, &bob];
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let sends = async {
+            for wave in 0..10 {
+                let sends = (0..3).map(|n| {
+                    let (path, token) = (messages.clone(), authors[n].token.clone());
+                    let app = &app;
+                    async move {
+                        let reply =
+                            app.post(&path, json!({"content": format!("m{wave}-{n}")}), Some(&token)).await;
+                        assert_eq!(reply.status, 201, "{:?}", reply.body);
+                    }
+                });
+                futures::future::join_all(sends).await;
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        };
+        let contended = std::sync::atomic::AtomicU32::new(0);
+        let device = || async {
+            let list = format!("{messages}?limit=1");
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || reads < 3 {
+                let newest = app.get(&list, &bob.token).await.body["messages"][0]["id"].clone();
+                let reply = app.put(&read, json!({"messageId": newest}), &bob.token).await;
+                // Under this storm a read may lose every compare-and-set round: it is told to
+                // retry and changes nothing.
+                match (reply.status, reply.code()) {
+                    (200, _) => reads += 1,
+                    (409, "concurrent_update") => {
+                        contended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    _ => panic!("{:?}", reply.body),
+                }
+            }
+        };
+        futures::join!(sends, device(), device());
+        eprintln!(
+            "round {round}: {} reads told to retry",
+            contended.load(std::sync::atomic::Ordering::SeqCst)
+        );
+
+        // Bob's count is exactly the messages of others after his horizon, wherever it ended.
+        let (horizon, count, line, total) = read_state(&app, &bob, &id).await;
+        let history = app.get(format!("{messages}?limit=100"), &bob.token).await.body["messages"].clone();
+        let history = history.as_array().unwrap();
+        assert_eq!(history.len(), 31);
+        let horizon = horizon.as_str().expect("Bob read something").to_string();
+        let expected = history
+            .iter()
+            .filter(|m| m["id"].as_str().unwrap() > horizon.as_str() && m["sender"]["userId"] != bob.user_id)
+            .count() as u64;
+        assert_eq!((count, line, total), (expected, expected, expected), "horizon {horizon}");
+
+        // Reading the newest leaves nothing unread; Ada, who read nothing, has Cy's and Bob's 20.
+        app.put(&read, json!({"messageId": history[0]["id"]}), &bob.token).await;
+        let (horizon, count, line, total) = read_state(&app, &bob, &id).await;
+        assert_eq!((horizon, count, line, total), (history[0]["id"].clone(), 0, 0, 0));
+        let adas = app.get("/api/conversations", &ada.token).await.body;
+        assert_eq!(
+            (adas["conversations"][0]["unreadCount"].clone(), adas["unreadTotal"].clone()),
+            (json!(20), json!(20 * round)),
+            "Ada's total counts every round's group"
+        );
+    }
+}
+
+#[tokio::test]
+async fn marking_read_and_the_inbox_cost_the_same_requests_whatever_the_group_size() {
+    let app = TestApp::new().await;
+    let ada = app.register("ada").await;
+    let mut costs = Vec::new();
+    for size in [2usize, 20] {
+        let mut members = Vec::new();
+        for i in 0..size - 1 {
+            members.push(app.register(&format!("m{size}-{i}")).await);
+        }
+        let participants: Vec<Value> = members.iter().map(|m| json!({"userId": m.user_id})).collect();
+        let group = app.create_group(&ada, "Sized", json!(participants)).await;
+        let id = group["id"].as_str().unwrap();
+        let message = app
+            .post(
+                format!("/api/conversations/{id}/messages"),
+                json!({"content": "hi"}),
+                Some(&members[0].token),
+            )
+            .await;
+        let path = format!("/api/conversations/{id}/read");
+        let body = json!({"messageId": message.body["message"]["id"]});
+        let (marked, ops) = app.count_operations(|| app.put(&path, body, &ada.token)).await;
+        assert_eq!((marked.status, marked.body["read"]["unreadCount"].clone()), (200, json!(0)));
+        // Auth; the conversation (pattern 15); the count beyond the horizon; the update.
+        let expected = [("GetItem".to_string(), 1), ("Query".to_string(), 2), ("UpdateItem".to_string(), 1)];
+        assert_eq!(ops, expected.into(), "a group of {size}");
+        let (listed, ops) = app.count_operations(|| app.get("/api/conversations", &ada.token)).await;
+        assert!(listed.body["unreadTotal"].is_u64());
+        costs.push(ops);
+    }
+    assert_eq!(costs[0], costs[1]);
+    assert_eq!(
+        costs[0],
+        [("GetItem".to_string(), 1), ("Query".to_string(), 1)].into(),
+        "auth + one inbox Query, as before"
+    );
+}

@@ -2120,3 +2120,142 @@ async fn fuzzing_an_empty_status_filter_is_a_400_as_the_described_enum_says() {
     assert_eq!((empty.status, empty.field()), (400, "status"), "{:?}", empty.body);
     assert_eq!(app.get("/api/numbers?status=all", &admin.token).await.status, 200);
 }
+
+// --- read state ----------------------------------------------------------------------------------
+
+/// Bob's inbox line for `id`, and his unread total.
+async fn bobs_line(app: &FastApp, bob: &Session, id: &str) -> (Value, Value) {
+    let inbox = app.get("/api/conversations", &bob.token).await;
+    let line = inbox.body["conversations"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned();
+    (line.expect("bob's line"), inbox.body["unreadTotal"].clone())
+}
+
+#[tokio::test]
+async fn given_a_group_when_others_write_and_a_member_reads_then_counts_horizons_and_events_follow() {
+    let app = FastApp::new();
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(1)]).await;
+    let (ada, bob, eve) = (app.register("ada").await, app.register("bob").await, app.register("eve").await);
+    let group = app
+        .create_group(
+            &ada,
+            "Club",
+            json!([{"userId": bob.user_id}, {"phoneNumber": SAM, "displayName": "Sam"}]),
+        )
+        .await;
+    let (id, proxy) = (id_of(&group), proxy_of(&group, SAM));
+    let read_path = format!("/api/conversations/{id}/read");
+
+    // WHEN Ada writes twice and Sam texts once THEN Bob has three unread; Ada has Sam's text
+    let first = app.send_text(&ada, &id, "one").await;
+    app.send_text(&ada, &id, "two").await;
+    app.inbound_sms(&message_sid(1), SAM, &proxy, "three").await;
+    app.run_pipeline().await;
+    let (line, total) = bobs_line(&app, &bob, &id).await;
+    assert_eq!((line["unreadCount"].clone(), total), (json!(3), json!(3)));
+    assert!(line.get("lastReadMessageId").is_none(), "Bob has read nothing yet");
+    let adas = app.get(format!("/api/conversations/{id}"), &ada.token).await.body["conversation"].clone();
+    assert_eq!(adas["unreadCount"], 1);
+    let ada_in_view =
+        adas["participants"].as_array().unwrap().iter().find(|p| p["userId"] == ada.user_id).cloned();
+    assert!(ada_in_view.unwrap().get("lastReadMessageId").is_none(), "writing moves no horizon");
+
+    // WHEN Bob reads up to the first message on his laptop THEN two remain; his phone hears his
+    // count, Ada hears his horizon (not his count), Eve hears nothing
+    let (laptop, phone) = (app.connect("bob-laptop", &bob).await, app.connect("bob-phone", &bob).await);
+    let (ada1, eve1) = (app.connect("ada-1", &ada).await, app.connect("eve-1", &eve).await);
+    let reply = app.put(&read_path, json!({"messageId": first["id"]}), &bob.token).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(
+        (reply.body["read"]["unreadCount"].clone(), reply.body["read"]["lastReadMessageId"].clone()),
+        (json!(2), first["id"].clone())
+    );
+    let own = &app.gateway.frames_to(&phone)[0];
+    assert_eq!(own["type"], "conversation.read");
+    assert_eq!(
+        (own["payload"]["lastReadMessageId"].clone(), own["payload"]["unreadCount"].clone()),
+        (first["id"].clone(), json!(2))
+    );
+    assert_eq!(
+        app.event_types(&laptop),
+        ["conversation.read"],
+        "every device of the reader, the one that read too"
+    );
+    let theirs = &app.gateway.frames_to(&ada1)[0];
+    assert_eq!(
+        (theirs["type"].clone(), theirs["payload"]["userId"].clone()),
+        (json!("conversation.read"), json!(bob.user_id))
+    );
+    assert!(theirs["payload"].get("unreadCount").is_none(), "another member's count is his alone");
+    assert!(app.gateway.frames_to(&eve1).is_empty());
+    app.gateway.clear();
+
+    // WHEN he marks an older message read THEN nothing moves and no one is told
+    let back = app.put(&read_path, json!({"messageId": first["id"]}), &bob.token).await;
+    assert_eq!((back.status, back.body["read"]["unreadCount"].clone()), (200, json!(2)));
+    assert!(app.gateway.frames_to(&ada1).is_empty() && app.gateway.frames_to(&phone).is_empty());
+
+    // WHEN he reads the newest THEN his line and total are zero and members see his horizon
+    let newest = app.history(&id, &bob).await[0]["id"].clone();
+    app.put(&read_path, json!({"messageId": newest}), &bob.token).await;
+    let (line, total) = bobs_line(&app, &bob, &id).await;
+    assert_eq!(
+        (line["unreadCount"].clone(), line["lastReadMessageId"].clone(), total),
+        (json!(0), newest.clone(), json!(0))
+    );
+    let view = app.get(format!("/api/conversations/{id}"), &ada.token).await.body["conversation"].clone();
+    let bob_in_view =
+        view["participants"].as_array().unwrap().iter().find(|p| p["userId"] == bob.user_id).cloned();
+    assert_eq!(bob_in_view.unwrap()["lastReadMessageId"], newest);
+
+    // WHEN he writes THEN nothing becomes unread for him
+    app.send_text(&bob, &id, "caught up").await;
+    assert_eq!(bobs_line(&app, &bob, &id).await.0["unreadCount"], 0);
+}
+
+#[tokio::test]
+async fn given_outsiders_bad_ids_and_removed_members_when_marking_read_then_each_gets_a_clear_error() {
+    let app = FastApp::new();
+    let (ada, bob, eve) = (app.register("ada").await, app.register("bob").await, app.register("eve").await);
+    let group = app.create_group(&ada, "Club", json!([{"userId": bob.user_id}])).await;
+    let id = id_of(&group);
+    let other = app.create_group(&ada, "Other", json!([{"userId": bob.user_id}])).await;
+    let elsewhere = app.send_text(&ada, &id_of(&other), "elsewhere").await;
+    let message = app.send_text(&ada, &id, "hello").await;
+    let read_path = format!("/api/conversations/{id}/read");
+    let mark = |who: &Session, body: Value| {
+        let (path, token) = (read_path.clone(), who.token.clone());
+        let app = &app;
+        async move { app.put(&path, body, &token).await }
+    };
+
+    let outsider = mark(&eve, json!({"messageId": message["id"]})).await;
+    assert_eq!((outsider.status, outsider.code()), (404, "not_found"), "an outsider learns nothing");
+    let not_an_id = mark(&bob, json!({"messageId": "yesterday"})).await;
+    assert_eq!((not_an_id.status, not_an_id.field()), (422, "messageId"), "{:?}", not_an_id.body);
+    let missing = mark(&bob, json!({})).await;
+    assert_eq!((missing.status, missing.field()), (400, "messageId"), "{:?}", missing.body);
+    let foreign = mark(&bob, json!({"messageId": elsewhere["id"]})).await;
+    assert_eq!((foreign.status, foreign.code()), (404, "not_found"), "a message of another conversation");
+    let unknown = mark(&bob, json!({"messageId": NOBODY})).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        app.put(format!("/api/conversations/{NOBODY}/read"), json!({"messageId": message["id"]}), &bob.token)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.send("PUT", &read_path, Some(json!({"messageId": message["id"]})), None).await.status,
+        401
+    );
+
+    // WHEN Bob is removed THEN his read state is gone from the conversation and he cannot mark it
+    let bob_path =
+        format!("/api/conversations/{id}/participants/{}", participant_id(&group, "userId", &bob.user_id));
+    assert_eq!(app.delete(&bob_path, &ada.token).await.status, 200);
+    let removed = mark(&bob, json!({"messageId": message["id"]})).await;
+    assert_eq!(removed.status, 404);
+    let view = app.get(format!("/api/conversations/{id}"), &ada.token).await.body["conversation"].clone();
+    assert!(view["participants"].as_array().unwrap().iter().all(|p| p["userId"] != bob.user_id));
+}

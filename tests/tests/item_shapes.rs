@@ -124,6 +124,8 @@ const ENTITIES: &[Entity] = &[
             "status",
             "lastMessageAt",
             "lastMessagePreview",
+            "lastReadMessageId",
+            "unreadCount",
         ],
         indexed: true,
         expires: false,
@@ -469,6 +471,7 @@ fn member(user: &User, role: ParticipantRole) -> Participant {
         display_name: user.username.clone(),
         role,
         joined_at: Utc::now(),
+        read: Default::default(),
     }
 }
 
@@ -479,6 +482,7 @@ fn texter(phone: &E164, proxy: &E164) -> Participant {
         display_name: format!("Phone {}", phone.as_str()),
         role: ParticipantRole::Member,
         joined_at: Utc::now(),
+        read: Default::default(),
     }
 }
 
@@ -936,7 +940,7 @@ async fn a_removed_participant_takes_its_route_and_inbox_line_with_it() {
 #[tokio::test]
 async fn a_send_writes_the_message_its_pointer_deliveries_idempotency_record_and_moves_inbox_lines() {
     let table = Table::new().await;
-    let World { ada, grp, .. } = world(&table).await;
+    let World { ada, bob, grp, .. } = world(&table).await;
     let store = &table.store;
     let cid = grp.conversation.id;
     let at = Utc::now() + Duration::seconds(2);
@@ -1013,6 +1017,11 @@ async fn a_send_writes_the_message_its_pointer_deliveries_idempotency_record_and
     let line = table.item(format!("CONV#{cid}"), format!("PART#USER#{}", ada.id)).await;
     assert_eq!(gsi1(&line), in_index(&format!("INBOX#{}", ada.id), &format!("{}#{cid}", sortable(&at))));
     assert_eq!((time(&line, "lastMessageAt"), text(&line, "lastMessagePreview")), (at, "hello crew"));
+    // Every web member but the author has one more unread; no horizon moves by itself.
+    assert_eq!(number_attr(&line, "unreadCount"), 0);
+    let bobs = table.item(format!("CONV#{cid}"), format!("PART#USER#{}", bob.id)).await;
+    assert!(!has(&line, "lastReadMessageId") && !has(&bobs, "lastReadMessageId"));
+    assert_eq!(number_attr(&bobs, "unreadCount"), 1);
 }
 
 /// The attributes every delivery item has, whatever its stage: keys, identity, what it sends,
@@ -1519,6 +1528,10 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
         relay: false,
     };
     store.record_inbound(&write).await.unwrap();
+    // Ada reads it: her line of the one-to-one conversation gets its read horizon.
+    let sms_now = store.get_conversation(sms.conversation.id).await.unwrap().unwrap();
+    let reader = sms_now.participant_for_user(ada.id).unwrap();
+    assert!(store.mark_read(&sms_now, reader, text_in.id).await.unwrap().unwrap().moved);
     let to_group = inbound(&grp, &phone(1), "SMgrp");
     store
         .record_inbound(&InboundWrite {

@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use switchboard::core::domain::conversation::{
     Conversation, ConversationDetail, ConversationKind, ConversationStatus, Member, Participant,
-    ParticipantRole,
+    ParticipantRole, ReadState,
 };
 use switchboard::core::domain::ids::{ConnectionId, ConversationId, MessageId, ParticipantId, UserId};
 use switchboard::core::domain::message::{
@@ -38,7 +38,7 @@ use switchboard::core::domain::number::{NumberStatus, PoolNumber};
 use switchboard::core::domain::phone::E164;
 use switchboard::core::domain::realtime::Connection;
 use switchboard::core::domain::user::User;
-use switchboard::core::ports::conversations::NewConversation;
+use switchboard::core::ports::conversations::{NewConversation, ReadMark};
 use switchboard::core::ports::messages::{IdempotentSend, MessageChange, NewMessage};
 use switchboard::core::ports::outbox::{AttemptOutcome, Claim, ClaimedDelivery};
 use switchboard::core::ports::queue::Job;
@@ -94,6 +94,8 @@ contract! {
     closing_after_a_concurrent_add_is_contention_until_read_again;
     closing_a_closed_conversation_is_inactive_and_an_unknown_one_contention;
     the_inbox_lists_latest_activity_first_after_messages;
+    read_state_counts_messages_from_others_after_a_horizon_that_only_moves_forward;
+    the_inbox_sums_every_lines_unread_on_its_first_page_only;
     a_group_too_big_for_one_transaction_is_written_whole_in_parts;
     a_group_whose_later_part_fails_is_left_closed_with_its_routes_freed;
     // Messages
@@ -221,6 +223,7 @@ fn member(user: &User, role: ParticipantRole) -> Participant {
         display_name: user.username.clone(),
         role,
         joined_at: Utc::now(),
+        read: Default::default(),
     }
 }
 
@@ -232,6 +235,7 @@ fn texter(phone: &E164, proxy: &E164) -> Participant {
         display_name: phone.to_string(),
         role: ParticipantRole::Member,
         joined_at: Utc::now(),
+        read: Default::default(),
     }
 }
 
@@ -1197,6 +1201,121 @@ async fn the_inbox_lists_latest_activity_first_after_messages<S: Stores>(store: 
         (stored.last_message_at, stored.last_message_preview.as_deref()),
         (three, Some("hello group"))
     );
+}
+
+/// `user`'s participant in the conversation as stored now (their read state with it).
+async fn stored_participant<S: Stores>(store: &S, cid: ConversationId, user: &User) -> Participant {
+    let detail = store.get_conversation(cid).await.unwrap().unwrap();
+    detail.participant_for_user(user.id).cloned().expect("a participant")
+}
+
+fn read_state(last: &Message, unread_count: u32) -> ReadState {
+    ReadState { last_read_message_id: Some(last.id), unread_count }
+}
+
+async fn read_state_counts_messages_from_others_after_a_horizon_that_only_moves_forward<S: Stores>(
+    store: &S,
+) {
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let grp = group(store, &ada, &[&bob], &[]).await;
+    let cid = grp.conversation.id;
+    let mut sent = Vec::new();
+    for (author, text) in [(&ada, "one"), (&ada, "two"), (&bob, "three"), (&ada, "four")] {
+        let m = message(&grp, author, text);
+        send(store, &grp, &m).await;
+        sent.push(m);
+    }
+    // Every web member but the author counts one more; no horizon moves by itself.
+    let bobs = stored_participant(store, cid, &bob).await;
+    assert_eq!(bobs.read, ReadState { last_read_message_id: None, unread_count: 3 });
+    assert_eq!(stored_participant(store, cid, &ada).await.read.unread_count, 1);
+
+    let mark = store.mark_read(&grp, &bobs, sent[1].id).await.unwrap().unwrap();
+    assert_eq!(mark, ReadMark { state: read_state(&sent[1], 1), moved: true }, "\"four\" is left");
+    // Behind the horizon: nothing moves.
+    let bobs = stored_participant(store, cid, &bob).await;
+    let mark = store.mark_read(&grp, &bobs, sent[0].id).await.unwrap().unwrap();
+    assert_eq!(mark, ReadMark { state: read_state(&sent[1], 1), moved: false });
+    let mark = store.mark_read(&grp, &bobs, sent[3].id).await.unwrap().unwrap();
+    assert_eq!(mark, ReadMark { state: read_state(&sent[3], 0), moved: true });
+
+    // Deleted messages and the reader's own do not count; a state read before a send is
+    // counted again from what the store holds.
+    let stale = stored_participant(store, cid, &bob).await;
+    let later: Vec<Message> = [(&ada, "five"), (&ada, "six"), (&bob, "seven"), (&ada, "eight")]
+        .into_iter()
+        .map(|(author, text)| message(&grp, author, text))
+        .collect();
+    for m in &later {
+        send(store, &grp, m).await;
+    }
+    store.change_message(&later[1], ada.id, MessageChange::Delete { at: Utc::now() }).await.unwrap();
+    assert_eq!(stored_participant(store, cid, &bob).await.read, read_state(&sent[3], 3));
+    // From "five": "six" is deleted, "seven" is his own, "eight" is unread.
+    let mark = store.mark_read(&grp, &stale, later[0].id).await.unwrap().unwrap();
+    assert_eq!(mark, ReadMark { state: read_state(&later[0], 1), moved: true });
+    let (ninth, tenth) = (message(&grp, &ada, "nine"), message(&grp, &ada, "ten"));
+    let before = stored_participant(store, cid, &bob).await;
+    send(store, &grp, &ninth).await;
+    send(store, &grp, &tenth).await;
+    store.change_message(&ninth, ada.id, MessageChange::Delete { at: Utc::now() }).await.unwrap();
+    assert_eq!(
+        stored_participant(store, cid, &bob).await.read,
+        read_state(&later[0], 3),
+        "a delete is counted at the next read"
+    );
+    let mark = store.mark_read(&grp, &before, ninth.id).await.unwrap().unwrap();
+    assert_eq!(mark, ReadMark { state: read_state(&ninth, 1), moved: true });
+    assert_eq!(stored_participant(store, cid, &bob).await.read, read_state(&ninth, 1));
+
+    // A message that is not the conversation's, and a reader who left.
+    let elsewhere = direct(store, &ada, &bob).await;
+    let foreign = message(&elsewhere, &ada, "elsewhere");
+    send(store, &elsewhere, &foreign).await;
+    let now = stored_participant(store, cid, &bob).await;
+    assert!(matches!(error(store.mark_read(&grp, &now, foreign.id).await), StoreError::MessageNotFound));
+    assert!(matches!(
+        error(store.mark_read(&grp, &now, MessageId::new()).await),
+        StoreError::MessageNotFound
+    ));
+    let current = store.get_conversation(cid).await.unwrap().unwrap();
+    store.remove_participant(&current, &now, None).await.unwrap();
+    assert_eq!(store.mark_read(&grp, &now, tenth.id).await.unwrap(), None);
+}
+
+async fn the_inbox_sums_every_lines_unread_on_its_first_page_only<S: Stores>(store: &S) {
+    let (ada, bob, cy) =
+        (registered(store, "ada").await, registered(store, "bob").await, registered(store, "cy").await);
+    let grp = group(store, &ada, &[&bob, &cy], &[]).await;
+    let with_ada = direct(store, &ada, &bob).await;
+    let with_cy = direct(store, &cy, &bob).await;
+    for (detail, author, count) in
+        [(&grp, &ada, 2), (&grp, &cy, 1), (&with_ada, &ada, 3), (&with_cy, &bob, 2)]
+    {
+        for n in 0..count {
+            send(store, detail, &message(detail, author, &format!("{n}"))).await;
+        }
+    }
+
+    let first = store.list_inbox(bob.id, &PageRequest::first(1)).await.unwrap();
+    assert_eq!(first.unread_total, Some(6), "3 in the group, 3 from Ada, none he wrote");
+    assert_eq!(first.items.len(), 1);
+    let mut lines = first.page.items.clone();
+    let mut cursor = first.page.next_cursor.clone();
+    while let Some(c) = cursor {
+        let next = store.list_inbox(bob.id, &PageRequest { limit: 1, cursor: Some(c) }).await.unwrap();
+        assert_eq!(next.unread_total, None, "later pages do not sum");
+        lines.extend(next.page.items.clone());
+        cursor = next.page.next_cursor.clone();
+    }
+    let counts: Vec<(ConversationId, u32)> = lines.iter().map(|l| (l.id, l.unread_count)).collect();
+    assert_eq!(
+        counts,
+        [(with_cy.conversation.id, 0), (with_ada.conversation.id, 3), (grp.conversation.id, 3)]
+    );
+    let whole = store.list_inbox(bob.id, &PageRequest::first(10)).await.unwrap();
+    assert_eq!((whole.unread_total, whole.items.len(), whole.next_cursor.clone()), (Some(6), 3, None));
+    assert_eq!(store.list_inbox(ada.id, &PageRequest::first(10)).await.unwrap().unread_total, Some(1));
 }
 
 /// 40 phones on 40 proxies: 3 items each, over DynamoDB's 100 items per transaction.
@@ -2462,7 +2581,9 @@ async fn inbox_and_history_pages_return_every_item_once_in_order<S: Stores>(stor
     conversations.sort_by_key(|(seconds, _)| std::cmp::Reverse(*seconds));
     let expected: Vec<_> = conversations.iter().map(|(_, id)| *id).collect();
     for limit in [1, 2, 3, 7] {
-        let all = all_pages(limit, |page| async move { store.list_inbox(ada.id, &page).await }).await;
+        let all =
+            all_pages(limit, |page| async move { store.list_inbox(ada.id, &page).await.map(|i| i.page) })
+                .await;
         assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), expected, "limit {limit}");
     }
     // Activity in one millisecond: by conversation id, descending.
@@ -2475,7 +2596,7 @@ async fn inbox_and_history_pages_return_every_item_once_in_order<S: Stores>(stor
         tied.push(c.conversation.id);
     }
     tied.sort_by(|a, b| b.cmp(a));
-    let top = all_pages(1, |page| async move { store.list_inbox(ada.id, &page).await }).await;
+    let top = all_pages(1, |page| async move { store.list_inbox(ada.id, &page).await.map(|i| i.page) }).await;
     assert_eq!(top.iter().take(3).map(|e| e.id).collect::<Vec<_>>(), tied);
 
     let (_, cid) = conversations[0];
@@ -2538,16 +2659,16 @@ async fn a_cursor_only_resumes_the_listing_that_made_it<S: Stores>(store: &S) {
     assert!(invalid_cursor(store.list_numbers(None, &resume(&users_cursor, 1)).await));
     assert!(invalid_cursor(store.list_active_users(Some("z"), &resume(&users_cursor, 1)).await));
     assert!(invalid_cursor(store.list_active_users(Some("b"), &resume(&prefixed_cursor, 1)).await));
-    assert!(invalid_cursor(store.list_inbox(ada.id, &resume(&inbox_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_inbox(ada.id, &resume(&inbox_cursor, 1)).await.map(|i| i.page)));
     assert!(invalid_cursor(store.list_messages(ConversationId::new(), &resume(&history_cursor, 1)).await));
-    assert!(invalid_cursor(store.list_inbox(bob.id, &resume(&history_cursor, 1)).await));
+    assert!(invalid_cursor(store.list_inbox(bob.id, &resume(&history_cursor, 1)).await.map(|i| i.page)));
     assert!(invalid_cursor(store.list_messages(one.conversation.id, &resume(&inbox_cursor, 1)).await));
     assert!(invalid_cursor(store.list_active_users(None, &resume(&history_cursor, 1)).await));
     for garbage in ["not a cursor", "", "e30", "7b7d", "%%%"] {
         let bad = PageRequest { limit: 1, cursor: Some(garbage.into()) };
         assert!(invalid_cursor(store.list_messages(one.conversation.id, &bad).await), "{garbage:?}");
         assert!(invalid_cursor(store.list_numbers(None, &bad).await), "{garbage:?}");
-        assert!(invalid_cursor(store.list_inbox(bob.id, &bad).await), "{garbage:?}");
+        assert!(invalid_cursor(store.list_inbox(bob.id, &bad).await.map(|i| i.page)), "{garbage:?}");
         assert!(invalid_cursor(store.list_active_users(None, &bad).await), "{garbage:?}");
     }
     // The same listing accepts its own cursors; a prefixed one also resumes the whole listing.

@@ -2,14 +2,15 @@
 
 use switchboard::api::bodies::{
     ConversationBody, ConversationPage, ConversationPath, PageParams, ParticipantBody, ParticipantList,
-    ParticipantPath, ParticipantRemoved,
+    ParticipantPath, ParticipantRemoved, ReadBody,
 };
 use switchboard::api::{self, Access, Call, Reply, Routes};
 use switchboard::core::domain::conversation::{
-    DirectRequest, GroupRequest, ParticipantRequest, RoleRequest, SmsRequest,
+    DirectRequest, GroupRequest, ParticipantRequest, ReadRequest, RoleRequest, SmsRequest,
 };
 use switchboard::core::domain::ids::UserId;
 use switchboard::core::service::conversations::{self, Started};
+use switchboard::core::service::reading;
 use switchboard::route;
 
 pub fn routes() -> Routes {
@@ -22,6 +23,7 @@ pub fn routes() -> Routes {
             route!(Access::User, create_group),
             route!(Access::User, get_conversation),
             route!(Access::User, close_conversation),
+            route!(Access::User, mark_read),
             route!(Access::User, list_participants),
             route!(Access::User, add_participant),
             route!(Access::User, set_role),
@@ -45,8 +47,38 @@ fn started(call: &Call, started: Started) -> Reply {
     responses((status = 200, description = "One page of the caller's inbox.", body = ConversationPage))
 )]
 async fn list_conversations(call: Call) -> Reply {
-    let page = conversations::list(call.app(), &call.caller()?.user, &call.page()?).await?;
-    api::json(200, &ConversationPage { conversations: page.items, next_cursor: page.next_cursor })
+    let inbox = conversations::list(call.app(), &call.caller()?.user, &call.page()?).await?;
+    let page = inbox.page;
+    api::json(
+        200,
+        &ConversationPage {
+            conversations: page.items,
+            next_cursor: page.next_cursor,
+            unread_total: inbox.unread_total,
+        },
+    )
+}
+
+/// Marks the conversation read up to a message: the caller's read horizon moves forward (never
+/// back), their unread count becomes the messages from others after it, and a
+/// `conversation.read` event tells their other devices and the other web members.
+#[utoipa::path(
+    put,
+    path = "/api/conversations/{id}/read",
+    tag = "conversations",
+    params(ConversationPath),
+    request_body = ReadRequest,
+    responses((
+        status = 200,
+        description = "The caller's read state (unchanged when the message is not past the horizon).",
+        body = ReadBody
+    )),
+    extensions(("x-errors" = json!(["validation_failed", "not_found", "concurrent_update"])))
+)]
+async fn mark_read(call: Call) -> Reply {
+    let body: ReadRequest = call.json()?;
+    let read = reading::mark_read(call.app(), &call.caller()?.user, call.id("id")?, body).await?;
+    api::json(200, &ReadBody { read })
 }
 
 /// Starts (or returns) the direct conversation with another web user.

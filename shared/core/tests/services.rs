@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use switchboard_core::auth::{TokenService, TokenSettings};
 use switchboard_core::domain::conversation::{
-    Conversation, ConversationDetail, ConversationKind, ConversationStatus, GroupRequest, InboxEntry, Member,
+    Conversation, ConversationDetail, ConversationKind, ConversationStatus, GroupRequest, Member,
     Participant, ParticipantRequest, ParticipantRole,
 };
 use switchboard_core::domain::ids::{ConnectionId, ConversationId, MessageId, ParticipantId, UserId};
@@ -27,7 +27,7 @@ use switchboard_core::domain::realtime::Connection;
 use switchboard_core::domain::routing::Pair;
 use switchboard_core::domain::user::User;
 use switchboard_core::memory::{FakeGateway, FakeQueue, FakeSms, MemoryStore};
-use switchboard_core::ports::conversations::NewConversation;
+use switchboard_core::ports::conversations::{InboxPage, NewConversation, ReadMark};
 use switchboard_core::ports::messages::{IdempotentSend, MessageChange, NewMessage, StoredMessage};
 use switchboard_core::ports::outbox::{AttemptOutcome, Claim};
 use switchboard_core::ports::queue::Job;
@@ -445,6 +445,7 @@ fn detail_of(kind: ConversationKind, creator: UserId, phones: &[(E164, E164)]) -
         display_name: "rival".into(),
         role: ParticipantRole::Admin,
         joined_at: now,
+        read: Default::default(),
     }];
     participants.extend(phones.iter().map(|(phone, proxy)| Participant {
         id: ParticipantId::new(),
@@ -452,6 +453,7 @@ fn detail_of(kind: ConversationKind, creator: UserId, phones: &[(E164, E164)]) -
         display_name: phone.to_string(),
         role: ParticipantRole::Member,
         joined_at: now,
+        read: Default::default(),
     }));
     let conversation = Conversation {
         id: ConversationId::new(),
@@ -517,8 +519,16 @@ impl ConversationStore for Racing {
     async fn close_conversation(&self, detail: &ConversationDetail) -> Result<(), StoreError> {
         self.inner.close_conversation(detail).await
     }
-    async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<Page<InboxEntry>, StoreError> {
+    async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<InboxPage, StoreError> {
         self.inner.list_inbox(user_id, page).await
+    }
+    async fn mark_read(
+        &self,
+        detail: &ConversationDetail,
+        reader: &Participant,
+        up_to: MessageId,
+    ) -> Result<Option<ReadMark>, StoreError> {
+        self.inner.mark_read(detail, reader, up_to).await
     }
 }
 

@@ -3,7 +3,7 @@
 //! OpenAPI description is derived from the same types, so the two cannot differ.
 
 use serde::Serialize;
-use switchboard_core::domain::conversation::{ConversationView, InboxEntry, ParticipantView};
+use switchboard_core::domain::conversation::{ConversationView, InboxEntry, ParticipantView, ReadView};
 use switchboard_core::domain::ids::{ConversationId, ParticipantId};
 use switchboard_core::domain::message::MessageView;
 use switchboard_core::domain::phone::E164;
@@ -54,6 +54,15 @@ pub struct ConversationPage {
     pub conversations: Vec<InboxEntry>,
     /// The `cursor` of the next page; `null` on the last one.
     pub next_cursor: Option<String>,
+    /// Unread messages over all the caller's conversations (the sum of every line's
+    /// `unreadCount`, not only this page's); on the first page only, `null` on later ones.
+    pub unread_total: Option<u64>,
+}
+
+/// `{"read": …}`: the caller's read state after `PUT /api/conversations/{id}/read`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadBody {
+    pub read: ReadView,
 }
 
 /// `{"conversation": …}`: a conversation with its participants.

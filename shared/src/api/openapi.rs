@@ -22,7 +22,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use switchboard_core::domain::conversation::ParticipantView;
 use switchboard_core::domain::message::MessageView;
-use switchboard_core::domain::realtime::{Closed, DeliveryUpdate, EventKind, ParticipantLeft, Typing};
+use switchboard_core::domain::realtime::{
+    Closed, DeliveryUpdate, EventKind, ParticipantLeft, ReadUpdate, Typing,
+};
 use switchboard_core::service::realtime::ClientFrame;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::example::ExampleBuilder;
@@ -377,6 +379,11 @@ fn event_schemas() -> Vec<(String, RefOr<Schema>)> {
             EventKind::ConversationClosed => (
                 add::<Closed>(&mut schemas),
                 "The conversation closed (by an admin, the last web user leaving, a number released).",
+            ),
+            EventKind::ConversationRead => (
+                add::<ReadUpdate>(&mut schemas),
+                "A web member's read horizon moved (`PUT .../read`): to every web member; the reader's \
+                 own devices also get its `unreadCount`.",
             ),
             EventKind::Typing => {
                 (add::<Typing>(&mut schemas), "Another web member is typing (a `typing` client frame).")

@@ -8,13 +8,13 @@ use aws_sdk_dynamodb::types::{
     Update,
 };
 use switchboard_core::domain::conversation::{
-    ConversationDetail, ConversationKind, InboxEntry, Participant, ParticipantRole,
+    ConversationDetail, ConversationKind, Participant, ParticipantRole,
 };
-use switchboard_core::domain::ids::{ConversationId, UserId};
+use switchboard_core::domain::ids::{ConversationId, MessageId, UserId};
 use switchboard_core::domain::phone::E164;
 use switchboard_core::domain::routing::Pair;
-use switchboard_core::ports::conversations::NewConversation;
-use switchboard_core::ports::{ConversationStore, Page, PageRequest, StoreError};
+use switchboard_core::ports::conversations::{InboxPage, NewConversation, ReadMark};
+use switchboard_core::ports::{ConversationStore, PageRequest, StoreError};
 
 use super::items::{participant_sk, ConversationItem, DirectItem, ParticipantItem, RouteItem};
 use super::{built, from_item, key, keys, s, sdk_error, to_item, DynamoStore, Item, TxError};
@@ -293,9 +293,18 @@ impl ConversationStore for DynamoStore {
         self.close_with_count(detail, detail.participants.len()).await
     }
 
-    async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<Page<InboxEntry>, StoreError> {
-        let lines = self.gsi1_page::<ParticipantItem>(&keys::inbox_pk(user_id), None, true, page).await?;
-        Ok(lines.map(|p| p.inbox_entry()))
+    async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<InboxPage, StoreError> {
+        self.inbox_page(user_id, page).await
+    }
+
+    async fn mark_read(
+        &self,
+        detail: &ConversationDetail,
+        reader: &Participant,
+        up_to: MessageId,
+    ) -> Result<Option<ReadMark>, StoreError> {
+        let Some(user_id) = reader.user_id() else { return Ok(None) };
+        self.move_read_horizon(detail.conversation.id, user_id, reader.read, up_to).await
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use switchboard_core::domain::conversation::{
     Conversation, ConversationDetail, ConversationKind, ConversationStatus, InboxEntry, Member, Participant,
-    ParticipantRole,
+    ParticipantRole, ReadState,
 };
 use switchboard_core::domain::ids::{ConversationId, MessageId, ParticipantId, UserId};
 use switchboard_core::domain::message::{
@@ -312,6 +312,12 @@ pub struct ParticipantItem {
     pub last_message_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message_preview: Option<String>,
+    // A web user's read state: the message transactions ADD to `unreadCount` (or, for the
+    // author, SET both); marking read SETs both conditioned on the values it read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_message_id: Option<MessageId>,
+    #[serde(default)]
+    pub unread_count: u32,
 }
 
 pub fn participant_sk(participant: &Participant) -> String {
@@ -352,6 +358,8 @@ impl ParticipantItem {
             status: c.status,
             last_message_at: c.last_message_at,
             last_message_preview: c.last_message_preview.clone(),
+            last_read_message_id: participant.read.last_read_message_id,
+            unread_count: participant.read.unread_count,
         }
     }
 
@@ -371,6 +379,7 @@ impl ParticipantItem {
             display_name: self.display_name.clone(),
             role: self.role,
             joined_at: self.joined_at,
+            read: self.read_state(),
         })
     }
 
@@ -383,7 +392,13 @@ impl ParticipantItem {
             role: self.role,
             last_message_at: self.last_message_at,
             last_message_preview: self.last_message_preview.clone(),
+            unread_count: self.unread_count,
+            last_read_message_id: self.last_read_message_id,
         }
+    }
+
+    pub fn read_state(&self) -> ReadState {
+        ReadState { last_read_message_id: self.last_read_message_id, unread_count: self.unread_count }
     }
 }
 

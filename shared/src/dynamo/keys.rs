@@ -94,6 +94,9 @@ pub const MESSAGE_PREFIX: &str = "MSG#";
 pub fn message_sk(message_id: impl Display) -> String {
     format!("MSG#{message_id}")
 }
+/// Past the last message key: `$` sorts right after `#`, so `MSG#<id>` .. `MSG$` is every
+/// message from `<id>` on, and no delivery (`DLV#` sorts before).
+pub const MESSAGES_END: &str = "MSG$";
 pub const DELIVERY_PREFIX: &str = "DLV#";
 pub fn delivery_sk(message_id: impl Display, participant_id: impl Display) -> String {
     format!("DLV#{message_id}#{participant_id}")

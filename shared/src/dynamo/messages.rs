@@ -43,7 +43,7 @@ impl MessageStore for DynamoStore {
             items.push((self.put_if_absent(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
         }
         items.push((self.activity_update(cid, &message.created_at, &new.preview)?, Slot::Meta));
-        for update in self.inbox_updates(new.detail, &message.created_at, &new.preview)? {
+        for update in self.inbox_updates(new.detail, message, &new.preview)? {
             items.push((update, Slot::Other));
         }
         if let Some((user_id, key_value)) = new.idempotency {
@@ -260,36 +260,39 @@ impl DynamoStore {
     pub(super) fn inbox_updates(
         &self,
         detail: &ConversationDetail,
-        at: &DateTime<Utc>,
+        message: &Message,
         preview: &str,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        detail
-            .user_ids()
-            .into_iter()
-            .map(|user_id| self.inbox_update(detail.conversation.id, user_id, at, preview))
-            .collect()
+        detail.user_ids().into_iter().map(|user_id| self.inbox_update(user_id, message, preview)).collect()
     }
 
-    /// One web participant's inbox line moves to the top (if the participant is still there).
+    /// One web participant's inbox line moves to the top (if the participant is still there)
+    /// and, unless they wrote it, counts one more unread. The author's read state is left alone:
+    /// setting their horizon here could move it back past a read that committed first (there is
+    /// no max() in an update), and their own messages are never counted anyway.
     pub(super) fn inbox_update(
         &self,
-        cid: ConversationId,
         user_id: UserId,
-        at: &DateTime<Utc>,
+        message: &Message,
         preview: &str,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(keys::conversation_pk(cid), &keys::user_participant_sk(user_id))))
-                .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview, GSI1SK = :sk")
-                .condition_expression("attribute_exists(SK)")
-                .expression_attribute_values(":at", s(stamp(at)))
-                .expression_attribute_values(":preview", s(preview))
-                .expression_attribute_values(":sk", s(keys::inbox_sk(sortable(at), cid)))
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        let (cid, at) = (message.conversation_id, &message.created_at);
+        let moved = "SET lastMessageAt = :at, lastMessagePreview = :preview, GSI1SK = :sk";
+        let builder = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::conversation_pk(cid), &keys::user_participant_sk(user_id))))
+            .condition_expression("attribute_exists(SK)")
+            .expression_attribute_values(":at", s(stamp(at)))
+            .expression_attribute_values(":preview", s(preview))
+            .expression_attribute_values(":sk", s(keys::inbox_sk(sortable(at), cid)));
+        let builder = if message.sender.user_id == Some(user_id) {
+            builder.update_expression(moved)
+        } else {
+            builder
+                .update_expression(format!("{moved} ADD unreadCount :one"))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        };
+        Ok(TransactWriteItem::builder().update(built(builder.build())?).build())
     }
 
     /// The conversation a message belongs to: its pointer item.

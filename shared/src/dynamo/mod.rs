@@ -10,6 +10,7 @@
 mod connections;
 mod conversations;
 pub mod cursor;
+mod inbox;
 pub mod items;
 pub mod keys;
 mod messages;

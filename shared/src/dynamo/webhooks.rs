@@ -81,8 +81,7 @@ impl WebhookStore for DynamoStore {
                 Slot::Meta,
             ));
             if let Some(user_id) = write.inbox_user_id {
-                let update =
-                    self.inbox_update(message.conversation_id, user_id, &message.created_at, &write.preview)?;
+                let update = self.inbox_update(user_id, message, &write.preview)?;
                 items.push((update, Slot::Other));
             }
         }
@@ -118,7 +117,7 @@ impl WebhookStore for DynamoStore {
             items.push((self.put_if_absent(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
         }
         // A participant who left since `detail` was read cancels this: the job reads again.
-        for update in self.inbox_updates(detail, &message.created_at, preview)? {
+        for update in self.inbox_updates(detail, message, preview)? {
             items.push((update, Slot::Other));
         }
         debug_assert!(items.len() <= super::TRANSACTION_LIMIT, "{} items", items.len());

@@ -233,6 +233,27 @@ export interface paths {
         patch: operations["set_role"];
         trace?: never;
     };
+    "/api/conversations/{id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Marks the conversation read up to a message: the caller's read horizon moves forward (never
+         *     back), their unread count becomes the messages from others after it, and a
+         *     `conversation.read` event tells their other devices and the other web members.
+         */
+        put: operations["mark_read"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/docs": {
         parameters: {
             query?: never;
@@ -556,6 +577,12 @@ export interface components {
             conversations: components["schemas"]["InboxEntry"][];
             /** @description The `cursor` of the next page; `null` on the last one. */
             nextCursor?: string | null;
+            /**
+             * Format: int64
+             * @description Unread messages over all the caller's conversations (the sum of every line's
+             *     `unreadCount`, not only this page's); on the first page only, `null` on later ones.
+             */
+            unreadTotal?: number | null;
         };
         /** @enum {string} */
         ConversationStatus: "active" | "closed";
@@ -571,6 +598,11 @@ export interface components {
             participants: components["schemas"]["ParticipantView"][];
             status: components["schemas"]["ConversationStatus"];
             type: components["schemas"]["ConversationKind"];
+            /**
+             * Format: int32
+             * @description Messages from others after the caller's read horizon.
+             */
+            unreadCount: number;
         };
         /**
          * @description A delivery id: `<conversationId>-<messageId>-<participantId>`. Twilio's status callbacks name it (`?deliveryId=`).
@@ -735,6 +767,15 @@ export interface components {
             conversationId: components["schemas"]["ConversationId"];
             /** @description Unique, time-ordered (a ULID). */
             id: string;
+            payload: components["schemas"]["ReadUpdate"];
+            /** Format: date-time */
+            timestamp: string;
+            /** @enum {string} */
+            type: "conversation.read";
+        } | {
+            conversationId: components["schemas"]["ConversationId"];
+            /** @description Unique, time-ordered (a ULID). */
+            id: string;
             payload: components["schemas"]["Typing"];
             /** Format: date-time */
             timestamp: string;
@@ -765,10 +806,16 @@ export interface components {
             /** Format: date-time */
             lastMessageAt: string;
             lastMessagePreview?: string | null;
+            lastReadMessageId?: components["schemas"]["MessageId"] | null;
             name: string;
             role: components["schemas"]["ParticipantRole"];
             status: components["schemas"]["ConversationStatus"];
             type: components["schemas"]["ConversationKind"];
+            /**
+             * Format: int32
+             * @description Messages from others after the caller's read horizon.
+             */
+            unreadCount: number;
         };
         /** @description `POST /api/users/sms/internal/{userId}`. */
         InternalRequest: {
@@ -889,6 +936,7 @@ export interface components {
             /** Format: date-time */
             joinedAt: string;
             kind: components["schemas"]["MemberKind"];
+            lastReadMessageId?: components["schemas"]["MessageId"] | null;
             phoneNumber?: components["schemas"]["E164"] | null;
             proxyNumber?: components["schemas"]["E164"] | null;
             role: components["schemas"]["ParticipantRole"];
@@ -913,6 +961,37 @@ export interface components {
             lastName?: string | null;
             username: string;
             virtualPhoneNumber?: components["schemas"]["E164"] | null;
+        };
+        /** @description `{"read": …}`: the caller's read state after `PUT /api/conversations/{id}/read`. */
+        ReadBody: {
+            read: components["schemas"]["ReadView"];
+        };
+        /** @description `PUT /api/conversations/{id}/read`: the newest message the caller has seen. */
+        ReadRequest: {
+            /**
+             * @description A message of this conversation; the horizon only moves forward, so an older id changes
+             *     nothing.
+             */
+            messageId: string;
+        };
+        /**
+         * @description The payload of `conversation.read`: a web member's read horizon moved. `unreadCount` goes
+         *     only to the reader's own devices (another member's count is theirs alone).
+         */
+        ReadUpdate: {
+            lastReadMessageId: components["schemas"]["MessageId"];
+            participantId: components["schemas"]["ParticipantId"];
+            /** Format: int32 */
+            unreadCount?: number | null;
+            userId: components["schemas"]["UserId"];
+        };
+        /** @description The caller's read state in a conversation after marking read. */
+        ReadView: {
+            conversationId: components["schemas"]["ConversationId"];
+            lastReadMessageId?: components["schemas"]["MessageId"] | null;
+            participantId: components["schemas"]["ParticipantId"];
+            /** Format: int32 */
+            unreadCount: number;
         };
         RefreshRequest: {
             refreshToken: string;
@@ -1863,6 +1942,41 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["payload_too_large"];
+            422: components["responses"]["validation_failed"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+        };
+    };
+    mark_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation. */
+                id: components["schemas"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadRequest"];
+            };
+        };
+        responses: {
+            /** @description The caller's read state (unchanged when the message is not past the horizon). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadBody"];
+                };
+            };
+            400: components["responses"]["invalid_request"];
+            401: components["responses"]["unauthorized"];
+            404: components["responses"]["not_found"];
+            409: components["responses"]["concurrent_update"];
             413: components["responses"]["payload_too_large"];
             422: components["responses"]["validation_failed"];
             429: components["responses"]["throttled"];

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use phonenumber::country;
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ConversationId, ParticipantId, UserId};
+use super::ids::{ConversationId, MessageId, ParticipantId, UserId};
 use super::phone::E164;
 use super::user::{validate_name, validate_phone};
 use crate::error::AppError;
@@ -65,6 +65,25 @@ pub struct Participant {
     pub display_name: String,
     pub role: ParticipantRole,
     pub joined_at: DateTime<Utc>,
+    /// Web users only: how far they have read (phones have no read state).
+    pub read: ReadState,
+}
+
+/// A web participant's read horizon (Twilio Conversations' `lastReadMessageIndex`) and how many
+/// messages from others arrived after it. The message transactions keep the count (one more for
+/// each web member but the author); marking read sets both, the count from what lies beyond the
+/// new horizon. A message deleted unread stays counted until the next read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadState {
+    pub last_read_message_id: Option<MessageId>,
+    pub unread_count: u32,
+}
+
+impl ReadState {
+    /// Whether marking `message_id` read moves this horizon: horizons only move forward.
+    pub fn moves_to(&self, message_id: MessageId) -> bool {
+        self.last_read_message_id.is_none_or(|last| message_id > last)
+    }
 }
 
 impl Participant {
@@ -98,6 +117,7 @@ impl Participant {
             role: self.role,
             proxy_number,
             joined_at: self.joined_at,
+            last_read_message_id: self.read.last_read_message_id,
         }
     }
 }
@@ -154,6 +174,7 @@ impl ConversationDetail {
             created_at: c.created_at,
             last_message_at: c.last_message_at,
             last_message_preview: c.last_message_preview.clone(),
+            unread_count: self.participant_for_user(user_id).map_or(0, |p| p.read.unread_count),
             participants: self.participants.iter().map(Participant::view).collect(),
         }
     }
@@ -177,6 +198,10 @@ pub struct ParticipantView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_number: Option<E164>,
     pub joined_at: DateTime<Utc>,
+    /// Web participants: the last message they have read (their read horizon), once they have
+    /// read one. Members show it as "seen by".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_read_message_id: Option<MessageId>,
 }
 
 /// What a participant is: a web user, or a phone reached by SMS.
@@ -201,6 +226,8 @@ pub struct ConversationView {
     pub created_at: DateTime<Utc>,
     pub last_message_at: DateTime<Utc>,
     pub last_message_preview: Option<String>,
+    /// Messages from others after the caller's read horizon.
+    pub unread_count: u32,
     pub participants: Vec<ParticipantView>,
 }
 
@@ -217,6 +244,11 @@ pub struct InboxEntry {
     pub role: ParticipantRole,
     pub last_message_at: DateTime<Utc>,
     pub last_message_preview: Option<String>,
+    /// Messages from others after the caller's read horizon.
+    pub unread_count: u32,
+    /// The caller's read horizon in this conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_read_message_id: Option<MessageId>,
 }
 
 // --- requests ------------------------------------------------------------------------------
@@ -262,6 +294,27 @@ pub struct ParticipantRequest {
     pub phone_number: Option<String>,
     #[serde(default)]
     pub display_name: Option<String>,
+}
+
+/// `PUT /api/conversations/{id}/read`: the newest message the caller has seen.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadRequest {
+    /// A message of this conversation; the horizon only moves forward, so an older id changes
+    /// nothing.
+    pub message_id: String,
+}
+
+/// The caller's read state in a conversation after marking read.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadView {
+    pub conversation_id: ConversationId,
+    pub participant_id: ParticipantId,
+    pub last_read_message_id: Option<MessageId>,
+    pub unread_count: u32,
 }
 
 #[derive(Debug, Deserialize)]

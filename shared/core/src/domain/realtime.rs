@@ -70,13 +70,15 @@ pub enum EventKind {
     ParticipantLeft,
     #[serde(rename = "conversation.closed")]
     ConversationClosed,
+    #[serde(rename = "conversation.read")]
+    ConversationRead,
     #[serde(rename = "typing")]
     Typing,
 }
 
 impl EventKind {
     /// Every kind, in the order docs/realtime.md lists them.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         Self::MessageCreated,
         Self::MessageUpdated,
         Self::MessageDeleted,
@@ -84,6 +86,7 @@ impl EventKind {
         Self::ParticipantJoined,
         Self::ParticipantLeft,
         Self::ConversationClosed,
+        Self::ConversationRead,
         Self::Typing,
     ];
 
@@ -97,6 +100,7 @@ impl EventKind {
             Self::ParticipantJoined => "participant.joined",
             Self::ParticipantLeft => "participant.left",
             Self::ConversationClosed => "conversation.closed",
+            Self::ConversationRead => "conversation.read",
             Self::Typing => "typing",
         }
     }
@@ -138,6 +142,19 @@ pub struct Typing {
     pub user_id: UserId,
     pub participant_id: ParticipantId,
     pub display_name: String,
+}
+
+/// The payload of `conversation.read`: a web member's read horizon moved. `unreadCount` goes
+/// only to the reader's own devices (another member's count is theirs alone).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadUpdate {
+    pub participant_id: ParticipantId,
+    pub user_id: UserId,
+    pub last_read_message_id: MessageId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<u32>,
 }
 
 /// The payload of `conversation.closed`: `{}`.

@@ -11,12 +11,13 @@ use super::{
 };
 use crate::domain::conversation::{
     ConversationDetail, ConversationKind, ConversationStatus, InboxEntry, Participant, ParticipantRole,
+    ReadState,
 };
-use crate::domain::ids::{ConversationId, UserId};
+use crate::domain::ids::{ConversationId, MessageId, UserId};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
-use crate::ports::conversations::NewConversation;
-use crate::ports::{ConversationStore, Page, PageRequest, StoreError};
+use crate::ports::conversations::{InboxPage, NewConversation, ReadMark};
+use crate::ports::{ConversationStore, PageRequest, StoreError};
 
 #[async_trait]
 impl ConversationStore for MemoryStore {
@@ -218,11 +219,11 @@ impl ConversationStore for MemoryStore {
     }
 
     /// The user's inbox lines, latest activity first (then by conversation id, descending).
-    async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<Page<InboxEntry>, StoreError> {
+    async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<InboxPage, StoreError> {
         let state = self.call()?;
         let key = ParticipantKey::User(user_id);
         let partition = format!("INBOX#{user_id}");
-        let rows = state
+        let rows: Vec<_> = state
             .conversations
             .iter()
             .filter_map(|(cid, record)| record.participants.get(&key).map(|line| (cid, line)))
@@ -235,12 +236,56 @@ impl ConversationStore for MemoryStore {
                     role: line.participant.role,
                     last_message_at: line.last_message_at,
                     last_message_preview: line.last_message_preview.clone(),
+                    unread_count: line.participant.read.unread_count,
+                    last_read_message_id: line.participant.read.last_read_message_id,
                 };
                 let (pk, sk) = (format!("CONV#{cid}"), format!("PART#USER#{user_id}"));
                 Row::gsi1(pk, sk, partition.clone(), inbox_sort_key(line, *cid), entry)
             })
             .collect();
-        Listing::gsi1(partition, None, true).page(rows, page)
+        let unread_total =
+            page.cursor.is_none().then(|| rows.iter().map(|r| u64::from(r.item.unread_count)).sum());
+        Ok(InboxPage { page: Listing::gsi1(partition, None, true).page(rows, page)?, unread_total })
+    }
+
+    /// As the adapter: a horizon that would not move writes nothing (checked first); otherwise
+    /// the count is of the undeleted messages from others after `up_to`.
+    async fn mark_read(
+        &self,
+        detail: &ConversationDetail,
+        reader: &Participant,
+        up_to: MessageId,
+    ) -> Result<Option<ReadMark>, StoreError> {
+        let mut state = self.call()?;
+        let cid = detail.conversation.id;
+        let Some(user_id) = reader.user_id() else { return Ok(None) };
+        let current = state
+            .conversations
+            .get(&cid)
+            .and_then(|c| c.participants.get(&ParticipantKey::User(user_id)))
+            .map(|line| line.participant.read);
+        let Some(current) = current else { return Ok(None) };
+        if !current.moves_to(up_to) {
+            return Ok(Some(ReadMark { state: current, moved: false }));
+        }
+        if !state.messages.contains_key(&(cid, up_to)) {
+            return Err(StoreError::MessageNotFound);
+        }
+        let unread = state
+            .messages
+            .range((cid, up_to)..)
+            .take_while(|((c, _), _)| *c == cid)
+            .filter(|((_, id), m)| *id > up_to && !m.deleted && m.sender.user_id != Some(user_id))
+            .count();
+        let read = ReadState { last_read_message_id: Some(up_to), unread_count: unread as u32 };
+        if let Some(line) = state
+            .conversations
+            .get_mut(&cid)
+            .and_then(|c| c.participants.get_mut(&ParticipantKey::User(user_id)))
+        {
+            line.participant.read = read;
+        }
+        Ok(Some(ReadMark { state: read, moved: true }))
     }
 }
 

@@ -55,7 +55,7 @@ impl MessageStore for MemoryStore {
             state.deliveries.insert(delivery.id(), DeliveryRecord::new(delivery));
         }
         for user_id in users {
-            state.touch_line(new.detail.conversation.id, user_id, message.created_at, &new.preview);
+            state.touch_line(user_id, message, &new.preview);
         }
         if let Some((user_id, key)) = new.idempotency {
             let record = IdempotencyRecord {

@@ -300,10 +300,16 @@ impl ParticipantRecord {
         }
     }
 
-    /// The inbox line moves: a message arrived.
-    fn touch(&mut self, at: DateTime<Utc>, preview: &str) {
-        self.last_message_at = at;
+    /// The inbox line moves: a message arrived. Everyone but its author has one more unread, as
+    /// the adapter's `ADD unreadCount` does.
+    fn touch(&mut self, message: &Message, preview: &str) {
+        self.last_message_at = message.created_at;
         self.last_message_preview = Some(preview.to_string());
+        let authored =
+            message.sender.user_id.is_some() && message.sender.user_id == self.participant.user_id();
+        if !authored {
+            self.participant.read.unread_count += 1;
+        }
     }
 }
 
@@ -408,13 +414,13 @@ impl State {
             .is_some_and(|c| c.participants.contains_key(&ParticipantKey::User(user_id)))
     }
 
-    fn touch_line(&mut self, cid: ConversationId, user_id: UserId, at: DateTime<Utc>, preview: &str) {
+    fn touch_line(&mut self, user_id: UserId, message: &Message, preview: &str) {
         let line = self
             .conversations
-            .get_mut(&cid)
+            .get_mut(&message.conversation_id)
             .and_then(|c| c.participants.get_mut(&ParticipantKey::User(user_id)));
         if let Some(line) = line {
-            line.touch(at, preview);
+            line.touch(message, preview);
         }
     }
 

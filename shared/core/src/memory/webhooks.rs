@@ -61,7 +61,7 @@ impl WebhookStore for MemoryStore {
                 state.relays.insert((message.conversation_id, message.id), message.created_at);
             }
             if let Some(user_id) = write.inbox_user_id {
-                state.touch_line(message.conversation_id, user_id, message.created_at, &write.preview);
+                state.touch_line(user_id, message, &write.preview);
             }
         }
         if let Some(change) = write.opt_change {
@@ -114,7 +114,7 @@ impl WebhookStore for MemoryStore {
             state.deliveries.insert(delivery.id(), DeliveryRecord::new(delivery));
         }
         for user_id in users {
-            state.touch_line(cid, user_id, message.created_at, preview);
+            state.touch_line(user_id, message, preview);
         }
         Ok(true)
     }

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 
 use super::{Page, PageRequest, StoreError};
-use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole};
-use crate::domain::ids::{ConversationId, UserId};
+use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole, ReadState};
+use crate::domain::ids::{ConversationId, MessageId, UserId};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
 
@@ -19,6 +19,31 @@ pub struct NewConversation<'a> {
     /// An SMS conversation's owner and number: the owner must still hold it, active and not
     /// releasing it.
     pub sms_owner: Option<(UserId, &'a E164)>,
+}
+
+/// A page of a user's inbox and, on the first page, the unread messages of all their lines.
+#[derive(Clone, Debug)]
+pub struct InboxPage {
+    pub page: Page<InboxEntry>,
+    /// The sum of every line's unread count (first page only: later pages give `None`).
+    pub unread_total: Option<u64>,
+}
+
+/// Reads as the page it holds, so callers that only want the lines use it as one.
+impl std::ops::Deref for InboxPage {
+    type Target = Page<InboxEntry>;
+    fn deref(&self) -> &Page<InboxEntry> {
+        &self.page
+    }
+}
+
+/// What marking read did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadMark {
+    /// The reader's state now.
+    pub state: ReadState,
+    /// False when the horizon was already there or beyond (nothing written).
+    pub moved: bool,
 }
 
 #[async_trait]
@@ -67,6 +92,17 @@ pub trait ConversationStore: Send + Sync + 'static {
     /// marked. `Contention` when a participant joined since `detail` was read;
     /// `ConversationInactive` when it is closed already.
     async fn close_conversation(&self, detail: &ConversationDetail) -> Result<(), StoreError>;
-    /// The user's conversations, latest activity first.
-    async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<Page<InboxEntry>, StoreError>;
+    /// The user's conversations, latest activity first; the first page also sums every line's
+    /// unread count (read from the lines alone: no message is read).
+    async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<InboxPage, StoreError>;
+    /// Moves `reader`'s read horizon forward to `up_to` and sets its unread count to the
+    /// messages from others after it, conditioned on the state it read, so a send or another
+    /// read in between makes it count again. `MessageNotFound` when `up_to` is no message of the
+    /// conversation; `None` when the reader is no longer a participant.
+    async fn mark_read(
+        &self,
+        detail: &ConversationDetail,
+        reader: &Participant,
+        up_to: MessageId,
+    ) -> Result<Option<ReadMark>, StoreError>;
 }

@@ -10,8 +10,8 @@ use chrono::Utc;
 use super::{realtime, App};
 use crate::domain::conversation::{
     validate_conversation_name, validate_description, Conversation, ConversationDetail, ConversationKind,
-    ConversationStatus, GroupRequest, InboxEntry, Member, NewMember, Participant, ParticipantRequest,
-    ParticipantRole, RoleRequest, SmsRequest,
+    ConversationStatus, GroupRequest, Member, NewMember, Participant, ParticipantRequest, ParticipantRole,
+    RoleRequest, SmsRequest,
 };
 use crate::domain::ids::{ConversationId, ParticipantId, UserId};
 use crate::domain::number::NumberStatus;
@@ -20,8 +20,8 @@ use crate::domain::realtime::{Closed, Event, EventKind, ParticipantLeft};
 use crate::domain::routing::{candidate_order, choose_proxies, Choice, Pair};
 use crate::domain::user::User;
 use crate::error::AppError;
-use crate::ports::conversations::NewConversation;
-use crate::ports::{Page, PageRequest, StoreError};
+use crate::ports::conversations::{InboxPage, NewConversation};
+use crate::ports::{PageRequest, StoreError};
 
 /// Free pool numbers considered as proxies (one page of the pool index).
 const PROXY_CANDIDATES: u32 = 100;
@@ -61,6 +61,7 @@ fn user_participant(user: &User, role: ParticipantRole) -> Participant {
         display_name: user.display_name(),
         role,
         joined_at: Utc::now(),
+        read: Default::default(),
     }
 }
 
@@ -71,6 +72,7 @@ fn sms_participant(phone: &E164, proxy: &E164, display_name: Option<String>) -> 
         display_name: display_name.unwrap_or_else(|| phone.to_string()),
         role: ParticipantRole::Member,
         joined_at: Utc::now(),
+        read: Default::default(),
     }
 }
 
@@ -535,7 +537,7 @@ async fn close_current(app: &App, mut detail: ConversationDetail) -> Result<Conv
     Err(StoreError::Contention.into())
 }
 
-pub async fn list(app: &App, caller: &User, page: &PageRequest) -> Result<Page<InboxEntry>, AppError> {
+pub async fn list(app: &App, caller: &User, page: &PageRequest) -> Result<InboxPage, AppError> {
     Ok(app.conversations.list_inbox(caller.id, page).await?)
 }
 
@@ -560,7 +562,7 @@ pub async fn close_sms_conversations_on(app: &App, user: &User, number: &E164) -
                 closed += 1;
             }
         }
-        match inbox.next_cursor {
+        match inbox.page.next_cursor {
             Some(cursor) => page.cursor = Some(cursor),
             None => return Ok(closed),
         }

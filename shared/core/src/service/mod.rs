@@ -10,6 +10,7 @@ pub mod inbound;
 pub mod messages;
 pub mod numbers;
 pub mod pipeline;
+pub mod reading;
 pub mod realtime;
 pub mod status;
 

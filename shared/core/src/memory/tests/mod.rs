@@ -82,6 +82,7 @@ fn member(user: &User, role: ParticipantRole) -> Participant {
         display_name: user.username.clone(),
         role,
         joined_at: Utc::now(),
+        read: Default::default(),
     }
 }
 
@@ -93,6 +94,7 @@ fn texter(phone: &E164, proxy: &E164) -> Participant {
         display_name: phone.to_string(),
         role: ParticipantRole::Member,
         joined_at: Utc::now(),
+        read: Default::default(),
     }
 }
 
