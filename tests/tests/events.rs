@@ -138,6 +138,12 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
     // The sweeper finds nothing overdue: every outbox entry had its job.
     ("sweeper-schedule.json", 200, |b| b["queued"] == 0, no_capture),
     ("messages-get.json", 200, |b| b["messages"][0]["content"] == "Next book: Middlemarch", no_capture),
+    (
+        "messages-export-get.json",
+        200,
+        |b| b.as_str().is_some_and(|csv| csv.contains("Next book: Middlemarch")),
+        no_capture,
+    ),
     ("message-put.json", 200, |b| b["message"]["editedAt"].is_string(), no_capture),
     ("message-delete.json", 200, |b| b["message"]["deleted"] == true, no_capture),
     ("users-sms-internal-post.json", 201, |b| b["conversation"]["type"] == "direct", no_capture),
