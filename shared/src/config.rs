@@ -55,6 +55,9 @@ pub struct Config {
     /// The WebSocket API stage's management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`);
     /// unset, no real-time events are published.
     pub websocket_api_endpoint: Option<String>,
+    /// The answer to HELP / INFO (`HELP_REPLY`; by default built from `OPERATOR_NAME`, which
+    /// defaults to `Switchboard`): who operates the number and how to opt out.
+    pub help_reply: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +144,7 @@ impl Config {
             delivery: delivery_settings(&get)?,
             twilio_timeout: Duration::from_millis(parse_num(&get, "TWILIO_TIMEOUT_MS", 8000)?),
             websocket_api_endpoint: get("WEBSOCKET_API_ENDPOINT"),
+            help_reply: help_reply(&get)?,
         })
     }
 
@@ -152,6 +156,7 @@ impl Config {
             roles: Roles::new(self.admin_emails.iter().cloned()),
             status_callback_url: self.status_callback_url.clone(),
             delivery: self.delivery.clone(),
+            help_reply: self.help_reply.clone(),
         }
     }
 
@@ -216,6 +221,38 @@ fn delivery_settings(get: &impl Fn(&str) -> Option<String>) -> Result<DeliverySe
     Ok(settings)
 }
 
+/// Longest `OPERATOR_NAME`: it opens every HELP answer, which should fit one SMS.
+const OPERATOR_NAME_MAX_CHARS: usize = 40;
+
+/// `HELP_REPLY` (at most one message's 1,600 characters, and it must name STOP: carriers require
+/// a HELP answer to say how to opt out), else the default answer naming `OPERATOR_NAME`.
+fn help_reply(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let operator = get("OPERATOR_NAME").unwrap_or_else(|| "Switchboard".into());
+    if operator.chars().count() > OPERATOR_NAME_MAX_CHARS || operator.chars().any(char::is_control) {
+        return Err(ConfigError::Invalid {
+            name: "OPERATOR_NAME",
+            reason: format!("must be at most {OPERATOR_NAME_MAX_CHARS} characters on one line"),
+        });
+    }
+    let Some(reply) = get("HELP_REPLY") else {
+        return Ok(switchboard_core::service::inbound::default_help_reply(&operator));
+    };
+    let max = switchboard_core::domain::message::BODY_MAX_CHARS;
+    if reply.chars().count() > max {
+        return Err(ConfigError::Invalid {
+            name: "HELP_REPLY",
+            reason: format!("must be at most {max} characters"),
+        });
+    }
+    if !reply.to_uppercase().contains("STOP") {
+        return Err(ConfigError::Invalid {
+            name: "HELP_REPLY",
+            reason: "must say how to opt out (name STOP)".into(),
+        });
+    }
+    Ok(reply)
+}
+
 fn parse_num(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -266,6 +303,20 @@ mod tests {
         assert!(config(&[("JWT_SECRET", SECRET), ("DEFAULT_REGION", "XX")]).is_err());
         assert!(config(&[("JWT_SECRET", SECRET), ("MAX_GROUP_SIZE", "0")]).is_err());
         assert!(config(&[("JWT_SECRET", SECRET), ("MAX_GROUP_SIZE", "51")]).is_err());
+    }
+
+    #[test]
+    fn the_help_reply_names_the_operator_and_stop_and_is_validated() {
+        let c = config(&[("JWT_SECRET", SECRET)]).unwrap();
+        assert!(c.help_reply.starts_with("Switchboard:") && c.help_reply.contains("Reply STOP"));
+        let c = config(&[("JWT_SECRET", SECRET), ("OPERATOR_NAME", "Acme Dental")]).unwrap();
+        assert!(c.help_reply.starts_with("Acme Dental:"));
+        let own = "Acme: reply STOP to opt out.";
+        assert_eq!(config(&[("JWT_SECRET", SECRET), ("HELP_REPLY", own)]).unwrap().help_reply, own);
+        let invalid = |pairs: &[(&str, &str)]| matches!(config(pairs), Err(ConfigError::Invalid { name, .. }) if name == pairs[1].0);
+        assert!(invalid(&[("JWT_SECRET", SECRET), ("HELP_REPLY", "Acme, call us")]), "no STOP");
+        assert!(invalid(&[("JWT_SECRET", SECRET), ("HELP_REPLY", &format!("STOP {}", "x".repeat(1600)))]));
+        assert!(invalid(&[("JWT_SECRET", SECRET), ("OPERATOR_NAME", &"x".repeat(41))]));
     }
 
     #[test]

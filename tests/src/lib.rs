@@ -396,25 +396,43 @@ impl TestApp {
         conversation_id: &str,
         text: &str,
     ) -> Vec<switchboard::core::domain::message::Delivery> {
+        let mut written = self.write_ahead_many(user_id, conversation_id, &[text.to_string()]).await;
+        written.pop().expect("one message").1
+    }
+
+    /// The write-ahead of a send for each text, in order (the user and the conversation read
+    /// once): a long history without a request per message at the edge. Returns each message and
+    /// its deliveries.
+    pub async fn write_ahead_many(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+        texts: &[String],
+    ) -> Vec<(switchboard::core::domain::message::Message, Vec<switchboard::core::domain::message::Delivery>)>
+    {
         let app = &self.state.app;
         let user_id = UserId::parse(user_id).expect("a user id");
         let conversation_id = ConversationId::parse(conversation_id).expect("a conversation id");
         let user = app.users.get_user(user_id).await.unwrap().expect("user");
         let detail =
             app.conversations.get_conversation(conversation_id).await.unwrap().expect("conversation");
-        let content =
-            switchboard::core::domain::message::NewContent { content: text.into(), media_urls: vec![] };
-        let (message, deliveries) =
-            switchboard::core::service::messages::prepare(app, &user, &detail, &content).await.unwrap();
-        let new = switchboard::core::ports::messages::NewMessage {
-            detail: &detail,
-            message: &message,
-            deliveries: &deliveries,
-            idempotency: None,
-            preview: text.into(),
-        };
-        app.messages.create_message(&new).await.unwrap();
-        deliveries
+        let mut written = Vec::with_capacity(texts.len());
+        for text in texts {
+            let content =
+                switchboard::core::domain::message::NewContent { content: text.clone(), media_urls: vec![] };
+            let (message, deliveries) =
+                switchboard::core::service::messages::prepare(app, &user, &detail, &content).await.unwrap();
+            let new = switchboard::core::ports::messages::NewMessage {
+                detail: &detail,
+                message: &message,
+                deliveries: &deliveries,
+                idempotency: None,
+                preview: text.clone(),
+            };
+            app.messages.create_message(&new).await.unwrap();
+            written.push((message, deliveries));
+        }
+        written
     }
 }
 
@@ -424,6 +442,13 @@ pub fn proxy_of(conversation: &Value, phone: &str) -> String {
     let participant =
         participants.iter().find(|p| p["phoneNumber"] == phone).expect("that phone is a participant");
     participant["proxyNumber"].as_str().expect("proxyNumber").to_string()
+}
+
+/// The target of a reply's `Link: <…>; rel="next"` header (an export's next part), if any.
+pub fn next_link(reply: &Reply) -> Option<String> {
+    let link = reply.headers.get("link")?.to_str().expect("a text header");
+    assert!(link.ends_with(r#">; rel="next""#), "{link}");
+    Some(link.trim_start_matches('<').split('>').next().unwrap_or_default().to_string())
 }
 
 /// A MessageSid for tests: "SM" and 32 hex digits.

@@ -138,11 +138,17 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
     // The sweeper finds nothing overdue: every outbox entry had its job.
     ("sweeper-schedule.json", 200, |b| b["queued"] == 0, no_capture),
     ("messages-get.json", 200, |b| b["messages"][0]["content"] == "Next book: Middlemarch", no_capture),
-    // Ada wrote that message, so she has read up to it already: nothing moves, nothing unread.
+    // Ada reads up to that message, her own: her horizon moves to it, nothing is unread.
     (
         "conversation-read-put.json",
         200,
         |b| b["read"]["lastReadMessageId"].is_string() && b["read"]["unreadCount"] == 0,
+        no_capture,
+    ),
+    (
+        "messages-export-get.json",
+        200,
+        |b| b.as_str().is_some_and(|csv| csv.contains("Next book: Middlemarch")),
         no_capture,
     ),
     ("message-put.json", 200, |b| b["message"]["editedAt"].is_string(), no_capture),

@@ -1470,6 +1470,63 @@ async fn given_an_unknown_phone_whose_first_text_is_stop_then_nothing_opens_but_
     assert_eq!(app.sms.sent_to(&e164(STRANGER)).len(), 1);
 }
 
+/// The TwiML answer to HELP: the configured text as one `<Message>`, XML-escaped.
+fn assert_help_answer(reply: &Reply, text: &str) {
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.headers["content-type"], "text/xml");
+    let escaped = text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let expected =
+        format!(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escaped}</Message></Response>"#);
+    assert_eq!(reply.body, json!(expected));
+}
+
+#[tokio::test]
+async fn given_help_or_info_from_a_phone_then_it_gets_the_configured_answer_noted_once_where_a_conversation_exists_and_never_relayed(
+) {
+    let answer = "Acme <Dental> & Co: reply STOP to opt out.";
+    let w = world(&[("HELP_REPLY", answer)]).await;
+    let app = &w.app;
+    let inbox = app.inbox(&w.ann).await.len();
+
+    // GIVEN Pat in Ann's one-to-one conversation WHEN Pat texts " help " (twice: Twilio retried)
+    assert_help_answer(&app.inbound_sms(&message_sid(1), PAT, &w.ann_number, " help ").await, answer);
+    assert_help_answer(&app.inbound_sms(&message_sid(1), PAT, &w.ann_number, " help ").await, answer);
+    // THEN the conversation notes it once, as a system event naming the answer
+    let history = app.history(&w.sms_id, &w.ann).await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0]["sender"]["kind"], "system");
+    let note = history[0]["content"].as_str().unwrap();
+    assert!(note.contains("Pat") && note.contains("HELP") && note.contains(answer), "{note}");
+
+    // WHEN Pat texts "Info" to the club THEN answered, noted for the members, relayed to no phone
+    let cat_socket = app.connect("cat-1", &w.cat).await;
+    assert_help_answer(&app.inbound_sms(&message_sid(2), PAT, &w.club_proxy, "Info").await, answer);
+    app.run_pipeline().await;
+    assert!(app.sms.sent().is_empty(), "HELP is not relayed");
+    let club = app.history(&w.club_id, &w.cat).await;
+    assert_eq!((club.len(), club[0]["sender"]["kind"].clone()), (1, json!("system")));
+    assert_eq!(club[0]["deliveries"], json!([]));
+    assert_eq!(app.event_types(&cat_socket), ["message.created"]);
+
+    // WHEN a stranger texts HELP to Ann's number or to a pool number nobody holds
+    // THEN it is answered, and no conversation opens, nothing is stored
+    for (n, to) in [(3, w.ann_number.clone()), (4, us_number(3))] {
+        assert_help_answer(&app.inbound_sms(&message_sid(n), STRANGER, &to, "HELP").await, answer);
+        assert!(!app.store.inbound_recorded(&message_sid(n)), "{to}");
+    }
+    assert_eq!(app.inbox(&w.ann).await.len(), inbox);
+    // ...and a number that is not ours is not answered.
+    assert_twiml(&app.inbound_sms(&message_sid(5), STRANGER, "+14155550123", "help").await);
+
+    // HELP in a sentence is a text; HELP changes no opt-out: STOP then HELP stays opted out.
+    assert_twiml(&app.inbound_sms(&message_sid(6), PAT, &w.ann_number, "help me move on Sunday?").await);
+    assert_eq!(app.history(&w.sms_id, &w.ann).await[0]["sender"]["kind"], "sms");
+    assert_twiml(&app.inbound_sms(&message_sid(7), PAT, &w.ann_number, "STOP").await);
+    assert_help_answer(&app.inbound_sms(&message_sid(8), PAT, &w.ann_number, "HELP").await, answer);
+    let message = send_and_deliver(app, &w.ann, &w.sms_id, "still there?").await;
+    assert_eq!(delivery_to(&message, PAT)["status"], "opted_out");
+}
+
 #[tokio::test]
 async fn a_text_from_a_short_code_or_an_alphanumeric_sender_is_acknowledged_and_ignored() {
     let w = world(&[]).await;

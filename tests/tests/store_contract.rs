@@ -104,6 +104,7 @@ contract! {
     a_send_writes_each_delivery_ahead_into_the_outbox_with_its_text;
     only_the_author_changes_a_message_and_a_deleted_one_is_gone;
     history_is_newest_first_with_each_messages_deliveries;
+    history_forwards_resumes_after_any_message_with_each_messages_deliveries;
     opt_outs_are_per_number_and_phone;
     // Outbox: claims
     a_claim_counts_the_attempt_and_leases_it_so_a_second_claim_finds_it_leased;
@@ -1600,6 +1601,44 @@ async fn history_is_newest_first_with_each_messages_deliveries<S: Stores>(store:
     let one = store.get_message(sent[1].0.id).await.unwrap().unwrap();
     assert_eq!((one.message.content.as_str(), one.deliveries.len()), ("b", 2));
     let empty = store.list_messages(ConversationId::new(), &PageRequest::first(10)).await.unwrap();
+    assert!(empty.items.is_empty() && empty.next_cursor.is_none());
+}
+
+/// The export's read: oldest first, after any message, every message once, each with its own
+/// deliveries (their range is the page's, read forwards).
+async fn history_forwards_resumes_after_any_message_with_each_messages_deliveries<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let ada = registered(store, "ada").await;
+    let detail = group(store, &ada, &[], &[(phone(1), number(1)), (phone(2), number(1))]).await;
+    let cid = detail.conversation.id;
+    let mut sent = Vec::new();
+    for i in 0..7 {
+        let msg = message(&detail, &ada, &format!("m{i}"));
+        let mut deliveries = send(store, &detail, &msg).await;
+        deliveries.sort_by_key(|d| d.participant_id);
+        sent.push((msg, deliveries));
+    }
+    for limit in [1, 3, 7, 100] {
+        let (mut after, mut listed, mut reads) = (None, Vec::new(), 0);
+        loop {
+            let page = store.list_messages_after(cid, after, limit).await.unwrap();
+            assert!(page.items.len() <= limit as usize);
+            reads += 1;
+            listed.extend(page.items);
+            match page.next_cursor {
+                // (a): a full last page may name a next one, which is then empty.
+                Some(cursor) => after = Some(cursor.parse::<MessageId>().unwrap()),
+                None => break,
+            }
+            assert!(reads <= 8, "limit {limit}: the reads never end");
+        }
+        let got: Vec<_> = listed.iter().map(|s| (s.message.clone(), s.deliveries.clone())).collect();
+        assert_eq!(got, sent, "limit {limit}");
+    }
+    let rest = store.list_messages_after(cid, Some(sent[4].0.id), 100).await.unwrap();
+    let ids: Vec<_> = rest.items.iter().map(|s| s.message.id).collect();
+    assert_eq!((ids, rest.next_cursor), (vec![sent[5].0.id, sent[6].0.id], None));
+    let empty = store.list_messages_after(ConversationId::new(), None, 10).await.unwrap();
     assert!(empty.items.is_empty() && empty.next_cursor.is_none());
 }
 

@@ -220,6 +220,61 @@ async fn stop_opts_a_phone_out_of_that_number_and_start_undoes_it() {
     assert_eq!(mock.sent().len(), before + 1);
 }
 
+fn assert_help(reply: &Reply, answer: &str) {
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.headers["content-type"], "text/xml");
+    let body = reply.body.as_str().unwrap();
+    assert_eq!(
+        body,
+        format!(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>{answer}</Message></Response>"#)
+    );
+}
+
+#[tokio::test]
+async fn help_is_answered_in_twiml_noted_once_in_the_routes_conversation_and_never_relayed() {
+    let mock = TwilioMock::start().await;
+    let w = world(&mock, &[("OPERATOR_NAME", "Acme & Co")]).await;
+    let answer = "Acme &amp; Co: texts to this number reach the people you talk with here. \
+                  Reply STOP to opt out, START to opt back in. Msg &amp; data rates may apply.";
+
+    // One to one: the note costs what a text costs, 1 read + 1 transaction; a retry stores nothing.
+    let sid = message_sid(1);
+    let (reply, ops) = w.app.count_operations(|| w.app.inbound_sms(&sid, PAT, &w.a_number, " Help ")).await;
+    assert_help(&reply, answer);
+    assert_eq!(ops, [("BatchGetItem".to_string(), 1), ("TransactWriteItems".to_string(), 1)].into());
+    let (retry, ops) = w.app.count_operations(|| w.app.inbound_sms(&sid, PAT, &w.a_number, " Help ")).await;
+    assert_help(&retry, answer);
+    assert_eq!(ops, [("BatchGetItem".to_string(), 1), ("TransactWriteItems".to_string(), 1)].into());
+    let ann = history(&w.app, &w.sms_id, &w.a).await;
+    assert_eq!(ann.len(), 1, "stored once: {ann:?}");
+    assert_eq!(ann[0]["sender"]["kind"], "system");
+    assert!(ann[0]["content"].as_str().unwrap().starts_with("Pat texted HELP and was sent: Acme & Co:"));
+
+    // A group: noted for its members, no SMS to anyone.
+    assert_help(&w.app.inbound_sms(&message_sid(2), PAT, &w.group_proxy, "INFO").await, answer);
+    w.app.run_pipeline().await;
+    assert!(mock.sent().is_empty(), "HELP is not relayed: {:?}", mock.sent());
+    let club = history(&w.app, &w.group_id, &w.c).await;
+    assert_eq!((club.len(), club[0]["sender"]["kind"].clone()), (1, json!("system")));
+    assert_eq!(club[0]["deliveries"], json!([]));
+
+    // A stranger: answered after one read, nothing written, no conversation for Ann.
+    let inbox =
+        w.app.get("/api/conversations", &w.a.token).await.body["conversations"].as_array().unwrap().len();
+    let sid = message_sid(3);
+    let (reply, ops) =
+        w.app.count_operations(|| w.app.inbound_sms(&sid, STRANGER, &w.a_number, "help")).await;
+    assert_help(&reply, answer);
+    assert_eq!(ops, [("BatchGetItem".to_string(), 1)].into());
+    let after = w.app.get("/api/conversations", &w.a.token).await;
+    assert_eq!(after.body["conversations"].as_array().unwrap().len(), inbox);
+    // ...and a later ordinary text from it still opens the conversation as a first text.
+    assert_twiml(&w.app.inbound_sms(&message_sid(4), STRANGER, &w.a_number, "hello").await);
+    let opened = w.app.get("/api/conversations", &w.a.token).await;
+    assert_eq!(opened.body["conversations"].as_array().unwrap().len(), inbox + 1);
+    let _ = &w.b;
+}
+
 #[tokio::test]
 async fn unsigned_or_badly_signed_webhooks_are_refused_and_store_nothing() {
     let mock = TwilioMock::start().await;

@@ -3,13 +3,17 @@
 
 use serde::Deserialize;
 use switchboard::api::bodies::{
-    ConversationMessage, ConversationPath, IdempotencyKey, MessageBody, MessagePage, PageParams,
+    ConversationMessage, ConversationPath, ExportPage, ExportParams, IdempotencyKey, MessageBody,
+    MessagePage, PageParams,
 };
 use switchboard::api::{self, Access, Call, Reply, Routes};
-use switchboard::core::domain::ids::{MessageId, UserId};
+use switchboard::core::domain::export::ExportFormat;
+use switchboard::core::domain::ids::{ConversationId, MessageId, UserId};
 use switchboard::core::domain::message::{EditRequest, MessageView, SendRequest};
 use switchboard::core::ports::messages::StoredMessage;
+use switchboard::core::service::export::{self, ExportLimits};
 use switchboard::core::service::messages::{self, Sent};
+use switchboard::core::AppError;
 use switchboard::route;
 
 pub fn routes() -> Routes {
@@ -20,6 +24,7 @@ pub fn routes() -> Routes {
             route!(Access::User, history),
             route!(Access::User, send_legacy),
             route!(Access::User, history_legacy),
+            route!(Access::User, export_conversation),
             route!(Access::User, edit),
             route!(Access::User, delete),
             route!(Access::User, send_to_user),
@@ -219,4 +224,51 @@ async fn send_to_phone(call: Call) -> Reply {
     let done = messages::send_to_phone(call.app(), caller, &body.phone_number, &body.message, key.as_deref())
         .await?;
     sent(&call, done, true)
+}
+
+/// Downloads a conversation (participants only): every message, oldest first, with its sender,
+/// time, text, media and delivery statuses, as JSON or CSV.
+///
+/// A long history comes in parts (a part holds at most 1,000 messages and stops after the
+/// message that takes it past 1 MB): while there is more, the answer has a
+/// `Link: <…>; rel="next"` header (JSON parts also `nextCursor`); fetch it until there is none.
+/// CSV parts concatenate to one file (only the first has the header row); JSON parts each hold
+/// their `messages`. CSV fields that a spreadsheet would run as a formula start with `'`.
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}/export",
+    tag = "messages",
+    params(ConversationPath, ExportParams),
+    responses((
+        status = 200,
+        description = "One part of the export.",
+        headers(
+            ("Content-Disposition" = String, description = "`attachment; filename=\"conversation-<id>.csv\"` (or `.json`)."),
+            ("Link" = String, description = "`<…/export?format=…&cursor=…>; rel=\"next\"` while more parts follow.")
+        ),
+        content(
+            (ExportPage = "application/json"),
+            (String = "text/csv; charset=utf-8", example = json!(switchboard::core::domain::export::CSV_HEADER))
+        )
+    )),
+    extensions(("x-errors" = json!(["invalid_request", "not_found"])))
+)]
+async fn export_conversation(call: Call) -> Reply {
+    let format = ExportFormat::parse(call.query("format").as_deref())?;
+    let after = match call.query("cursor").filter(|c| !c.is_empty()) {
+        Some(raw) => Some(
+            MessageId::parse(&raw)
+                .map_err(|_| AppError::bad_request(Some("cursor".into()), "not a cursor of this export"))?,
+        ),
+        None => None,
+    };
+    let id: ConversationId = call.id("id")?;
+    let part =
+        export::export_part(call.app(), &call.caller()?.user, id, format, after, ExportLimits::default())
+            .await?;
+    let next = part
+        .next
+        .map(|cursor| format!("/api/conversations/{id}/export?format={}&cursor={cursor}", format.as_str()));
+    let filename = format!("conversation-{id}.{}", format.as_str());
+    api::response::download(format.content_type(), &filename, next.as_deref(), part.text)
 }

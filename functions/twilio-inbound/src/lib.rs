@@ -17,7 +17,9 @@ pub fn routes() -> Routes {
 ///
 /// The signature is checked before anything is read; the text is stored once (a retry with a
 /// `MessageSid` already stored changes nothing), routed by (To, From) and relayed to a group's other
-/// phones. STOP/START and their synonyms opt the phone out of (back in to) that number.
+/// phones. STOP/START and their synonyms opt the phone out of (back in to) that number. HELP or
+/// INFO is answered with the configured text (`HELP_REPLY`) in TwiML, noted in the conversation
+/// of the route (if any), never relayed.
 #[utoipa::path(
     post,
     path = "/",
@@ -27,10 +29,14 @@ pub fn routes() -> Routes {
     request_body(content = InboundForm, content_type = "application/x-www-form-urlencoded"),
     responses((
         status = 200,
-        description = "Received (or ignored: no route and nobody holds `To`): an empty TwiML answer.",
+        description = "Received (or ignored: no route and nobody holds `To`): an empty TwiML answer; \
+            HELP or INFO: a TwiML `<Message>` with the answer for the phone.",
         content_type = "text/xml",
         body = String,
-        example = json!(webhook::EMPTY_TWIML)
+        examples(
+            ("received" = (value = json!(webhook::EMPTY_TWIML))),
+            ("help" = (value = json!(webhook::HELP_TWIML_EXAMPLE)))
+        )
     )),
     extensions(("x-errors" = json!(["forbidden"])))
 )]
@@ -45,7 +51,7 @@ async fn incoming_local(call: Call) -> Reply {
 }
 
 /// Checks the signature (nothing is read or stored before), stores the text once, answers an
-/// empty TwiML document.
+/// empty TwiML document (HELP: the answer as a TwiML message).
 async fn receive(call: Call) -> Reply {
     let params = webhook::verified_params(&call.state, &call.req)?;
     observe::count(Metric::InboundReceived);
@@ -56,15 +62,19 @@ async fn receive(call: Call) -> Reply {
         Some(sms) => {
             observe::phones(&sms.from, &sms.to);
             let outcome = inbound::receive(call.app(), &sms).await?;
-            let (metric, name) = match outcome {
+            let (metric, name) = match &outcome {
                 Outcome::Routed { .. } => (Some(Metric::InboundRouted), "routed"),
                 Outcome::Opened { .. } => (Some(Metric::InboundNewConversation), "new_conversation"),
                 Outcome::Duplicate => (Some(Metric::InboundDuplicate), "duplicate"),
                 Outcome::Unroutable => (Some(Metric::InboundUnroutable), "unroutable"),
                 Outcome::OptChanged => (None, "opt_changed"),
+                Outcome::Answered { .. } => (None, "help_answered"),
             };
             metric.into_iter().for_each(observe::count);
             observe::outcome(name);
+            if let Outcome::Answered { reply, .. } = outcome {
+                return Ok(webhook::twiml_message(&reply));
+            }
         }
         None => {
             observe::outcome("ignored");

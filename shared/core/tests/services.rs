@@ -727,6 +727,15 @@ impl MessageStore for Flaky {
         self.enter("list_messages")?;
         self.inner.list_messages(conversation_id, page).await
     }
+    async fn list_messages_after(
+        &self,
+        conversation_id: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page<StoredMessage>, StoreError> {
+        self.enter("list_messages_after")?;
+        self.inner.list_messages_after(conversation_id, after, limit).await
+    }
     async fn change_message(
         &self,
         message: &Message,

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use switchboard_core::domain::conversation::{ConversationView, InboxEntry, ParticipantView, ReadView};
-use switchboard_core::domain::ids::{ConversationId, ParticipantId};
+use switchboard_core::domain::ids::{ConversationId, MessageId, ParticipantId};
 use switchboard_core::domain::message::MessageView;
 use switchboard_core::domain::phone::E164;
 use switchboard_core::domain::user::{PublicUserView, UserView};
@@ -121,6 +121,39 @@ pub struct PageParams {
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page of the same listing (opaque).
     pub cursor: Option<String>,
+}
+
+/// `?format&cursor` of an export.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// The file's format.
+    #[param(inline)]
+    pub format: ExportFormatName,
+    /// The next part's cursor, from the previous part's `Link: <…>; rel="next"` header (or a JSON
+    /// part's `nextCursor`): the id of the last message that part holds. Absent: the first part.
+    #[param(value_type = Option<MessageId>)]
+    pub cursor: Option<String>,
+}
+
+/// `json` or `csv`.
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ExportFormatName {
+    Json,
+    Csv,
+}
+
+/// One part of a conversation's export as JSON (`?format=json`): its messages, oldest first.
+/// The parts of one export, in order, hold every message once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportPage {
+    pub conversation_id: ConversationId,
+    pub messages: Vec<MessageView>,
+    /// The `cursor` of the next part (also in the `Link` header); `null` on the last one.
+    pub next_cursor: Option<String>,
 }
 
 /// The `Idempotency-Key` header of the sends.

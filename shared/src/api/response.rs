@@ -1,7 +1,7 @@
 //! Building responses. [`error`] is the one place an [`AppError`] becomes HTTP: its status
 //! ([`status_of`]) and the JSON body `{"error": {"code", "message", "field"?}}`.
 
-use lambda_http::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use lambda_http::http::header::{ALLOW, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LINK};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 use switchboard_core::AppError;
@@ -27,6 +27,25 @@ pub fn document(content_type: &str, body: &'static str) -> Result<HttpResponse, 
         .header(CACHE_CONTROL, "public, max-age=300")
         .body(Body::Text(body.to_string()))
         .map_err(AppError::internal)
+}
+
+/// 200 with a file to save (`Content-Disposition: attachment`), and the `Link` of its next
+/// part when there is one.
+pub fn download(
+    content_type: &str,
+    filename: &str,
+    next: Option<&str>,
+    body: String,
+) -> Result<HttpResponse, AppError> {
+    let mut builder = Response::builder()
+        .status(200)
+        .header(CONTENT_TYPE, content_type)
+        .header(CACHE_CONTROL, "no-store")
+        .header(CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\""));
+    if let Some(url) = next {
+        builder = builder.header(LINK, format!("<{url}>; rel=\"next\""));
+    }
+    builder.body(Body::Text(body)).map_err(AppError::internal)
 }
 
 /// The status an error answers with, as a method: `err.status()`.

@@ -18,6 +18,8 @@ use crate::app::AppState;
 use crate::twilio::signature;
 
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
+/// What a HELP answer looks like (the text is `HELP_REPLY`'s).
+pub const HELP_TWIML_EXAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>Switchboard: texts to this number reach the people you talk with here. Reply STOP to opt out, START to opt back in. Msg &amp; data rates may apply.</Message></Response>"#;
 
 /// The form of Twilio's "A message comes in" webhook, as [`inbound_sms`] reads it (Twilio sends
 /// more parameters; they are signed, and ignored).
@@ -99,6 +101,35 @@ pub fn twiml() -> HttpResponse {
         .header(CONTENT_TYPE, "text/xml")
         .body(Body::Text(EMPTY_TWIML.to_string()))
         .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// 200 with TwiML that answers the phone with `text` (Twilio sends it as an SMS).
+pub fn twiml_message(text: &str) -> HttpResponse {
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>{}</Message></Response>"#,
+        xml_escape(text)
+    );
+    Response::builder()
+        .status(200)
+        .header(CONTENT_TYPE, "text/xml")
+        .body(Body::Text(body))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// Text as XML character data (and attribute values).
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The form parameters of a request that Twilio signed. 400 for a body that is not a form,

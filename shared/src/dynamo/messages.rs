@@ -1,6 +1,6 @@
 //! Messages, their deliveries, idempotency records and opt-outs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
@@ -102,49 +102,33 @@ impl MessageStore for DynamoStore {
         page: &PageRequest,
     ) -> Result<Page<StoredMessage>, StoreError> {
         let pk = keys::messages_pk(cid);
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(pk.clone()))
-            .expression_attribute_values(":prefix", s(keys::MESSAGE_PREFIX))
-            .scan_index_forward(false)
-            .consistent_read(true)
-            .limit(page_limit(page));
-        if let Some(c) = &page.cursor {
-            let start = cursor::decode(
+        let start = match &page.cursor {
+            Some(c) => Some(cursor::decode(
                 c,
                 &[keys::PK, keys::SK],
                 keys::PK,
                 &pk,
                 Some((keys::SK, keys::MESSAGE_PREFIX)),
-            )?;
-            query = query.set_exclusive_start_key(Some(start));
-        }
-        let out = query.send().await.map_err(|e| super::query_error(e, page.cursor.is_some()))?;
-        let messages: Vec<Message> = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| from_item::<MessageItem>(item).map(Message::from))
-            .collect::<Result<_, _>>()?;
-        let mut by_message: BTreeMap<MessageId, Vec<Delivery>> = BTreeMap::new();
-        if let (Some(newest), Some(oldest)) = (messages.first(), messages.last()) {
-            let from = format!("{}{}#", keys::DELIVERY_PREFIX, oldest.id);
-            let to = format!("{}{}#\u{7f}", keys::DELIVERY_PREFIX, newest.id);
-            for delivery in self.query_deliveries(cid, &from, &to).await? {
-                by_message.entry(delivery.message_id).or_default().push(delivery);
-            }
-        }
-        let items = messages
-            .into_iter()
-            .map(|message| {
-                let deliveries = by_message.remove(&message.id).unwrap_or_default();
-                StoredMessage { message, deliveries }
-            })
-            .collect();
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+            )?),
+            None => None,
+        };
+        let with_cursor = page.cursor.is_some();
+        let (items, last_key) = self.message_page(cid, start, false, page_limit(page), with_cursor).await?;
+        Ok(Page { items, next_cursor: last_key.as_ref().and_then(cursor::encode) })
+    }
+
+    /// The same two Queries, forwards: the key of the message `after` is the start key.
+    async fn list_messages_after(
+        &self,
+        cid: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page<StoredMessage>, StoreError> {
+        let start = after.map(|id| key(keys::messages_pk(cid), &keys::message_sk(id)));
+        let limit = limit.clamp(1, switchboard_core::ports::MAX_PAGE_SIZE) as i32;
+        let (items, last_key) = self.message_page(cid, start, true, limit, false).await?;
+        let next_cursor = items.last().filter(|_| last_key.is_some()).map(|m| m.message.id.to_string());
+        Ok(Page { items, next_cursor })
     }
 
     async fn change_message(
@@ -310,6 +294,58 @@ impl DynamoStore {
     }
 
     /// Deliveries of `cid` whose sort key lies in [from, to], all pages.
+    /// One Query of messages (newest first unless `forward`), then one for the deliveries of
+    /// exactly that page: their keys sort in one contiguous range. Also the page's
+    /// LastEvaluatedKey.
+    async fn message_page(
+        &self,
+        cid: ConversationId,
+        start: Option<HashMap<String, AttributeValue>>,
+        forward: bool,
+        limit: i32,
+        with_cursor: bool,
+    ) -> Result<(Vec<StoredMessage>, Option<HashMap<String, AttributeValue>>), StoreError> {
+        let pk = keys::messages_pk(cid);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(keys::MESSAGE_PREFIX))
+            .scan_index_forward(forward)
+            .consistent_read(true)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| super::query_error(e, with_cursor))?;
+        let messages: Vec<Message> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<MessageItem>(item).map(Message::from))
+            .collect::<Result<_, _>>()?;
+        let mut by_message: BTreeMap<MessageId, Vec<Delivery>> = BTreeMap::new();
+        let ids = (messages.first().map(|m| m.id), messages.last().map(|m| m.id));
+        if let (Some(a), Some(b)) = ids {
+            let (oldest, newest) = if forward { (a, b) } else { (b, a) };
+            let from = format!("{}{}#", keys::DELIVERY_PREFIX, oldest);
+            let to = format!("{}{}#\u{7f}", keys::DELIVERY_PREFIX, newest);
+            for delivery in self.query_deliveries(cid, &from, &to).await? {
+                by_message.entry(delivery.message_id).or_default().push(delivery);
+            }
+        }
+        let items = messages
+            .into_iter()
+            .map(|message| {
+                let deliveries = by_message.remove(&message.id).unwrap_or_default();
+                StoredMessage { message, deliveries }
+            })
+            .collect();
+        Ok((items, out.last_evaluated_key))
+    }
+
     async fn query_deliveries(
         &self,
         cid: ConversationId,

@@ -142,14 +142,15 @@ export async function accessToken(): Promise<string | null> {
 
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
-async function call<T>(
+/** One request with the session's token: refreshed before it expires, and once more on a 401. */
+async function request(
   method: Method,
   path: string,
   body?: unknown,
   auth = true,
   headers: Record<string, string> = {},
   retried = false,
-): Promise<T> {
+): Promise<Response> {
   const init: RequestInit = { method, headers: { ...headers } };
   const h = init.headers as Record<string, string>;
   if (body !== undefined) {
@@ -170,25 +171,48 @@ async function call<T>(
   if (response.status === 401 && auth && !retried) {
     const token = await refresh();
     if (!token) throw new ApiError(401, "unauthorized", "Your session has ended. Please log in again.");
-    return call<T>(method, path, body, auth, headers, true);
+    return request(method, path, body, auth, headers, true);
   }
+  return response;
+}
+
+/** The body's text; an error answer (`{"error": …}`) becomes an ApiError. */
+async function textOf(response: Response): Promise<string> {
   const text = await response.text();
-  let data: unknown = null;
+  if (response.ok) return text;
+  let error: { code?: string; message?: string; field?: string } | undefined;
   try {
-    data = text ? JSON.parse(text) : null;
+    error = (JSON.parse(text) as { error?: typeof error }).error;
   } catch {
-    data = null;
+    error = undefined;
   }
-  if (!response.ok) {
-    const error = (data as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
-    throw new ApiError(
-      response.status,
-      error?.code ?? "http_error",
-      error?.message ?? `The server answered ${response.status} ${response.statusText}.`,
-      error?.field ?? null,
-    );
+  throw new ApiError(
+    response.status,
+    error?.code ?? "http_error",
+    error?.message ?? `The server answered ${response.status} ${response.statusText}.`,
+    error?.field ?? null,
+  );
+}
+
+async function call<T>(
+  method: Method,
+  path: string,
+  body?: unknown,
+  auth = true,
+  headers: Record<string, string> = {},
+): Promise<T> {
+  const text = await textOf(await request(method, path, body, auth, headers));
+  try {
+    return (text ? JSON.parse(text) : null) as T;
+  } catch {
+    return null as T;
   }
-  return data as T;
+}
+
+/** The target of `Link: <…>; rel="next"`, if any. */
+function nextLink(header: string | null): string | null {
+  const match = header?.match(/<([^>]+)>\s*;\s*rel="?next"?/);
+  return match ? match[1] : null;
 }
 
 function query(params: Record<string, string | number | null | undefined>): string {
@@ -325,5 +349,22 @@ export const api = {
   },
   async remove(messageId: string): Promise<Message> {
     return (await call<Schemas["MessageBody"]>("DELETE", `/api/messages/${enc(messageId)}`)).message;
+  },
+  /** The whole conversation as one file: every part the server answers, in order (CSV parts
+   * join as they are; JSON parts' messages join into one document). */
+  async exportConversation(id: string, format: "csv" | "json"): Promise<Blob> {
+    const csv: string[] = [];
+    const messages: Message[] = [];
+    let path: string | null = `/api/conversations/${enc(id)}/export${query({ format })}`;
+    while (path) {
+      const response = await request("GET", path);
+      const text = await textOf(response);
+      if (format === "csv") csv.push(text);
+      else messages.push(...(JSON.parse(text) as Schemas["ExportPage"]).messages);
+      path = nextLink(response.headers.get("link"));
+    }
+    return format === "csv"
+      ? new Blob(csv, { type: "text/csv;charset=utf-8" })
+      : new Blob([JSON.stringify({ conversationId: id, messages }, null, 2)], { type: "application/json" });
   },
 };

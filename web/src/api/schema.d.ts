@@ -171,6 +171,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Downloads a conversation (participants only): every message, oldest first, with its sender,
+         *     time, text, media and delivery statuses, as JSON or CSV.
+         * @description A long history comes in parts (a part holds at most 1,000 messages and stops after the
+         *     message that takes it past 1 MB): while there is more, the answer has a
+         *     `Link: <…>; rel="next"` header (JSON parts also `nextCursor`); fetch it until there is none.
+         *     CSV parts concatenate to one file (only the first has the header row); JSON parts each hold
+         *     their `messages`. CSV fields that a spreadsheet would run as a formula start with `'`.
+         */
+        get: operations["export_conversation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/messages": {
         parameters: {
             query?: never;
@@ -504,7 +529,9 @@ export interface webhooks {
          *     `TwilioInboundWebhookUrl`; locally `POST /api/webhooks/twilio/incoming`).
          * @description The signature is checked before anything is read; the text is stored once (a retry with a
          *     `MessageSid` already stored changes nothing), routed by (To, From) and relayed to a group's other
-         *     phones. STOP/START and their synonyms opt the phone out of (back in to) that number.
+         *     phones. STOP/START and their synonyms opt the phone out of (back in to) that number. HELP or
+         *     INFO is answered with the configured text (`HELP_REPLY`) in TwiML, noted in the conversation
+         *     of the route (if any), never relayed.
          */
         post: operations["twilio_inbound"];
         delete?: never;
@@ -781,6 +808,16 @@ export interface components {
             timestamp: string;
             /** @enum {string} */
             type: "typing";
+        };
+        /**
+         * @description One part of a conversation's export as JSON (`?format=json`): its messages, oldest first.
+         *     The parts of one export, in order, hold every message once.
+         */
+        ExportPage: {
+            conversationId: components["schemas"]["ConversationId"];
+            messages: components["schemas"]["MessageView"][];
+            /** @description The `cursor` of the next part (also in the `Link` header); `null` on the last one. */
+            nextCursor?: string | null;
         };
         /** @description `POST /api/users/sms/external`. */
         ExternalRequest: {
@@ -1646,6 +1683,48 @@ export interface operations {
             403: components["responses"]["forbidden"];
             404: components["responses"]["not_found"];
             409: components["responses"]["concurrent_update"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+        };
+    };
+    export_conversation: {
+        parameters: {
+            query: {
+                /** @description The file's format. */
+                format: "json" | "csv";
+                /**
+                 * @description The next part's cursor, from the previous part's `Link: <…>; rel="next"` header (or a JSON
+                 *     part's `nextCursor`): the id of the last message that part holds. Absent: the first part.
+                 */
+                cursor?: components["schemas"]["MessageId"];
+            };
+            header?: never;
+            path: {
+                /** @description The conversation. */
+                id: components["schemas"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One part of the export. */
+            200: {
+                headers: {
+                    /** @description `attachment; filename="conversation-<id>.csv"` (or `.json`). */
+                    "Content-Disposition"?: string;
+                    /** @description `<…/export?format=…&cursor=…>; rel="next"` while more parts follow. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportPage"];
+                    /** @example id,createdAt,senderKind,senderName,senderUserId,senderPhone,content,mediaUrls,editedAt,deleted,status,deliveries */
+                    "text/csv; charset=utf-8": string;
+                };
+            };
+            400: components["responses"]["invalid_request"];
+            401: components["responses"]["unauthorized"];
+            404: components["responses"]["not_found"];
             429: components["responses"]["throttled"];
             500: components["responses"]["internal_error"];
         };
@@ -2706,13 +2785,12 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Received (or ignored: no route and nobody holds `To`): an empty TwiML answer. */
+            /** @description Received (or ignored: no route and nobody holds `To`): an empty TwiML answer; HELP or INFO: a TwiML `<Message>` with the answer for the phone. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    /** @example <?xml version="1.0" encoding="UTF-8"?><Response/> */
                     "text/xml": string;
                 };
             };

@@ -52,6 +52,7 @@ export function ConversationScreen({ id }: { id: string }) {
             {conversation.status === "closed" && " · closed"}
           </p>
         </div>
+        <Export id={id} />
         <a class="button" href={`#/c/${encodeURIComponent(id)}/people`}>
           People ({conversation.participants.length})
         </a>
@@ -64,6 +65,30 @@ export function ConversationScreen({ id }: { id: string }) {
       ) : (
         <Composer conversation={conversation} mine={mine} hasPhones={phones.length > 0} />
       )}
+    </div>
+  );
+}
+
+/** Downloads the whole conversation (every part of the export) as one CSV or JSON file. */
+function Export({ id }: { id: string }) {
+  const action = useAction();
+  async function save(format: "csv" | "json") {
+    const file = await action.run(() => api.exportConversation(id, format));
+    if (!file) return;
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(file);
+    link.download = `conversation-${id}.${format}`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 0);
+  }
+  return (
+    <div class="export" role="group" aria-label="Export the conversation">
+      {(["csv", "json"] as const).map((format) => (
+        <button key={format} type="button" disabled={action.busy} onClick={() => void save(format)}>
+          {action.busy ? "Exporting…" : `Export ${format.toUpperCase()}`}
+        </button>
+      ))}
+      <ErrorText error={action.error} />
     </div>
   );
 }

@@ -2,6 +2,7 @@
 //! the ports and services above it.
 
 pub mod conversation;
+pub mod export;
 pub mod ids;
 pub mod message;
 pub mod number;

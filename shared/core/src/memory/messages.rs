@@ -95,6 +95,27 @@ impl MessageStore for MemoryStore {
         Ok(messages.map(|message| state.stored(message)))
     }
 
+    /// Oldest first (by message id) after `after`; more may follow when the page is full.
+    async fn list_messages_after(
+        &self,
+        conversation_id: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page<StoredMessage>, StoreError> {
+        let state = self.call()?;
+        let limit = limit.clamp(1, crate::ports::MAX_PAGE_SIZE) as usize;
+        let from = after.unwrap_or_else(|| MessageId::from(Ulid::nil()));
+        let mut rest = state
+            .messages
+            .range((conversation_id, from)..)
+            .take_while(|((cid, _), _)| *cid == conversation_id)
+            .filter(|((_, id), _)| Some(*id) != after);
+        let items: Vec<StoredMessage> = rest.by_ref().take(limit).map(|(_, m)| state.stored(m)).collect();
+        let more = rest.next().is_some();
+        let next_cursor = items.last().filter(|_| more).map(|m| m.message.id.to_string());
+        Ok(Page { items, next_cursor })
+    }
+
     /// Only the author, only while not deleted. A message by someone else is `NotAuthor`
     /// (deleted or not); a missing one, a deleted one of the author, or one no user wrote (SMS,
     /// system) is `MessageNotFound`. Deleting clears the content and media URLs.

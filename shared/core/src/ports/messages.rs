@@ -56,6 +56,15 @@ pub trait MessageStore: Send + Sync + 'static {
         conversation_id: ConversationId,
         page: &PageRequest,
     ) -> Result<Page<StoredMessage>, StoreError>;
+    /// Oldest first: up to `limit` messages after `after` (from the first when `None`), each
+    /// with its deliveries. `next_cursor` is the id of the last one when more may follow (the
+    /// export reads history forwards, part by part, from any message it stopped at).
+    async fn list_messages_after(
+        &self,
+        conversation_id: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page<StoredMessage>, StoreError>;
     /// Author-only change: new content, or deleted (content and media cleared).
     /// `MessageNotFound` for a message that is gone or deleted, `NotAuthor` for anyone else.
     async fn change_message(

@@ -24,6 +24,17 @@ pub const OPT_OUT_KEYWORDS: [&str; 8] =
     ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"];
 /// Whole-body keywords that opt it back in.
 pub const OPT_IN_KEYWORDS: [&str; 3] = ["START", "UNSTOP", "YES"];
+/// Whole-body keywords that ask who is texting and how to stop (answered with
+/// [`Settings::help_reply`](super::Settings::help_reply)).
+pub const HELP_KEYWORDS: [&str; 2] = ["HELP", "INFO"];
+
+/// The HELP answer when `HELP_REPLY` is not set: who operates the number and how to opt out.
+pub fn default_help_reply(operator: &str) -> String {
+    format!(
+        "{operator}: texts to this number reach the people you talk with here. \
+         Reply STOP to opt out, START to opt back in. Msg & data rates may apply."
+    )
+}
 /// MMS attachments kept per message (Twilio sends at most 10).
 pub const MEDIA_MAX: usize = 10;
 
@@ -40,6 +51,17 @@ pub enum Outcome {
     Unroutable,
     /// STOP or START with no conversation to note it in: only the opt-out changed.
     OptChanged,
+    /// HELP or INFO: `reply` is the answer for the phone (TwiML). Noted once as a system event
+    /// in the conversation of the route (`conversation_id`), not relayed; nothing stored without one.
+    Answered { conversation_id: Option<ConversationId>, reply: String },
+}
+
+/// What a whole-body keyword asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keyword {
+    OptOut,
+    OptIn,
+    Help,
 }
 
 /// An inbound SMS as the webhook edge read it from Twilio's form (`switchboard::api::webhook`).
@@ -54,13 +76,16 @@ pub struct InboundSms {
 }
 
 impl InboundSms {
-    /// Some(true) for an opt-out keyword, Some(false) for an opt-in one.
-    fn keyword(&self) -> Option<bool> {
+    /// The keyword the whole body is (trimmed, any case), if any.
+    fn keyword(&self) -> Option<Keyword> {
         let word = self.body.trim().to_uppercase();
-        if OPT_OUT_KEYWORDS.contains(&word.as_str()) {
-            Some(true)
-        } else if OPT_IN_KEYWORDS.contains(&word.as_str()) {
-            Some(false)
+        let is = |list: &[&str]| list.contains(&word.as_str());
+        if is(&OPT_OUT_KEYWORDS) {
+            Some(Keyword::OptOut)
+        } else if is(&OPT_IN_KEYWORDS) {
+            Some(Keyword::OptIn)
+        } else if is(&HELP_KEYWORDS) {
+            Some(Keyword::Help)
         } else {
             None
         }
@@ -69,10 +94,14 @@ impl InboundSms {
 
 pub async fn receive(app: &App, sms: &InboundSms) -> Result<Outcome, AppError> {
     let lookup = app.webhooks.inbound_lookup(&sms.to, &sms.from).await?;
+    let keyword = sms.keyword();
+    if keyword == Some(Keyword::Help) {
+        return answer_help(app, sms, lookup.route, lookup.in_pool).await;
+    }
     // "Yes" or "start" from a phone that never opted out is just a text.
-    let opt = sms.keyword().filter(|opted_out| *opted_out || lookup.opted_out);
+    let opt = keyword.map(|k| k == Keyword::OptOut).filter(|opted_out| *opted_out || lookup.opted_out);
     if let Some(target) = lookup.route {
-        return deliver(app, sms, target, opt).await;
+        return deliver(app, sms, target, opt.map(Note::Opt)).await;
     }
     let owner = match lookup.owner_id {
         Some(id) => {
@@ -114,6 +143,38 @@ pub async fn receive(app: &App, sms: &InboundSms) -> Result<Outcome, AppError> {
     }
 }
 
+/// HELP / INFO to one of our numbers: the configured answer, always (a retried webhook's answer
+/// was lost with its response). Noted once in the conversation of the route, not relayed; a
+/// stranger (no route) gets the answer and no conversation.
+async fn answer_help(
+    app: &App,
+    sms: &InboundSms,
+    route: Option<RouteTarget>,
+    in_pool: bool,
+) -> Result<Outcome, AppError> {
+    let reply = app.settings.help_reply.clone();
+    let Some(target) = route else {
+        if !in_pool {
+            tracing::warn!(from = %sms.from.masked(), to = %sms.to.masked(), "HELP to a number not in the pool: not answered");
+            return Ok(Outcome::Unroutable);
+        }
+        return Ok(Outcome::Answered { conversation_id: None, reply });
+    };
+    let conversation_id = target.conversation_id;
+    match deliver(app, sms, target, Some(Note::Help)).await? {
+        Outcome::Unroutable => Ok(Outcome::Answered { conversation_id: None, reply }),
+        _ => Ok(Outcome::Answered { conversation_id: Some(conversation_id), reply }),
+    }
+}
+
+/// The system event a keyword leaves in the conversation instead of a text.
+#[derive(Clone, Copy, Debug)]
+enum Note {
+    /// STOP (true) or START (false): the opt-out changes in the same transaction.
+    Opt(bool),
+    Help,
+}
+
 async fn record_opt_only(app: &App, sms: &InboundSms, opted_out: bool) -> Result<Outcome, AppError> {
     let write = InboundWrite {
         message_sid: &sms.message_sid,
@@ -130,18 +191,26 @@ async fn record_opt_only(app: &App, sms: &InboundSms, opted_out: bool) -> Result
     }
 }
 
-/// Stores the text (or, for STOP/START, a system event) in the conversation, once, then fans out.
+/// Stores the text (or, for a keyword, a system event) in the conversation, once, then fans out
+/// (system events reach the web members only: `pipeline::relay` sends them to no phone).
 async fn deliver(
     app: &App,
     sms: &InboundSms,
     target: RouteTarget,
-    opt: Option<bool>,
+    note: Option<Note>,
 ) -> Result<Outcome, AppError> {
     crate::observe::conversation(&target.conversation_id);
     let now = Utc::now();
     let name =
         if target.display_name.is_empty() { sms.from.to_string() } else { target.display_name.clone() };
-    let (sender, content) = match opt {
+    let system = Sender {
+        kind: SenderKind::System,
+        user_id: None,
+        phone_number: None,
+        display_name: "Switchboard".into(),
+    };
+    let word = sms.body.trim().to_uppercase();
+    let (sender, content) = match note {
         None => (
             Sender {
                 kind: SenderKind::Sms,
@@ -151,23 +220,18 @@ async fn deliver(
             },
             sms.body.trim().to_string(),
         ),
-        Some(opted_out) => (
-            Sender {
-                kind: SenderKind::System,
-                user_id: None,
-                phone_number: None,
-                display_name: "Switchboard".into(),
-            },
-            if opted_out {
-                format!("{name} replied {} and will no longer receive texts from {}. They can reply START to opt back in.", sms.body.trim().to_uppercase(), sms.to)
-            } else {
-                format!(
-                    "{name} replied {} and will receive texts from {} again.",
-                    sms.body.trim().to_uppercase(),
-                    sms.to
-                )
-            },
+        Some(Note::Opt(true)) => (
+            system,
+            format!("{name} replied {word} and will no longer receive texts from {}. They can reply START to opt back in.", sms.to),
         ),
+        Some(Note::Opt(false)) => {
+            (system, format!("{name} replied {word} and will receive texts from {} again.", sms.to))
+        }
+        Some(Note::Help) => (system, format!("{name} texted {word} and was sent: {}", app.settings.help_reply)),
+    };
+    let opt = match note {
+        Some(Note::Opt(opted_out)) => Some(opted_out),
+        _ => None,
     };
     let message = Message {
         id: MessageId::new(),

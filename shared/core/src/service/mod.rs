@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod conversations;
 mod errors;
 pub mod events;
+pub mod export;
 pub mod inbound;
 pub mod messages;
 pub mod numbers;
@@ -42,6 +43,8 @@ pub struct Settings {
     pub status_callback_url: Option<String>,
     /// How the delivery pipeline retries.
     pub delivery: DeliverySettings,
+    /// What a phone texting HELP or INFO is answered (`HELP_REPLY`, or built from `OPERATOR_NAME`).
+    pub help_reply: String,
 }
 
 impl Default for Settings {
@@ -52,6 +55,7 @@ impl Default for Settings {
             roles: Roles::default(),
             status_callback_url: None,
             delivery: DeliverySettings::default(),
+            help_reply: inbound::default_help_reply("Switchboard"),
         }
     }
 }
