@@ -412,6 +412,7 @@ impl TestApp {
             deliveries: &deliveries,
             idempotency: None,
             preview: text.into(),
+            idle_deadline: None,
         };
         app.messages.create_message(&new).await.unwrap();
         deliveries

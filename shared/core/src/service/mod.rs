@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod conversations;
 mod errors;
 pub mod events;
+pub mod idle;
 pub mod inbound;
 pub mod messages;
 pub mod numbers;
@@ -41,6 +42,9 @@ pub struct Settings {
     pub status_callback_url: Option<String>,
     /// How the delivery pipeline retries.
     pub delivery: DeliverySettings,
+    /// Seconds without a message after which an SMS or group conversation closes by itself,
+    /// unless it has its own timer (`IDLE_CLOSE_AFTER`); None: never.
+    pub idle_close_after: Option<u32>,
 }
 
 impl Default for Settings {
@@ -51,6 +55,7 @@ impl Default for Settings {
             roles: Roles::default(),
             status_callback_url: None,
             delivery: DeliverySettings::default(),
+            idle_close_after: None,
         }
     }
 }
