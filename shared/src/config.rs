@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use phonenumber::country;
 use switchboard_core::auth::{Roles, TokenSettings};
+use switchboard_core::domain::conversation::parse_idle_duration;
 use switchboard_core::service::DeliverySettings;
 use switchboard_core::{Secret, Settings};
 
@@ -58,6 +59,10 @@ pub struct Config {
     /// The answer to HELP / INFO (`HELP_REPLY`; by default built from `OPERATOR_NAME`, which
     /// defaults to `Switchboard`): who operates the number and how to opt out.
     pub help_reply: String,
+    /// `IDLE_CLOSE_AFTER`: an ISO-8601 duration (`P30D`) or whole seconds, 10 minutes to 365
+    /// days; unset, empty or `off`: conversations close only when their admins close them (or
+    /// set their own timer).
+    pub idle_close_after: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +150,14 @@ impl Config {
             twilio_timeout: Duration::from_millis(parse_num(&get, "TWILIO_TIMEOUT_MS", 8000)?),
             websocket_api_endpoint: get("WEBSOCKET_API_ENDPOINT"),
             help_reply: help_reply(&get)?,
+            idle_close_after: match get("IDLE_CLOSE_AFTER") {
+                None => None,
+                Some(off) if off.eq_ignore_ascii_case("off") => None,
+                Some(raw) => Some(
+                    parse_idle_duration(&raw)
+                        .map_err(|reason| ConfigError::Invalid { name: "IDLE_CLOSE_AFTER", reason })?,
+                ),
+            },
         })
     }
 
@@ -157,6 +170,7 @@ impl Config {
             status_callback_url: self.status_callback_url.clone(),
             delivery: self.delivery.clone(),
             help_reply: self.help_reply.clone(),
+            idle_close_after: self.idle_close_after,
         }
     }
 
@@ -317,6 +331,28 @@ mod tests {
         assert!(invalid(&[("JWT_SECRET", SECRET), ("HELP_REPLY", "Acme, call us")]), "no STOP");
         assert!(invalid(&[("JWT_SECRET", SECRET), ("HELP_REPLY", &format!("STOP {}", "x".repeat(1600)))]));
         assert!(invalid(&[("JWT_SECRET", SECRET), ("OPERATOR_NAME", &"x".repeat(41))]));
+    }
+
+    #[test]
+    fn the_idle_timer_is_off_unless_set_and_bounded() {
+        assert_eq!(config(&[("JWT_SECRET", SECRET)]).unwrap().idle_close_after, None);
+        assert_eq!(
+            config(&[("JWT_SECRET", SECRET), ("IDLE_CLOSE_AFTER", "off")]).unwrap().idle_close_after,
+            None
+        );
+        let days = config(&[("JWT_SECRET", SECRET), ("IDLE_CLOSE_AFTER", "P30D")]).unwrap();
+        assert_eq!(days.settings().idle_close_after, Some(30 * 86_400));
+        let seconds = config(&[("JWT_SECRET", SECRET), ("IDLE_CLOSE_AFTER", "3600")]).unwrap();
+        assert_eq!(seconds.idle_close_after, Some(3600));
+        for bad in ["PT1M", "P2Y", "soon"] {
+            assert!(
+                matches!(
+                    config(&[("JWT_SECRET", SECRET), ("IDLE_CLOSE_AFTER", bad)]),
+                    Err(ConfigError::Invalid { name: "IDLE_CLOSE_AFTER", .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

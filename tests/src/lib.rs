@@ -428,6 +428,7 @@ impl TestApp {
                 deliveries: &deliveries,
                 idempotency: None,
                 preview: text.clone(),
+                idle_deadline: None,
             };
             app.messages.create_message(&new).await.unwrap();
             written.push((message, deliveries));

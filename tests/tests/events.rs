@@ -103,6 +103,12 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
         no_capture,
     ),
     ("conversation-get.json", 200, |b| b["conversation"]["name"] == "Book club", no_capture),
+    (
+        "conversation-timers-put.json",
+        200,
+        |b| b["conversation"]["timers"]["closeAfter"] == "P30D",
+        no_capture,
+    ),
     // Ada's socket says she is typing in the group.
     ("websocket-default.json", 200, |b| b["statusCode"] == 200, no_capture),
     (

@@ -1334,6 +1334,44 @@ async fn given_an_unknown_phone_when_it_first_texts_a_users_number_then_one_sms_
 }
 
 #[tokio::test]
+async fn given_idle_conversations_when_their_timer_runs_out_then_they_close_and_their_phones_next_texts_are_first_texts(
+) {
+    let w = world(&[("IDLE_CLOSE_AFTER", "P1D")]).await;
+    let app = &w.app;
+    let laptop = app.connect("bea-laptop", &w.bea).await;
+    // Ann keeps her SMS conversation for a week; the club follows the deployment's day.
+    let timers = format!("/api/conversations/{}/timers", w.sms_id);
+    let week = app.put(&timers, json!({"closeAfter": "P7D"}), &w.ann.token).await;
+    assert_eq!(week.status, 200, "{:?}", week.body);
+    assert_eq!(week.body["conversation"]["timers"]["closeAfter"], "P7D");
+    let club = app.get(format!("/api/conversations/{}", w.club_id), &w.cat.token).await;
+    assert_eq!(club.body["conversation"]["timers"]["closeAfter"], "P1D");
+    assert_eq!(club.body["conversation"]["timers"]["own"], false);
+    let member = app
+        .put(format!("/api/conversations/{}/timers", w.club_id), json!({"closeAfter": "off"}), &w.cat.token)
+        .await;
+    assert_eq!((member.status, member.code()), (403, "forbidden"));
+
+    // WHEN the sweeper runs two days later
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let swept = switchboard::core::service::idle::sweep(app.core(), later).await.unwrap();
+
+    // THEN the club is closed (its members told), Ann's conversation is not
+    assert_eq!(swept.closed, 1);
+    let club = app.get(format!("/api/conversations/{}", w.club_id), &w.bea.token).await;
+    assert_eq!(club.body["conversation"]["status"], "closed");
+    assert!(app.event_types(&laptop).contains(&"conversation.closed".to_string()));
+    let sms = app.get(format!("/api/conversations/{}", w.sms_id), &w.ann.token).await;
+    assert_eq!(sms.body["conversation"]["status"], "active");
+    // ...its phones' texts to its number are first texts to a number nobody holds: nothing stored
+    assert_twiml(&app.inbound_sms(&message_sid(1), SAM, &w.club_proxy, "hello?").await);
+    assert!(!app.store.inbound_recorded(&message_sid(1)));
+    // ...and the pair serves a new group at once.
+    let again = app.create_group(&w.bea, "Club again", json!([{"phoneNumber": SAM}])).await;
+    assert_eq!(proxy_of(&again, SAM), w.club_proxy);
+}
+
+#[tokio::test]
 async fn given_no_route_when_a_phone_texts_a_pool_number_nobody_holds_or_no_number_of_ours_then_nothing_is_stored(
 ) {
     let w = world(&[]).await;

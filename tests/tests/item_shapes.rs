@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use switchboard::core::domain::conversation::{
-    Conversation, ConversationDetail, ConversationKind, ConversationStatus, Member, Participant,
+    Conversation, ConversationDetail, ConversationKind, ConversationStatus, IdleTimer, Member, Participant,
     ParticipantRole,
 };
 use switchboard::core::domain::ids::{
@@ -34,7 +34,8 @@ use switchboard::core::ports::outbox::{AttemptOutcome, Claim, ClaimedDelivery};
 use switchboard::core::ports::users::ProfileChanges;
 use switchboard::core::ports::webhooks::{InboundWrite, OptChange, StatusUpdate};
 use switchboard::core::ports::{
-    ConnectionStore, ConversationStore, MessageStore, NumberPool, OutboxStore, UserStore, WebhookStore,
+    ConnectionStore, ConversationStore, MessageStore, NumberPool, OutboxStore, StoreError, UserStore,
+    WebhookStore,
 };
 use switchboard::dynamo::items::sortable;
 use switchboard::dynamo::DynamoStore;
@@ -91,6 +92,9 @@ const ENTITIES: &[Entity] = &[
     Entity {
         name: "conversation",
         attributes: &[
+            "GSI1PK",
+            "GSI1SK",
+            "idleCloseAfter",
             "id",
             "kind",
             "name",
@@ -103,7 +107,7 @@ const ENTITIES: &[Entity] = &[
             "participantCount",
             "adminCount",
         ],
-        indexed: false,
+        indexed: true,
         expires: false,
     },
     Entity {
@@ -504,6 +508,7 @@ fn detail(
             created_at: now,
             last_message_at: now,
             last_message_preview: None,
+            idle_timer: Default::default(),
         },
         participants,
     }
@@ -605,6 +610,7 @@ async fn send_to_group(
         deliveries: &deliveries,
         idempotency: None,
         preview: text.into(),
+        idle_deadline: None,
     };
     store.create_message(&new).await.unwrap();
     let d = deliveries[0].clone();
@@ -642,7 +648,12 @@ async fn world(table: &Table) -> World {
         ],
     );
     store
-        .create_conversation(NewConversation { detail: &grp, direct_pair: None, sms_owner: None })
+        .create_conversation(NewConversation {
+            detail: &grp,
+            direct_pair: None,
+            sms_owner: None,
+            idle_deadline: None,
+        })
         .await
         .unwrap();
     let sms = detail(
@@ -653,7 +664,12 @@ async fn world(table: &Table) -> World {
     );
     let owner = Some((ada.id, &number(1)));
     store
-        .create_conversation(NewConversation { detail: &sms, direct_pair: None, sms_owner: owner })
+        .create_conversation(NewConversation {
+            detail: &sms,
+            direct_pair: None,
+            sms_owner: owner,
+            idle_deadline: None,
+        })
         .await
         .unwrap();
     let pair = detail(
@@ -664,10 +680,65 @@ async fn world(table: &Table) -> World {
     );
     let direct = Some((bob.id, ada.id));
     store
-        .create_conversation(NewConversation { detail: &pair, direct_pair: direct, sms_owner: None })
+        .create_conversation(NewConversation {
+            detail: &pair,
+            direct_pair: direct,
+            sms_owner: None,
+            idle_deadline: None,
+        })
         .await
         .unwrap();
     World { ada, bob, grp, sms, pair }
+}
+
+#[tokio::test]
+async fn an_idle_timer_is_the_meta_items_entry_in_the_idle_index_moved_by_sends_and_removed_by_the_close() {
+    let table = Table::new().await;
+    let store = &table.store;
+    let World { ada, grp, .. } = world(&table).await;
+    let cid = grp.conversation.id;
+    let (pk, sk) = (format!("CONV#{cid}"), "#META");
+    let shard = cid.to_string().bytes().last().unwrap() % 4;
+    assert_eq!(gsi1(&table.item(&pk, sk).await), None, "created without a timer: not in the index");
+
+    // Its own timer: idleCloseAfter in seconds, and the entry at its deadline.
+    let deadline = grp.conversation.last_message_at + Duration::hours(2);
+    store.set_idle_timer(cid, IdleTimer::After(7200), Some(deadline)).await.unwrap();
+    let meta = table.item(&pk, sk).await;
+    assert_eq!(number_attr(&meta, "idleCloseAfter"), 7200);
+    assert_eq!(gsi1(&meta), in_index(&format!("IDLE#{shard}"), &format!("{}#{cid}", stamp(&deadline))));
+
+    // A send moves the entry in its meta update.
+    let msg = message_at(&grp, &ada, "hi", Utc::now());
+    let later = msg.created_at + Duration::hours(2);
+    let new = NewMessage {
+        detail: &grp,
+        message: &msg,
+        deliveries: &[],
+        idempotency: None,
+        preview: "hi".into(),
+        idle_deadline: Some(later),
+    };
+    store.create_message(&new).await.unwrap();
+    assert_eq!(gsi1(&table.item(&pk, sk).await).unwrap().1, format!("{}#{cid}", stamp(&later)));
+    assert_eq!(store.idle_due(later + Duration::seconds(1), 10).await.unwrap(), [cid]);
+    assert!(store.idle_due(later, 10).await.unwrap().is_empty(), "due strictly after its deadline");
+
+    // Off: 0, out of the index; the deployment's: no attribute.
+    store.set_idle_timer(cid, IdleTimer::Off, None).await.unwrap();
+    let meta = table.item(&pk, sk).await;
+    assert_eq!((number_attr(&meta, "idleCloseAfter"), gsi1(&meta)), (0, None));
+    store.set_idle_timer(cid, IdleTimer::Deployment, Some(later)).await.unwrap();
+    let meta = table.item(&pk, sk).await;
+    assert!(!has(&meta, "idleCloseAfter") && gsi1(&meta).is_some());
+
+    // The idle close leaves the index (and needs the activity it saw).
+    let read = store.get_conversation(cid).await.unwrap().unwrap();
+    let stale = read.conversation.last_message_at - Duration::seconds(1);
+    assert!(matches!(store.close_idle(&read, stale).await, Err(StoreError::Contention)));
+    store.close_idle(&read, read.conversation.last_message_at).await.unwrap();
+    let meta = table.item(&pk, sk).await;
+    assert_eq!((text(&meta, "status"), gsi1(&meta)), ("closed", None));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -810,7 +881,12 @@ async fn a_pool_number_moves_between_the_free_assigned_and_proxy_sections() {
         vec![member(&ada, ParticipantRole::Admin), texter(&phone(1), &number(1))],
     );
     store
-        .create_conversation(NewConversation { detail: &grp, direct_pair: None, sms_owner: None })
+        .create_conversation(NewConversation {
+            detail: &grp,
+            direct_pair: None,
+            sms_owner: None,
+            idle_deadline: None,
+        })
         .await
         .unwrap();
     let proxy = table.item(pk, sk).await;
@@ -952,6 +1028,7 @@ async fn a_send_writes_the_message_its_pointer_deliveries_idempotency_record_and
         deliveries: &deliveries,
         idempotency: Some((ada.id, "key-1")),
         preview: "hello crew".into(),
+        idle_deadline: None,
     };
 
     store.create_message(&new).await.unwrap();
@@ -1285,7 +1362,12 @@ async fn an_inbound_group_text_carries_its_relay_entry_until_it_is_fanned_out() 
         ],
     );
     store
-        .create_conversation(NewConversation { detail: &grp, direct_pair: None, sms_owner: None })
+        .create_conversation(NewConversation {
+            detail: &grp,
+            direct_pair: None,
+            sms_owner: None,
+            idle_deadline: None,
+        })
         .await
         .unwrap();
     let text_in = inbound(&grp, &phone(3), "SMg");
@@ -1330,8 +1412,14 @@ async fn an_edit_and_a_delete_change_the_message_item_in_place() {
     let World { bob, pair, .. } = world(&table).await;
     let store = &table.store;
     let msg = message_at(&pair, &bob, "hi", Utc::now());
-    let new =
-        NewMessage { detail: &pair, message: &msg, deliveries: &[], idempotency: None, preview: "hi".into() };
+    let new = NewMessage {
+        detail: &pair,
+        message: &msg,
+        deliveries: &[],
+        idempotency: None,
+        preview: "hi".into(),
+        idle_deadline: None,
+    };
     store.create_message(&new).await.unwrap();
     let (pk, sk) = (format!("MSGS#{}", pair.conversation.id), format!("MSG#{}", msg.id));
 
@@ -1482,6 +1570,7 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
         deliveries: &deliveries,
         idempotency: Some((ada.id, "k")),
         preview: "hi".into(),
+        idle_deadline: None,
     };
     store.create_message(&new).await.unwrap();
     // Accepted, failed by its callback, redriven: back in the outbox, its SID superseded.
@@ -1543,6 +1632,9 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
         .await
         .unwrap();
     store.set_opt_out(&number(1), &phone(2), true).await.unwrap();
+    // The SMS conversation's own timer (and its idle entry).
+    let deadline = Utc::now() + Duration::days(1);
+    store.set_idle_timer(sms.conversation.id, IdleTimer::After(86_400), Some(deadline)).await.unwrap();
     store
         .put_connection(&Connection::new(ConnectionId::parse("c1").unwrap(), ada.id, Utc::now()))
         .await

@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use switchboard::core::domain::conversation::{
-    Conversation, ConversationDetail, ConversationKind, ConversationStatus, Member, Participant,
+    Conversation, ConversationDetail, ConversationKind, ConversationStatus, IdleTimer, Member, Participant,
     ParticipantRole, ReadState,
 };
 use switchboard::core::domain::ids::{ConnectionId, ConversationId, MessageId, ParticipantId, UserId};
@@ -93,6 +93,7 @@ contract! {
     closing_frees_routes_direct_pair_and_route_counts;
     closing_after_a_concurrent_add_is_contention_until_read_again;
     closing_a_closed_conversation_is_inactive_and_an_unknown_one_contention;
+    the_idle_index_holds_deadlines_and_the_idle_close_needs_the_activity_it_read;
     the_inbox_lists_latest_activity_first_after_messages;
     read_state_counts_messages_from_others_after_a_horizon_that_only_moves_forward;
     the_inbox_sums_every_lines_unread_on_its_first_page_only;
@@ -258,6 +259,7 @@ fn detail(
             created_at: now,
             last_message_at: now,
             last_message_preview: None,
+            idle_timer: Default::default(),
         },
         participants,
     }
@@ -271,7 +273,7 @@ fn group_detail(admin: &User, members: &[&User], phones: &[(E164, E164)]) -> Con
 }
 
 fn plain(detail: &ConversationDetail) -> NewConversation<'_> {
-    NewConversation { detail, direct_pair: None, sms_owner: None }
+    NewConversation { detail, direct_pair: None, sms_owner: None, idle_deadline: None }
 }
 
 /// A group created by `admin` (its admin) with `members` and `phones` (phone, proxy).
@@ -296,7 +298,12 @@ fn sms_detail(owner: &User, phone: &E164) -> ConversationDetail {
 async fn sms_conversation<S: Stores>(store: &S, owner: &User, phone: &E164) -> ConversationDetail {
     let detail = sms_detail(owner, phone);
     let number = owner.virtual_number.as_ref().unwrap();
-    let new = NewConversation { detail: &detail, direct_pair: None, sms_owner: Some((owner.id, number)) };
+    let new = NewConversation {
+        detail: &detail,
+        direct_pair: None,
+        sms_owner: Some((owner.id, number)),
+        idle_deadline: None,
+    };
     store.create_conversation(new).await.unwrap();
     detail
 }
@@ -308,7 +315,12 @@ fn direct_detail(a: &User, b: &User) -> ConversationDetail {
 
 async fn direct<S: Stores>(store: &S, a: &User, b: &User) -> ConversationDetail {
     let detail = direct_detail(a, b);
-    let new = NewConversation { detail: &detail, direct_pair: Some((a.id, b.id)), sms_owner: None };
+    let new = NewConversation {
+        detail: &detail,
+        direct_pair: Some((a.id, b.id)),
+        sms_owner: None,
+        idle_deadline: None,
+    };
     store.create_conversation(new).await.unwrap();
     detail
 }
@@ -392,7 +404,14 @@ fn new_message<'a>(
     message: &'a Message,
     deliveries: &'a [Delivery],
 ) -> NewMessage<'a> {
-    NewMessage { detail, message, deliveries, idempotency: None, preview: message.content.clone() }
+    NewMessage {
+        detail,
+        message,
+        deliveries,
+        idempotency: None,
+        preview: message.content.clone(),
+        idle_deadline: None,
+    }
 }
 
 /// Stores `message` with a pending delivery per phone; returns the deliveries.
@@ -838,13 +857,23 @@ async fn marking_a_number_releasing_blocks_new_sms_conversations_on_it<S: Stores
     store.mark_number_releasing(ada.id, &number(1)).await.unwrap();
 
     let blocked = sms_detail(&ada, &phone(2));
-    let new = NewConversation { detail: &blocked, direct_pair: None, sms_owner: Some((ada.id, &number(1))) };
+    let new = NewConversation {
+        detail: &blocked,
+        direct_pair: None,
+        sms_owner: Some((ada.id, &number(1))),
+        idle_deadline: None,
+    };
     assert!(matches!(error(store.create_conversation(new).await), StoreError::NumberChanged));
     assert!(store.get_conversation(blocked.conversation.id).await.unwrap().is_none());
     assert_eq!(store.route_conversation(&number(1), &phone(2)).await.unwrap(), None);
     // Someone else's number is no hold either.
     let borrowed = sms_detail(&bob, &phone(3));
-    let new = NewConversation { detail: &borrowed, direct_pair: None, sms_owner: Some((ada.id, &number(2))) };
+    let new = NewConversation {
+        detail: &borrowed,
+        direct_pair: None,
+        sms_owner: Some((ada.id, &number(2))),
+        idle_deadline: None,
+    };
     assert!(matches!(error(store.create_conversation(new).await), StoreError::NumberChanged));
     assert!(store.get_conversation(borrowed.conversation.id).await.unwrap().is_none());
 
@@ -867,7 +896,12 @@ async fn a_route_in_use_is_route_taken_naming_every_taken_pair<S: Stores>(store:
 
     // The same (number, phone) for another SMS conversation.
     let second = sms_detail(&ada, &phone(1));
-    let new = NewConversation { detail: &second, direct_pair: None, sms_owner: Some((ada.id, &number(1))) };
+    let new = NewConversation {
+        detail: &second,
+        direct_pair: None,
+        sms_owner: Some((ada.id, &number(1))),
+        idle_deadline: None,
+    };
     match error(store.create_conversation(new).await) {
         StoreError::RouteTaken(pairs) => assert_eq!(pairs, [(number(1), phone(1))]),
         other => panic!("{other:?}"),
@@ -912,7 +946,12 @@ async fn a_direct_pair_has_one_conversation_in_either_order<S: Stores>(store: &S
     let first = direct(store, &ada, &bob).await;
 
     let again = direct_detail(&bob, &ada);
-    let new = NewConversation { detail: &again, direct_pair: Some((bob.id, ada.id)), sms_owner: None };
+    let new = NewConversation {
+        detail: &again,
+        direct_pair: Some((bob.id, ada.id)),
+        sms_owner: None,
+        idle_deadline: None,
+    };
     assert!(matches!(error(store.create_conversation(new).await), StoreError::DirectExists));
 
     assert!(store.get_conversation(again.conversation.id).await.unwrap().is_none());
@@ -1154,6 +1193,92 @@ async fn closing_after_a_concurrent_add_is_contention_until_read_again<S: Stores
     assert_eq!(pool_number(store, &number(1)).await.unwrap().route_count, 0);
 }
 
+async fn the_idle_index_holds_deadlines_and_the_idle_close_needs_the_activity_it_read<S: Stores>(store: &S) {
+    pool(store, [1]).await;
+    let ada = registered(store, "ada").await;
+    let soon = group_detail(&ada, &[], &[(phone(1), number(1))]);
+    let later = group_detail(&ada, &[], &[(phone(2), number(1))]);
+    let start = soon.conversation.last_message_at;
+    for (detail, hours) in [(&soon, 1), (&later, 3)] {
+        let new = NewConversation { idle_deadline: Some(start + Duration::hours(hours)), ..plain(detail) };
+        store.create_conversation(new).await.unwrap();
+    }
+    let untimed = group(store, &ada, &[], &[]).await;
+    let (soon_id, later_id) = (soon.conversation.id, later.conversation.id);
+
+    // Due strictly after the deadline, and only those with an entry.
+    assert!(store.idle_due(start + Duration::hours(1), 10).await.unwrap().is_empty());
+    assert_eq!(store.idle_due(start + Duration::hours(2), 10).await.unwrap(), [soon_id]);
+    let both: HashSet<ConversationId> =
+        store.idle_due(start + Duration::hours(4), 10).await.unwrap().into_iter().collect();
+    assert_eq!(both, HashSet::from([soon_id, later_id]));
+    assert_eq!(store.idle_due(start + Duration::hours(4), 1).await.unwrap().len(), 1, "at most `limit`");
+
+    // A send moves the entry with its activity.
+    let hello = message_at(&soon, &ada, "hello", start + Duration::minutes(30));
+    let new = NewMessage {
+        idle_deadline: Some(hello.created_at + Duration::hours(1)),
+        ..new_message(&soon, &hello, &[])
+    };
+    store.create_message(&new).await.unwrap();
+    assert!(store.idle_due(start + Duration::hours(1) + Duration::minutes(20), 10).await.unwrap().is_empty());
+
+    // Moving the entry needs the activity read; an inbound text changes it (and not the entry).
+    let read = store.get_conversation(soon_id).await.unwrap().unwrap();
+    assert_eq!(read.conversation.last_message_at, hello.created_at);
+    assert!(
+        !store.reschedule_idle(soon_id, start, Some(start)).await.unwrap(),
+        "stale activity: nothing moves"
+    );
+    let text = inbound(&soon, &phone(1), "SMidle");
+    let write = InboundWrite {
+        message_sid: "SMidle",
+        message: Some(&text),
+        preview: "hi".into(),
+        inbox_user_id: None,
+        opt_change: None,
+        relay: true,
+    };
+    store.record_inbound(&write).await.unwrap();
+    assert!(matches!(
+        error(store.close_idle(&read, read.conversation.last_message_at).await),
+        StoreError::Contention
+    ));
+    let read = store.get_conversation(soon_id).await.unwrap().unwrap();
+    assert_eq!(read.conversation.status, ConversationStatus::Active);
+    let seen = read.conversation.last_message_at;
+    assert!(store.reschedule_idle(soon_id, seen, Some(seen + Duration::hours(1))).await.unwrap());
+    assert!(!store.idle_due(seen + Duration::minutes(59), 10).await.unwrap().contains(&soon_id));
+
+    // The close with the activity read frees the routes and leaves the index; the timer of a
+    // closed conversation cannot change.
+    store.close_idle(&read, seen).await.unwrap();
+    assert_eq!(store.route_conversation(&number(1), &phone(1)).await.unwrap(), None);
+    assert!(!store.idle_due(seen + Duration::days(1), 10).await.unwrap().contains(&soon_id));
+    assert!(matches!(error(store.close_idle(&read, seen).await), StoreError::ConversationInactive));
+    assert!(matches!(
+        error(store.set_idle_timer(soon_id, IdleTimer::Off, None).await),
+        StoreError::ConversationInactive
+    ));
+    assert!(!store.reschedule_idle(soon_id, seen, Some(seen)).await.unwrap());
+
+    // Own timers: read back; "off" leaves the index.
+    store.set_idle_timer(untimed.conversation.id, IdleTimer::After(600), Some(start)).await.unwrap();
+    let stored = store.get_conversation(untimed.conversation.id).await.unwrap().unwrap();
+    assert_eq!(stored.conversation.idle_timer, IdleTimer::After(600));
+    assert!(store
+        .idle_due(start + Duration::seconds(1), 10)
+        .await
+        .unwrap()
+        .contains(&untimed.conversation.id));
+    store.set_idle_timer(later_id, IdleTimer::Off, None).await.unwrap();
+    assert_eq!(
+        store.get_conversation(later_id).await.unwrap().unwrap().conversation.idle_timer,
+        IdleTimer::Off
+    );
+    assert!(!store.idle_due(start + Duration::days(1), 10).await.unwrap().contains(&later_id));
+}
+
 async fn closing_a_closed_conversation_is_inactive_and_an_unknown_one_contention<S: Stores>(store: &S) {
     let ada = registered(store, "ada").await;
     let detail = group(store, &ada, &[], &[]).await;
@@ -1390,7 +1515,14 @@ fn keyed<'a>(
     sender: &User,
     key: &'a str,
 ) -> NewMessage<'a> {
-    NewMessage { detail, message, deliveries: &[], idempotency: Some((sender.id, key)), preview: "p".into() }
+    NewMessage {
+        detail,
+        message,
+        deliveries: &[],
+        idempotency: Some((sender.id, key)),
+        preview: "p".into(),
+        idle_deadline: None,
+    }
 }
 
 async fn an_idempotency_key_is_used_once_per_sender_and_expires<S: Stores>(store: &S) {

@@ -348,7 +348,8 @@ impl Poller {
         Ok(())
     }
 
-    /// One sweep: invokes the sweeper with a scheduled event; its answer (`{"queued": n}`).
+    /// One sweep: invokes the sweeper with a scheduled event; its answer (`{"queued": n, "closed": n, …}`:
+    /// the outbox's lost jobs queued again, the idle conversations closed).
     pub async fn sweep_once(&self, function: &str) -> Result<Value, String> {
         let event = scheduled_event(&self.region, &self.queue_arn, function);
         let response = self
@@ -449,9 +450,10 @@ impl Poller {
             match outcome {
                 Ok(answer) => {
                     let queued = answer["queued"].as_u64().unwrap_or(0);
-                    if queued > 0 || first {
+                    let closed = answer["closed"].as_u64().unwrap_or(0);
+                    if queued > 0 || closed > 0 || first {
                         let jobs = if queued == 1 { "job" } else { "jobs" };
-                        println!("queue-poller: sweep -> {function} in {took} ms: {queued} overdue {jobs} queued again");
+                        println!("queue-poller: sweep -> {function} in {took} ms: {queued} overdue {jobs} queued again, {closed} idle conversations closed");
                     }
                     first = false;
                 }

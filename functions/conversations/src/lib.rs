@@ -6,11 +6,12 @@ use switchboard::api::bodies::{
 };
 use switchboard::api::{self, Access, Call, Reply, Routes};
 use switchboard::core::domain::conversation::{
-    DirectRequest, GroupRequest, ParticipantRequest, ReadRequest, RoleRequest, SmsRequest,
+    ConversationDetail, DirectRequest, GroupRequest, ParticipantRequest, ReadRequest, RoleRequest,
+    SmsRequest, TimersRequest,
 };
 use switchboard::core::domain::ids::UserId;
 use switchboard::core::service::conversations::{self, Started};
-use switchboard::core::service::reading;
+use switchboard::core::service::{idle, reading};
 use switchboard::route;
 
 pub fn routes() -> Routes {
@@ -24,6 +25,7 @@ pub fn routes() -> Routes {
             route!(Access::User, get_conversation),
             route!(Access::User, close_conversation),
             route!(Access::User, mark_read),
+            route!(Access::User, set_timers),
             route!(Access::User, list_participants),
             route!(Access::User, add_participant),
             route!(Access::User, set_role),
@@ -144,7 +146,38 @@ async fn create_group(call: Call) -> Reply {
 async fn get_conversation(call: Call) -> Reply {
     let caller = &call.caller()?.user;
     let detail = conversations::load_visible(call.app(), caller, call.id("id")?).await?;
-    api::json(200, &ConversationBody { conversation: detail.view_for(caller.id) })
+    with_timers(&call, &detail)
+}
+
+/// The conversation as `caller` sees it, with its timers.
+fn with_timers(call: &Call, detail: &ConversationDetail) -> Reply {
+    let mut conversation = detail.view_for(call.caller()?.user.id);
+    conversation.timers = Some(detail.conversation.timers(call.app().settings.idle_close_after));
+    api::json(200, &ConversationBody { conversation })
+}
+
+/// Admins set the conversation's inactivity timer (Twilio Conversations' `Timers.Closed`).
+///
+/// An SMS or group conversation with no message for that long closes by itself, as `DELETE`
+/// closes it: its phones' numbers are freed and its members get `conversation.closed`. The
+/// conversation's own timer overrides the deployment's (`IDLE_CLOSE_AFTER`, off unless set);
+/// `"off"` keeps it open whatever the deployment says; null follows the deployment again. Direct
+/// conversations hold no number and never close by themselves.
+#[utoipa::path(
+    put,
+    path = "/api/conversations/{id}/timers",
+    tag = "conversations",
+    params(ConversationPath),
+    request_body = TimersRequest,
+    responses((status = 200, description = "The conversation with its timers.", body = ConversationBody)),
+    extensions(("x-errors" = json!([
+        "validation_failed", "not_found", "forbidden", "conversation_closed", "no_idle_timer"
+    ])))
+)]
+async fn set_timers(call: Call) -> Reply {
+    let body = call.json()?;
+    let detail = idle::set_timer(call.app(), &call.caller()?.user, call.id("id")?, body).await?;
+    with_timers(&call, &detail)
 }
 
 /// Admins of the conversation close it: its routes are freed, its history stays.

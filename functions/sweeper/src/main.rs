@@ -7,7 +7,8 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     switchboard::telemetry::init();
-    let state = switchboard::AppState::from_env().await?.with_queue()?;
+    // Events: an idle conversation's close tells its members (`conversation.closed`).
+    let state = switchboard::AppState::from_env().await?.with_events().with_queue()?;
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         switchboard_sweeper::handle(state, event.payload).await.map_err(lambda_runtime::Error::from)

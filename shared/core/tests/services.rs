@@ -17,11 +17,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use switchboard_core::auth::{TokenService, TokenSettings};
 use switchboard_core::domain::conversation::{
-    Conversation, ConversationDetail, ConversationKind, ConversationStatus, GroupRequest, Member,
-    Participant, ParticipantRequest, ParticipantRole,
+    Conversation, ConversationDetail, ConversationKind, ConversationStatus, GroupRequest, IdleTimer, Member,
+    Participant, ParticipantRequest, ParticipantRole, TimersRequest,
 };
 use switchboard_core::domain::ids::{ConnectionId, ConversationId, MessageId, ParticipantId, UserId};
-use switchboard_core::domain::message::{Delivery, DeliveryStatus, Message, NewContent, SendRequest};
+use switchboard_core::domain::message::{
+    Delivery, DeliveryStatus, Message, NewContent, SendRequest, Sender, SenderKind,
+};
 use switchboard_core::domain::phone::E164;
 use switchboard_core::domain::realtime::Connection;
 use switchboard_core::domain::routing::Pair;
@@ -32,13 +34,14 @@ use switchboard_core::ports::messages::{IdempotentSend, MessageChange, NewMessag
 use switchboard_core::ports::outbox::{AttemptOutcome, Claim};
 use switchboard_core::ports::queue::Job;
 use switchboard_core::ports::sms::{Accepted, SendError};
+use switchboard_core::ports::webhooks::InboundWrite;
 use switchboard_core::ports::{
-    ConversationStore, MessageStore, NumberPool, OutboxStore, Page, PageRequest, StoreError,
+    ConversationStore, MessageStore, NumberPool, OutboxStore, Page, PageRequest, StoreError, WebhookStore,
 };
 use switchboard_core::service::inbound::{self, InboundSms, Outcome};
 use switchboard_core::service::messages::{self, RedeliverOptions, Skipped};
 use switchboard_core::service::status::{self, StatusCallback};
-use switchboard_core::service::{conversations, numbers, pipeline, DeliverySettings, Publisher};
+use switchboard_core::service::{conversations, idle, numbers, pipeline, DeliverySettings, Publisher};
 use switchboard_core::{App, AppError, Secret, Settings};
 
 const CALLBACK: &str = "https://switchboard.example.com/api/webhooks/twilio/status";
@@ -113,6 +116,13 @@ impl World {
             }
         }
         panic!("the pipeline did not settle: {:?}", self.queue.waiting());
+    }
+
+    /// With the deployment's idle timer set to `seconds`.
+    fn idle_after(mut self, seconds: u32) -> Self {
+        let settings = Settings { idle_close_after: Some(seconds), ..(*self.app.settings).clone() };
+        self.app.settings = Arc::new(settings);
+        self
     }
 
     /// With the outbox port replaced by a [`FlakyOutbox`] one.
@@ -265,6 +275,7 @@ impl World {
             deliveries: &deliveries,
             idempotency: None,
             preview: words.into(),
+            idle_deadline: None,
         };
         self.store.create_message(&new).await.unwrap();
         deliveries
@@ -390,6 +401,9 @@ enum Race {
     TakeNumber(UserId, E164),
     /// Another first text from the phone opens the owner's SMS conversation on the number.
     OpenSms(UserId, E164, E164),
+    /// A phone's text is stored in the conversation (an inbound SMS: it moves the activity, not
+    /// the idle entry).
+    Text(ConversationId, E164),
 }
 
 /// The conversation port, where each write (`create_conversation`, `add_participant`) first lets
@@ -423,14 +437,51 @@ impl Racing {
             Some(Race::TakePair(number, phone)) => {
                 let creator = UserId::new();
                 let detail = detail_of(ConversationKind::Group, creator, &[(phone, number)]);
-                let new = NewConversation { detail: &detail, direct_pair: None, sms_owner: None };
+                let new = NewConversation {
+                    detail: &detail,
+                    direct_pair: None,
+                    sms_owner: None,
+                    idle_deadline: None,
+                };
                 self.inner.create_conversation(new).await.expect("the competing group");
             }
             Some(Race::OpenSms(owner, number, phone)) => {
                 let detail = detail_of(ConversationKind::Sms, owner, &[(phone, number.clone())]);
-                let new =
-                    NewConversation { detail: &detail, direct_pair: None, sms_owner: Some((owner, &number)) };
+                let new = NewConversation {
+                    detail: &detail,
+                    direct_pair: None,
+                    sms_owner: Some((owner, &number)),
+                    idle_deadline: None,
+                };
                 self.inner.create_conversation(new).await.expect("the competing first text");
+            }
+            Some(Race::Text(conversation_id, from)) => {
+                let message = Message {
+                    id: MessageId::new(),
+                    conversation_id,
+                    sender: Sender {
+                        kind: SenderKind::Sms,
+                        user_id: None,
+                        phone_number: Some(from.clone()),
+                        display_name: from.to_string(),
+                    },
+                    content: "still here".into(),
+                    media_urls: Vec::new(),
+                    media_content_types: Vec::new(),
+                    twilio_sid: Some("SMrace".into()),
+                    created_at: Utc::now(),
+                    edited_at: None,
+                    deleted: false,
+                };
+                let write = InboundWrite {
+                    message_sid: "SMrace",
+                    message: Some(&message),
+                    preview: message.content.clone(),
+                    inbox_user_id: None,
+                    opt_change: None,
+                    relay: true,
+                };
+                self.inner.record_inbound(&write).await.expect("the competing text");
             }
         }
     }
@@ -465,6 +516,7 @@ fn detail_of(kind: ConversationKind, creator: UserId, phones: &[(E164, E164)]) -
         created_at: now,
         last_message_at: now,
         last_message_preview: None,
+        idle_timer: Default::default(),
     };
     ConversationDetail { conversation, participants }
 }
@@ -518,6 +570,29 @@ impl ConversationStore for Racing {
     }
     async fn close_conversation(&self, detail: &ConversationDetail) -> Result<(), StoreError> {
         self.inner.close_conversation(detail).await
+    }
+    async fn close_idle(&self, detail: &ConversationDetail, seen: DateTime<Utc>) -> Result<(), StoreError> {
+        self.before_write().await;
+        self.inner.close_idle(detail, seen).await
+    }
+    async fn set_idle_timer(
+        &self,
+        id: ConversationId,
+        timer: IdleTimer,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.inner.set_idle_timer(id, timer, deadline).await
+    }
+    async fn idle_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<ConversationId>, StoreError> {
+        self.inner.idle_due(now, limit).await
+    }
+    async fn reschedule_idle(
+        &self,
+        id: ConversationId,
+        seen: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        self.inner.reschedule_idle(id, seen, deadline).await
     }
     async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<InboxPage, StoreError> {
         self.inner.list_inbox(user_id, page).await
@@ -667,19 +742,172 @@ async fn given_the_last_web_user_leaves_a_group_then_it_closes_frees_its_routes_
 
     // THEN nobody is promoted and the group is closed, its history still Ada's to read
     assert!(promoted.is_none());
+    assert_closed_and_freed(&w, &ada, id, &laptop).await;
+}
+
+/// The group `id` (phones 1 and 2 through number 1) is closed as a close closes it: its member
+/// told, its routes free and its number carrying nothing; a text to the old route stores nothing
+/// (a first text to a number nobody holds), and the pair serves a new group.
+async fn assert_closed_and_freed(w: &World, admin: &User, id: ConversationId, laptop: &ConnectionId) {
     assert_eq!(w.conversation(id).await.conversation.status, ConversationStatus::Closed);
-    let frames = w.gateway.frames_to(&laptop);
+    let frames = w.gateway.frames_to(laptop);
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0]["type"], "conversation.closed");
-    // ...its routes are free and the number carries nothing
     let pairs = [(number(1), phone(1)), (number(1), phone(2))];
     assert!(w.store.taken_routes(&pairs).await.unwrap().is_empty());
     assert_eq!(w.store.pool_number(&number(1)).unwrap().route_count, 0);
-    // ...so a text to the old route stores nothing, and the pair can serve a new group.
     assert_eq!(w.inbound("SM1", &phone(1), &number(1), "anyone?").await, Outcome::Unroutable);
     assert!(!w.store.inbound_recorded("SM1"));
-    let again = w.group(&ada, &[], &[phone(1)]).await.unwrap();
+    let again = w.group(admin, &[], &[phone(1)]).await.unwrap();
     assert_eq!(proxy_of(&again, &phone(1)), number(1));
+}
+
+// === idle conversations ==========================================================================
+
+const HOUR: u32 = 3600;
+
+fn hours(n: i64) -> chrono::Duration {
+    chrono::Duration::hours(n)
+}
+
+#[tokio::test]
+async fn given_an_idle_group_when_its_timer_runs_out_then_the_sweep_closes_it_frees_its_pairs_and_tells_its_members(
+) {
+    let w = World::new().idle_after(HOUR);
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let group = w.group(&ada, &[], &[phone(1), phone(2)]).await.unwrap();
+    let id = group.conversation.id;
+    let laptop = w.connect("ada-laptop", &ada).await;
+    assert_eq!(w.store.idle_entry(id), Some(group.conversation.created_at + hours(1)));
+
+    // WHEN the sweeper runs before the hour is out, nothing closes
+    let early = idle::sweep(&w.app, Utc::now() + chrono::Duration::minutes(59)).await.unwrap();
+    assert_eq!(early, idle::IdleSweep::default());
+    // ...and when it runs after
+    let swept = idle::sweep(&w.app, Utc::now() + hours(1)).await.unwrap();
+
+    // THEN the group is closed, as its admin's close would have closed it
+    assert_eq!(swept.closed, 1);
+    assert_eq!(w.store.idle_entry(id), None, "a closed conversation leaves the idle index");
+    assert_closed_and_freed(&w, &ada, id, &laptop).await;
+}
+
+#[tokio::test]
+async fn given_an_idle_sms_conversation_closed_by_its_timer_then_the_phones_next_text_opens_a_new_one() {
+    let w = World::new().idle_after(HOUR);
+    w.pool([1]).await;
+    let ann = w.holding("ann", 1).await;
+    let first = match w.inbound("SM1", &phone(1), &number(1), "hello").await {
+        Outcome::Opened { conversation_id } => conversation_id,
+        other => panic!("{other:?}"),
+    };
+
+    assert_eq!(idle::sweep(&w.app, Utc::now() + hours(2)).await.unwrap().closed, 1);
+
+    assert_eq!(w.conversation(first).await.conversation.status, ConversationStatus::Closed);
+    match w.inbound("SM2", &phone(1), &number(1), "me again").await {
+        Outcome::Opened { conversation_id } => assert_ne!(conversation_id, first),
+        other => panic!("a first text opens a new conversation: {other:?}"),
+    }
+    assert!(w.route(&number(1), &phone(1)).await.is_some_and(|id| id != first));
+    let _ = ann;
+}
+
+#[tokio::test]
+async fn given_messages_before_the_deadline_then_the_sweep_moves_the_entry_and_the_conversation_stays_open() {
+    let w = World::new().idle_after(HOUR);
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let group = w.group(&ada, &[], &[phone(1)]).await.unwrap();
+    let id = group.conversation.id;
+
+    // A send moves the entry with the message (no request of its own).
+    messages::send(&w.app, &ada, id, text("still on?"), None).await.unwrap();
+    let sent = w.conversation(id).await.conversation.last_message_at;
+    assert_eq!(w.store.idle_entry(id), Some(sent + hours(1)));
+    // A phone's text moves only the activity: the entry comes due early...
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(matches!(w.inbound("SM1", &phone(1), &number(1), "yes").await, Outcome::Routed { .. }));
+    let texted = w.conversation(id).await.conversation.last_message_at;
+    assert_eq!(w.store.idle_entry(id), Some(sent + hours(1)));
+
+    // ...so the sweep at the send's deadline keeps it open and moves the entry to the text's.
+    let swept = idle::sweep(&w.app, sent + hours(1) + chrono::Duration::milliseconds(1)).await.unwrap();
+    assert_eq!(swept, idle::IdleSweep { closed: 0, rescheduled: 1 });
+    assert_eq!(w.conversation(id).await.conversation.status, ConversationStatus::Active);
+    assert_eq!(w.store.idle_entry(id), Some(texted + hours(1)));
+    assert_eq!(
+        idle::sweep(&w.app, texted + hours(1) + chrono::Duration::milliseconds(1)).await.unwrap().closed,
+        1
+    );
+}
+
+#[tokio::test]
+async fn given_a_text_lands_between_the_sweeps_read_and_its_close_then_the_conversation_stays_open_with_it() {
+    let (w, racing) = World::new().idle_after(HOUR).racing();
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let group = w.group(&ada, &[], &[phone(1)]).await.unwrap();
+    let id = group.conversation.id;
+
+    // WHEN a phone's text is stored just before the sweep's close
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    racing.stage([Race::Text(id, phone(1))]);
+    let swept = idle::sweep(&w.app, Utc::now() + hours(2)).await.unwrap();
+
+    // THEN the close is refused (its last activity changed): open, the text in it, the route kept
+    assert_eq!(swept.closed, 0);
+    let detail = w.conversation(id).await;
+    assert_eq!(detail.conversation.status, ConversationStatus::Active);
+    assert_eq!(detail.conversation.last_message_preview.as_deref(), Some("still here"));
+    assert_eq!(w.route(&number(1), &phone(1)).await, Some(id));
+    // ...and the next sweep, past the old deadline, moves it to the text's rather than closing it.
+    let past_old = group.conversation.created_at + hours(1) + chrono::Duration::milliseconds(1);
+    assert!(past_old < detail.conversation.last_message_at + hours(1));
+    let next = idle::sweep(&w.app, past_old).await;
+    assert_eq!(next.unwrap(), idle::IdleSweep { closed: 0, rescheduled: 1 });
+    assert_eq!(w.store.idle_entry(id), Some(detail.conversation.last_message_at + hours(1)));
+}
+
+#[tokio::test]
+async fn admins_set_turn_off_or_reset_a_conversations_own_timer_within_bounds() {
+    let w = World::new().idle_after(HOUR);
+    w.pool([1]).await;
+    let ada = w.user("ada").await;
+    let bob = w.user("bob").await;
+    let group = w.group(&ada, &[&bob], &[phone(1)]).await.unwrap();
+    let id = group.conversation.id;
+    let set = |who: User, value: Option<&str>| {
+        let request = TimersRequest { close_after: value.map(str::to_string) };
+        let app = w.app.clone();
+        async move { idle::set_timer(&app, &who, id, request).await }
+    };
+
+    assert_eq!(code(set(bob.clone(), Some("P1D")).await), "forbidden");
+    assert_eq!(code(set(ada.clone(), Some("PT1M")).await), "validation_failed");
+    let day = set(ada.clone(), Some("P1D")).await.unwrap();
+    assert_eq!(day.conversation.idle_timer, IdleTimer::After(86_400));
+    assert_eq!(w.store.idle_entry(id), Some(group.conversation.created_at + hours(24)));
+    // The deployment's hour no longer applies: two hours idle, still open.
+    assert_eq!(idle::sweep(&w.app, Utc::now() + hours(2)).await.unwrap().closed, 0);
+
+    set(ada.clone(), Some("off")).await.unwrap();
+    assert_eq!(w.store.idle_entry(id), None);
+    assert_eq!(w.conversation(id).await.conversation.idle_timer, IdleTimer::Off);
+    assert_eq!(idle::sweep(&w.app, Utc::now() + hours(24 * 400)).await.unwrap().closed, 0);
+
+    // Back to the deployment's hour.
+    set(ada.clone(), None).await.unwrap();
+    assert_eq!(w.store.idle_entry(id), Some(group.conversation.created_at + hours(1)));
+    assert_eq!(idle::sweep(&w.app, Utc::now() + hours(2)).await.unwrap().closed, 1);
+    assert_eq!(code(set(ada.clone(), Some("P1D")).await), "conversation_closed");
+
+    // Direct conversations never close by themselves.
+    let direct = conversations::start_direct(&w.app, &ada, bob.id).await.unwrap().detail;
+    let request = TimersRequest { close_after: Some("P1D".into()) };
+    assert_eq!(code(idle::set_timer(&w.app, &ada, direct.conversation.id, request).await), "no_idle_timer");
+    assert_eq!(w.store.idle_entry(direct.conversation.id), None);
 }
 
 // === sending =====================================================================================

@@ -78,6 +78,7 @@ pub const ERROR_CODES: &[ErrorCode] = codes![
     409 "last_admin" "A conversation needs an admin: promote someone first.",
     409 "not_a_group" "Only group conversations change membership.",
     409 "conversation_closed" "The conversation is closed.",
+    409 "no_idle_timer" "Direct conversations hold no number: they never close by themselves.",
     409 "conversation_exists" "That conversation exists.",
     409 "idempotency_key_used" "That `Idempotency-Key` was used for another message.",
     409 "duplicate" "This message was received already.",

@@ -3,12 +3,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
 };
+use chrono::{DateTime, Utc};
 use switchboard_core::domain::conversation::{
-    ConversationDetail, ConversationKind, Participant, ParticipantRole,
+    ConversationDetail, ConversationKind, IdleTimer, Participant, ParticipantRole,
 };
 use switchboard_core::domain::ids::{ConversationId, MessageId, UserId};
 use switchboard_core::domain::phone::E164;
@@ -16,7 +18,10 @@ use switchboard_core::domain::routing::Pair;
 use switchboard_core::ports::conversations::{InboxPage, NewConversation, ReadMark};
 use switchboard_core::ports::{ConversationStore, PageRequest, StoreError};
 
-use super::items::{participant_sk, ConversationItem, DirectItem, ParticipantItem, RouteItem};
+use super::items::{
+    idle_close_after, idle_entry, participant_sk, stamp, ConversationItem, DirectItem, ParticipantItem,
+    RouteItem,
+};
 use super::{built, from_item, key, keys, s, sdk_error, to_item, DynamoStore, Item, TxError};
 
 /// What each item of a transaction is for, so a cancellation can be explained.
@@ -69,14 +74,17 @@ impl ConversationStore for DynamoStore {
     /// other phones in the next; if a later one fails, the conversation is closed again, which
     /// frees every route written so far, and the error is returned.
     async fn create_conversation(&self, new: NewConversation<'_>) -> Result<(), StoreError> {
-        let NewConversation { detail, direct_pair, sms_owner: owner } = new;
+        let NewConversation { detail, direct_pair, sms_owner: owner, .. } = new;
         let cid = detail.conversation.id;
         let counts_proxies = detail.conversation.kind == ConversationKind::Group;
         let one_to_one_user = match detail.conversation.kind {
             ConversationKind::Sms => detail.user_participants().find_map(Participant::user_id),
             _ => None,
         };
-        let mut first = vec![(self.put_if_absent(to_item(&ConversationItem::new(detail))?)?, Slot::Meta)];
+        let mut first = vec![(
+            self.put_if_absent(to_item(&ConversationItem::new(detail, new.idle_deadline))?)?,
+            Slot::Meta,
+        )];
         for participant in detail.participants.iter().filter(|p| p.user_id().is_some()) {
             first.push((
                 self.put_if_absent(to_item(&ParticipantItem::new(detail, participant))?)?,
@@ -145,7 +153,7 @@ impl ConversationStore for DynamoStore {
                         conversation: detail.conversation.clone(),
                         participants: committed,
                     };
-                    self.close_with_count(&partial, detail.participants.len()).await?;
+                    self.close_with_count(&partial, detail.participants.len(), None).await?;
                 }
                 return Err(err);
             }
@@ -290,7 +298,54 @@ impl ConversationStore for DynamoStore {
     }
 
     async fn close_conversation(&self, detail: &ConversationDetail) -> Result<(), StoreError> {
-        self.close_with_count(detail, detail.participants.len()).await
+        self.close_with_count(detail, detail.participants.len(), None).await
+    }
+
+    async fn close_idle(&self, detail: &ConversationDetail, seen: DateTime<Utc>) -> Result<(), StoreError> {
+        self.close_with_count(detail, detail.participants.len(), Some(seen)).await
+    }
+
+    async fn set_idle_timer(
+        &self,
+        id: ConversationId,
+        timer: IdleTimer,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let out = self
+            .idle_update(id, deadline, Some(idle_close_after(timer)))
+            .condition_expression("#status = :active")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::ConversationInactive),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn idle_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<ConversationId>, StoreError> {
+        let shards = (0..keys::IDLE_SHARDS).map(keys::idle_pk);
+        let due = self.gsi1_due(shards, &stamp(&now), limit).await?;
+        Ok(due.iter().filter_map(|sk| sk.rsplit('#').next()?.parse().ok()).collect())
+    }
+
+    async fn reschedule_idle(
+        &self,
+        id: ConversationId,
+        seen: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .idle_update(id, deadline, None)
+            .condition_expression("#status = :active AND lastMessageAt = :seen")
+            .expression_attribute_values(":seen", s(stamp(&seen)))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_error(e)),
+        }
     }
 
     async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<InboxPage, StoreError> {
@@ -308,7 +363,56 @@ impl ConversationStore for DynamoStore {
     }
 }
 
+fn is_condition_failure(err: &aws_sdk_dynamodb::error::SdkError<UpdateItemError>) -> bool {
+    matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
+}
+
 impl DynamoStore {
+    /// An UpdateItem of the meta item that moves its idle entry to `deadline` (or removes it)
+    /// and, with `own`, sets its own timer (`Some(None)`: removes it); the caller adds the
+    /// condition (`#status` and `:active` are bound).
+    fn idle_update(
+        &self,
+        id: ConversationId,
+        deadline: Option<DateTime<Utc>>,
+        own: Option<Option<u32>>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::conversation_pk(id), keys::CONVERSATION_SK)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"));
+        let (mut set, mut remove) = (Vec::new(), Vec::new());
+        match deadline {
+            Some(at) => {
+                let (pk, sk) = idle_entry(id, &at);
+                set.push("GSI1PK = :gpk, GSI1SK = :gsk");
+                request = request
+                    .expression_attribute_values(":gpk", s(pk))
+                    .expression_attribute_values(":gsk", s(sk));
+            }
+            None => remove.push("GSI1PK, GSI1SK"),
+        }
+        match own {
+            Some(Some(seconds)) => {
+                set.push("idleCloseAfter = :own");
+                request = request.expression_attribute_values(":own", n(seconds));
+            }
+            Some(None) => remove.push("idleCloseAfter"),
+            None => {}
+        }
+        let mut expression = String::new();
+        if !set.is_empty() {
+            expression.push_str(&format!("SET {} ", set.join(", ")));
+        }
+        if !remove.is_empty() {
+            expression.push_str(&format!("REMOVE {}", remove.join(", ")));
+        }
+        request.update_expression(expression.trim_end())
+    }
+
     /// A transaction Put that only creates: the item must not exist yet.
     pub(super) fn put_if_absent(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         self.conditional_put(item, "attribute_not_exists(PK)")
@@ -497,21 +601,33 @@ impl DynamoStore {
     /// counts), every inbox line marked, the direct pair freed. Conditioned on the conversation
     /// still having `expected` participants, so a participant added since `detail` was read
     /// cannot keep a route to a closed conversation: then `Contention`, and the caller re-reads.
-    async fn close_with_count(&self, detail: &ConversationDetail, expected: usize) -> Result<(), StoreError> {
+    ///
+    /// With `idle_since` (the idle sweep), also on condition that its last activity is still
+    /// that: a message stored since it was read keeps it open (`Contention`). A closed
+    /// conversation leaves the idle index.
+    async fn close_with_count(
+        &self,
+        detail: &ConversationDetail,
+        expected: usize,
+        idle_since: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         let cid = detail.conversation.id;
-        let close = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(keys::conversation_pk(cid), keys::CONVERSATION_SK)))
-                .update_expression("SET #status = :closed")
-                .condition_expression("#status = :active AND participantCount = :n")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":closed", s("closed"))
-                .expression_attribute_values(":active", s("active"))
-                .expression_attribute_values(":n", n(expected as u32))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .build(),
-        )?;
+        let mut close = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::conversation_pk(cid), keys::CONVERSATION_SK)))
+            .update_expression("SET #status = :closed REMOVE GSI1PK, GSI1SK")
+            .condition_expression("#status = :active AND participantCount = :n")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":closed", s("closed"))
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":n", n(expected as u32))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(seen) = idle_since {
+            close = close
+                .condition_expression("#status = :active AND participantCount = :n AND lastMessageAt = :seen")
+                .expression_attribute_values(":seen", s(stamp(&seen)));
+        }
+        let close = built(close.build())?;
         let mut items = vec![TransactWriteItem::builder().update(close).build()];
         let mut per_number: BTreeMap<E164, i64> = BTreeMap::new();
         for participant in &detail.participants {

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use switchboard_core::domain::conversation::{
-    Conversation, ConversationDetail, ConversationKind, ConversationStatus, InboxEntry, Member, Participant,
-    ParticipantRole, ReadState,
+    Conversation, ConversationDetail, ConversationKind, ConversationStatus, IdleTimer, InboxEntry, Member,
+    Participant, ParticipantRole, ReadState,
 };
 use switchboard_core::domain::ids::{ConversationId, MessageId, ParticipantId, UserId};
 use switchboard_core::domain::message::{
@@ -220,6 +220,11 @@ pub struct ConversationItem {
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
+    /// Its idle entry (`IDLE#<shard>` / `<deadline>#<id>`) while it has an inactivity timer.
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
     pub entity: String,
     pub id: ConversationId,
     pub kind: ConversationKind,
@@ -238,14 +243,34 @@ pub struct ConversationItem {
     /// Kept in step by every membership transaction, so limits hold under concurrency.
     pub participant_count: u32,
     pub admin_count: u32,
+    /// Its own inactivity timer in seconds, 0 for off; absent: the deployment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_close_after: Option<u32>,
+}
+
+/// A conversation's own timer as stored (`idleCloseAfter`).
+pub fn idle_close_after(timer: IdleTimer) -> Option<u32> {
+    match timer {
+        IdleTimer::Deployment => None,
+        IdleTimer::Off => Some(0),
+        IdleTimer::After(seconds) => Some(seconds),
+    }
+}
+
+/// The idle index entry of a conversation due at `deadline`.
+pub fn idle_entry(conversation_id: ConversationId, deadline: &DateTime<Utc>) -> (String, String) {
+    (keys::idle_pk(keys::idle_shard(conversation_id)), keys::idle_sk(&stamp(deadline), conversation_id))
 }
 
 impl ConversationItem {
-    pub fn new(detail: &ConversationDetail) -> Self {
+    pub fn new(detail: &ConversationDetail, idle_deadline: Option<DateTime<Utc>>) -> Self {
         let c = &detail.conversation;
+        let (gsi1pk, gsi1sk) = idle_deadline.map(|at| idle_entry(c.id, &at)).unzip();
         Self {
             pk: keys::conversation_pk(c.id),
             sk: keys::CONVERSATION_SK.into(),
+            gsi1pk,
+            gsi1sk,
             entity: "conversation".into(),
             id: c.id,
             kind: c.kind,
@@ -259,6 +284,7 @@ impl ConversationItem {
             participant_count: detail.participants.len() as u32,
             admin_count: detail.participants.iter().filter(|p| p.role == ParticipantRole::Admin).count()
                 as u32,
+            idle_close_after: idle_close_after(c.idle_timer),
         }
     }
 }
@@ -275,6 +301,11 @@ impl From<ConversationItem> for Conversation {
             created_at: item.created_at,
             last_message_at: item.last_message_at,
             last_message_preview: item.last_message_preview,
+            idle_timer: match item.idle_close_after {
+                None => IdleTimer::Deployment,
+                Some(0) => IdleTimer::Off,
+                Some(seconds) => IdleTimer::After(seconds),
+            },
         }
     }
 }

@@ -68,6 +68,21 @@ pub fn inbox_sk(last_activity: impl Display, conversation_id: impl Display) -> S
     format!("{last_activity}#{conversation_id}")
 }
 
+// The idle index: an SMS or group conversation's meta item, while it has an inactivity timer,
+// carries GSI1PK=IDLE#<shard>, GSI1SK=<deadline>#<conversationId> (deadline in the `stamp` form):
+// the sweeper finds the conversations due with one Query per shard. Sends move the entry
+// forward in the meta update that records their activity; closing removes it.
+pub const IDLE_SHARDS: u32 = 4;
+pub fn idle_pk(shard: u32) -> String {
+    format!("IDLE#{shard}")
+}
+pub fn idle_shard(conversation_id: impl Display) -> u32 {
+    shard_of(conversation_id, IDLE_SHARDS)
+}
+pub fn idle_sk(deadline: &str, conversation_id: impl Display) -> String {
+    format!("{deadline}#{conversation_id}")
+}
+
 // Route: PK=ROUTE#<our number>, SK=PHONE#<their phone>. Partitioned by number so "does any
 // route use this number" is a one-item Query.
 pub fn route_pk(number: impl Display) -> String {
@@ -119,8 +134,12 @@ pub fn outbox_pk(shard: u32) -> String {
 }
 /// The shard of an outbox entry: from the random tail of its id, so entries spread evenly.
 pub fn outbox_shard(id: impl Display) -> u32 {
-    let id = id.to_string();
-    id.bytes().last().map_or(0, |b| u32::from(b) % OUTBOX_SHARDS)
+    shard_of(id, OUTBOX_SHARDS)
+}
+
+/// The byte value of the id's last character (random in a ULID) modulo `shards`.
+fn shard_of(id: impl Display, shards: u32) -> u32 {
+    id.to_string().bytes().last().map_or(0, |b| u32::from(b) % shards)
 }
 pub fn outbox_delivery_sk(due: &str, delivery_id: impl Display) -> String {
     format!("{due}#D#{delivery_id}")

@@ -16,7 +16,9 @@ use switchboard_core::ports::messages::{IdempotentSend, MessageChange, NewMessag
 use switchboard_core::ports::{MessageStore, Page, PageRequest, StoreError};
 
 use super::conversations::Slot;
-use super::items::{sortable, stamp, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem};
+use super::items::{
+    idle_entry, sortable, stamp, DeliveryItem, IdempotencyItem, MessageItem, MessagePointerItem,
+};
 use super::{built, cursor, from_item, key, keys, page_limit, s, sdk_error, to_item, DynamoStore};
 
 /// How long an Idempotency-Key holds (and when TTL removes its record).
@@ -42,7 +44,10 @@ impl MessageStore for DynamoStore {
         for delivery in new.deliveries {
             items.push((self.put_if_absent(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
         }
-        items.push((self.activity_update(cid, &message.created_at, &new.preview)?, Slot::Meta));
+        items.push((
+            self.activity_update(cid, &message.created_at, &new.preview, new.idle_deadline)?,
+            Slot::Meta,
+        ));
         for update in self.inbox_updates(new.detail, message, &new.preview)? {
             items.push((update, Slot::Other));
         }
@@ -218,26 +223,34 @@ impl MessageStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// The conversation's last activity moves; it must still be active.
+    /// The conversation's last activity moves; it must still be active. With `idle_deadline`
+    /// its idle entry moves there in the same update (no request of its own).
     pub(super) fn activity_update(
         &self,
         cid: ConversationId,
         at: &DateTime<Utc>,
         preview: &str,
+        idle_deadline: Option<DateTime<Utc>>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let meta = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(keys::conversation_pk(cid), keys::CONVERSATION_SK)))
-                .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview")
-                .condition_expression("#status = :active")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":active", s("active"))
-                .expression_attribute_values(":at", s(stamp(at)))
-                .expression_attribute_values(":preview", s(preview))
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().update(meta).build())
+        let mut meta = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::conversation_pk(cid), keys::CONVERSATION_SK)))
+            .update_expression("SET lastMessageAt = :at, lastMessagePreview = :preview")
+            .condition_expression("#status = :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":at", s(stamp(at)))
+            .expression_attribute_values(":preview", s(preview));
+        if let Some(deadline) = idle_deadline {
+            let (pk, sk) = idle_entry(cid, &deadline);
+            meta = meta
+                .update_expression(
+                    "SET lastMessageAt = :at, lastMessagePreview = :preview, GSI1PK = :gpk, GSI1SK = :gsk",
+                )
+                .expression_attribute_values(":gpk", s(pk))
+                .expression_attribute_values(":gsk", s(sk));
+        }
+        Ok(TransactWriteItem::builder().update(built(meta.build())?).build())
     }
 
     /// Every web participant's inbox line moves to the top (if the participant is still there).

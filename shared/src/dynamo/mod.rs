@@ -223,6 +223,51 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// The GSI1 sort keys below `cutoff` in each partition of `partitions` (the outbox's and the
+    /// idle index's shards), in order, pages of 100, at most `limit`: what a sweep finds due.
+    /// Only the sort key is read: it names the work.
+    async fn gsi1_due(
+        &self,
+        partitions: impl IntoIterator<Item = String>,
+        cutoff: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut due = Vec::new();
+        for pk in partitions {
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(keys::GSI1)
+                    .key_condition_expression("GSI1PK = :pk AND GSI1SK < :cutoff")
+                    .expression_attribute_values(":pk", s(pk.clone()))
+                    .expression_attribute_values(":cutoff", s(cutoff))
+                    .projection_expression("GSI1SK")
+                    .limit(100)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                due.extend(
+                    out.items()
+                        .iter()
+                        .filter_map(|item| item.get(keys::GSI1SK).and_then(|v| v.as_s().ok()).cloned()),
+                );
+                if due.len() >= limit {
+                    due.truncate(limit);
+                    return Ok(due);
+                }
+                match out.last_evaluated_key {
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
+            }
+        }
+        Ok(due)
+    }
+
     /// One page of the GSI1 partition `pk` (only sort keys starting with `prefix`, if given):
     /// every listing (directory, pool, inbox) is one of these. The cursor must come from the same
     /// listing (partition and prefix), or it is a 400.

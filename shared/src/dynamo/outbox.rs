@@ -210,39 +210,9 @@ impl OutboxStore for DynamoStore {
     }
 
     async fn due_jobs(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Job>, StoreError> {
-        let cutoff = stamp(&before);
-        let mut jobs = Vec::new();
-        for shard in 0..keys::OUTBOX_SHARDS {
-            let mut start: Option<Item> = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(keys::GSI1)
-                    .key_condition_expression("GSI1PK = :pk AND GSI1SK < :cutoff")
-                    .expression_attribute_values(":pk", s(keys::outbox_pk(shard)))
-                    .expression_attribute_values(":cutoff", s(cutoff.clone()))
-                    .projection_expression("GSI1SK")
-                    .limit(100)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                jobs.extend(
-                    out.items().iter().filter_map(|item| text(item, keys::GSI1SK)).filter_map(job_of),
-                );
-                if jobs.len() >= limit {
-                    jobs.truncate(limit);
-                    return Ok(jobs);
-                }
-                match out.last_evaluated_key {
-                    Some(key) => start = Some(key),
-                    None => break,
-                }
-            }
-        }
-        Ok(jobs)
+        let shards = (0..keys::OUTBOX_SHARDS).map(keys::outbox_pk);
+        let keys = self.gsi1_due(shards, &stamp(&before), limit).await?;
+        Ok(keys.iter().filter_map(|sk| job_of(sk)).collect())
     }
 
     /// `failed` back to the outbox: only the failure that was read (same rank and SID); its SID

@@ -77,7 +77,7 @@ impl WebhookStore for DynamoStore {
             };
             items.push((self.put_if_absent(to_item(&pointer)?)?, Slot::Other));
             items.push((
-                self.activity_update(message.conversation_id, &message.created_at, &write.preview)?,
+                self.activity_update(message.conversation_id, &message.created_at, &write.preview, None)?,
                 Slot::Meta,
             ));
             if let Some(user_id) = write.inbox_user_id {

@@ -317,6 +317,11 @@ export const api = {
   async closeConversation(id: string): Promise<Conversation> {
     return (await call<Schemas["ConversationBody"]>("DELETE", `/api/conversations/${enc(id)}`)).conversation;
   },
+  /** An ISO-8601 duration (`P30D`), `"off"`, or null for the deployment's setting; admins only. */
+  async setIdleTimer(id: string, closeAfter: string | null): Promise<Conversation> {
+    const path = `/api/conversations/${enc(id)}/timers`;
+    return (await call<Schemas["ConversationBody"]>("PUT", path, { closeAfter })).conversation;
+  },
   async addParticipant(
     id: string,
     who: ParticipantRequest,

@@ -279,6 +279,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/timers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Admins set the conversation's inactivity timer (Twilio Conversations' `Timers.Closed`).
+         * @description An SMS or group conversation with no message for that long closes by itself, as `DELETE`
+         *     closes it: its phones' numbers are freed and its members get `conversation.closed`. The
+         *     conversation's own timer overrides the deployment's (`IDLE_CLOSE_AFTER`, off unless set);
+         *     `"off"` keeps it open whatever the deployment says; null follows the deployment again. Direct
+         *     conversations hold no number and never close by themselves.
+         */
+        put: operations["set_timers"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/docs": {
         parameters: {
             query?: never;
@@ -624,6 +648,7 @@ export interface components {
             name: string;
             participants: components["schemas"]["ParticipantView"][];
             status: components["schemas"]["ConversationStatus"];
+            timers?: components["schemas"]["TimersView"] | null;
             type: components["schemas"]["ConversationKind"];
             /**
              * Format: int32
@@ -1075,6 +1100,31 @@ export interface components {
         StatusRequest: {
             /** @description `false` deactivates: their sessions end, they leave the directory, their number is freed. */
             active: boolean;
+        };
+        /** @description `PUT /api/conversations/{id}/timers`. */
+        TimersRequest: {
+            /**
+             * @description An ISO-8601 duration (`PT12H`, `P30D`; 10 minutes to 365 days), `"off"` (never closes by
+             *     itself), or null to follow the deployment's setting again.
+             */
+            closeAfter?: string | null;
+        };
+        /** @description A conversation's timers, as its settings show them. */
+        TimersView: {
+            /** @description After how long without a message it closes, as an ISO-8601 duration; null: never. */
+            closeAfter?: string | null;
+            /**
+             * Format: int32
+             * @description The same in seconds.
+             */
+            closeAfterSeconds?: number | null;
+            /**
+             * Format: date-time
+             * @description When it closes if no message comes before (last activity plus the timer); null: never.
+             */
+            closesAt?: string | null;
+            /** @description True when the conversation's admins set it; false when it follows the deployment's setting. */
+            own: boolean;
         };
         /**
          * @description The form of Twilio's "A message comes in" webhook, as [`inbound_sms`] reads it (Twilio sends
@@ -2056,6 +2106,59 @@ export interface operations {
             401: components["responses"]["unauthorized"];
             404: components["responses"]["not_found"];
             409: components["responses"]["concurrent_update"];
+            413: components["responses"]["payload_too_large"];
+            422: components["responses"]["validation_failed"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+        };
+    };
+    set_timers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation. */
+                id: components["schemas"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TimersRequest"];
+            };
+        };
+        responses: {
+            /** @description The conversation with its timers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationBody"];
+                };
+            };
+            400: components["responses"]["invalid_request"];
+            401: components["responses"]["unauthorized"];
+            403: components["responses"]["forbidden"];
+            404: components["responses"]["not_found"];
+            /**
+             * @description `conversation_closed`: The conversation is closed.
+             *
+             *     `no_idle_timer`: Direct conversations hold no number: they never close by themselves.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "conversation_closed" | "no_idle_timer";
+                        };
+                    };
+                };
+            };
             413: components["responses"]["payload_too_large"];
             422: components["responses"]["validation_failed"];
             429: components["responses"]["throttled"];

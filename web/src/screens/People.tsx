@@ -4,6 +4,7 @@ import type { Participant } from "../api/types";
 import { go } from "../router";
 import { changed, loadConversation, loadInbox, putConversation, state, useStore } from "../store";
 import { Confirm, ErrorText, Field, Screen, useAction } from "../ui";
+import { IdleTimer } from "./IdleTimer";
 import { UserPicker } from "./UserPicker";
 
 /** Who is in a conversation; admins of a group add, remove and promote; anyone may leave. */
@@ -140,6 +141,7 @@ export function People({ id }: { id: string }) {
           </form>
         </section>
       )}
+      <IdleTimer conversation={conversation} admin={admin} />
       {mine && active && (group || mine.role === "admin") && (
         <div class="row">
           {group && (

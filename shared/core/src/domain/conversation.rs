@@ -49,6 +49,170 @@ pub struct Conversation {
     pub created_at: DateTime<Utc>,
     pub last_message_at: DateTime<Utc>,
     pub last_message_preview: Option<String>,
+    /// Its own inactivity timer, set by its admins over the deployment's.
+    pub idle_timer: IdleTimer,
+}
+
+impl Conversation {
+    /// Seconds without activity after which it closes by itself, if ever: its own timer, else
+    /// the deployment's (`deployment`). A direct conversation never does: it holds no route
+    /// and no number, so closing it would free nothing.
+    pub fn idle_close_after(&self, deployment: Option<u32>) -> Option<u32> {
+        if self.kind == ConversationKind::Direct || self.status == ConversationStatus::Closed {
+            return None;
+        }
+        match self.idle_timer {
+            IdleTimer::Deployment => deployment,
+            IdleTimer::Off => None,
+            IdleTimer::After(seconds) => Some(seconds),
+        }
+    }
+
+    /// When it closes if nothing happens before: last activity plus its timer.
+    pub fn idle_deadline(&self, deployment: Option<u32>) -> Option<DateTime<Utc>> {
+        self.idle_close_after(deployment).map(|s| self.last_message_at + chrono::Duration::seconds(s.into()))
+    }
+
+    pub fn timers(&self, deployment: Option<u32>) -> TimersView {
+        let close_after_seconds = self.idle_close_after(deployment);
+        TimersView {
+            close_after: close_after_seconds.map(iso_duration),
+            close_after_seconds,
+            own: self.idle_timer != IdleTimer::Deployment,
+            closes_at: self.idle_deadline(deployment),
+        }
+    }
+}
+
+/// A conversation's inactivity timer (Twilio Conversations' `Timers.Closed`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IdleTimer {
+    /// The deployment's setting (`IDLE_CLOSE_AFTER`, off unless set).
+    #[default]
+    Deployment,
+    /// Never closes by itself, whatever the deployment says.
+    Off,
+    /// Closes after this many seconds without a message.
+    After(u32),
+}
+
+/// Twilio's shortest `TimeToClosed`: a shorter timer would close conversations mid-exchange.
+pub const IDLE_MIN_SECONDS: u32 = 600;
+/// A year: longer is "never" for a phone number's lease.
+pub const IDLE_MAX_SECONDS: u32 = 365 * 24 * 3600;
+
+/// An ISO-8601 duration of days, hours, minutes and seconds (`P7D`, `PT2H30M`, `P1W`), as
+/// Twilio takes `TimeToClosed`, or whole seconds (`7200`); within the bounds above.
+pub fn parse_idle_duration(raw: &str) -> Result<u32, String> {
+    let text = raw.trim().to_ascii_uppercase();
+    let seconds = match text.parse::<u64>() {
+        Ok(n) => n,
+        Err(_) => iso_seconds(&text).ok_or_else(|| {
+            format!("{raw:?} is neither whole seconds nor an ISO-8601 duration such as PT12H or P30D")
+        })?,
+    };
+    if seconds < u64::from(IDLE_MIN_SECONDS) || seconds > u64::from(IDLE_MAX_SECONDS) {
+        return Err(format!(
+            "must be between {} and {} (10 minutes and 365 days)",
+            iso_duration(IDLE_MIN_SECONDS),
+            iso_duration(IDLE_MAX_SECONDS)
+        ));
+    }
+    Ok(seconds as u32)
+}
+
+/// `P[nW][nD][T[nH][nM][nS]]` in seconds; None for anything else (years and months have no fixed
+/// length, so they are not accepted).
+fn iso_seconds(text: &str) -> Option<u64> {
+    let rest = text.strip_prefix('P')?;
+    let (date, time) = match rest.split_once('T') {
+        Some((date, time)) if !time.is_empty() => (date, Some(time)),
+        Some(_) => return None,
+        None => (rest, None),
+    };
+    let mut total: u64 = 0;
+    let mut any = false;
+    for (part, units) in [
+        (date, &[('W', 604_800u64), ('D', 86_400)][..]),
+        (time.unwrap_or(""), &[('H', 3600), ('M', 60), ('S', 1)][..]),
+    ] {
+        let mut rest = part;
+        let mut unit_index = 0;
+        while !rest.is_empty() {
+            let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+            if digits == 0 {
+                return None;
+            }
+            let value: u64 = rest[..digits].parse().ok()?;
+            let designator = rest[digits..].chars().next()?;
+            let position = units[unit_index..].iter().position(|(d, _)| *d == designator)? + unit_index;
+            total = total.checked_add(value.checked_mul(units[position].1)?)?;
+            unit_index = position + 1;
+            rest = &rest[digits + 1..];
+            any = true;
+        }
+    }
+    any.then_some(total)
+}
+
+/// Seconds as the shortest ISO-8601 duration (`PT2H`, `P30D`, `P1DT30M`).
+pub fn iso_duration(seconds: u32) -> String {
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (hours, minutes, secs) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    let mut out = String::from("P");
+    if days > 0 {
+        out.push_str(&format!("{days}D"));
+    }
+    if rest > 0 || days == 0 {
+        out.push('T');
+        for (value, unit) in [(hours, 'H'), (minutes, 'M'), (secs, 'S')] {
+            if value > 0 {
+                out.push_str(&format!("{value}{unit}"));
+            }
+        }
+        if rest == 0 {
+            out.push_str("0S");
+        }
+    }
+    out
+}
+
+/// A conversation's timers, as its settings show them.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimersView {
+    /// After how long without a message it closes, as an ISO-8601 duration; null: never.
+    pub close_after: Option<String>,
+    /// The same in seconds.
+    pub close_after_seconds: Option<u32>,
+    /// True when the conversation's admins set it; false when it follows the deployment's setting.
+    pub own: bool,
+    /// When it closes if no message comes before (last activity plus the timer); null: never.
+    pub closes_at: Option<DateTime<Utc>>,
+}
+
+/// `PUT /api/conversations/{id}/timers`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimersRequest {
+    /// An ISO-8601 duration (`PT12H`, `P30D`; 10 minutes to 365 days), `"off"` (never closes by
+    /// itself), or null to follow the deployment's setting again.
+    #[serde(default)]
+    pub close_after: Option<String>,
+}
+
+impl TimersRequest {
+    pub fn validate(&self) -> Result<IdleTimer, AppError> {
+        match self.close_after.as_deref().map(str::trim) {
+            None => Ok(IdleTimer::Deployment),
+            Some(off) if off.eq_ignore_ascii_case("off") => Ok(IdleTimer::Off),
+            Some(raw) => parse_idle_duration(raw)
+                .map(IdleTimer::After)
+                .map_err(|reason| AppError::validation("closeAfter", reason)),
+        }
+    }
 }
 
 /// Who a participant is: a web user, or a phone bound to one of our numbers.
@@ -176,6 +340,7 @@ impl ConversationDetail {
             last_message_preview: c.last_message_preview.clone(),
             unread_count: self.participant_for_user(user_id).map_or(0, |p| p.read.unread_count),
             participants: self.participants.iter().map(Participant::view).collect(),
+            timers: None,
         }
     }
 }
@@ -229,6 +394,9 @@ pub struct ConversationView {
     /// Messages from others after the caller's read horizon.
     pub unread_count: u32,
     pub participants: Vec<ParticipantView>,
+    /// Its inactivity timer (in the answers of GET and PUT …/timers on one conversation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timers: Option<TimersView>,
 }
 
 /// One line of "my conversations", read from the inbox index without touching the conversation.
@@ -409,6 +577,26 @@ mod tests {
             Err(AppError::Validation { field, .. }) => assert_eq!(field, "participants[3].phoneNumber"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn idle_timers_read_iso_durations_and_seconds_within_bounds() {
+        assert_eq!(parse_idle_duration("PT2H"), Ok(7200));
+        assert_eq!(parse_idle_duration("p1dt30m"), Ok(88_200));
+        assert_eq!(parse_idle_duration("P1W"), Ok(604_800));
+        assert_eq!(parse_idle_duration("3600"), Ok(3600));
+        for bad in ["PT5M", "P400D", "P1M", "PT", "P", "2h", "PT1H2D", "PTH", ""] {
+            assert!(parse_idle_duration(bad).is_err(), "{bad}");
+        }
+        for seconds in [600, 3600, 86_400, 88_200, 90_061, IDLE_MAX_SECONDS] {
+            assert_eq!(parse_idle_duration(&iso_duration(seconds)), Ok(seconds), "{}", iso_duration(seconds));
+        }
+        assert_eq!(iso_duration(7200), "PT2H");
+        assert_eq!(iso_duration(30 * 86_400), "P30D");
+        let off = TimersRequest { close_after: Some(" Off ".into()) };
+        assert_eq!(off.validate().unwrap(), IdleTimer::Off);
+        assert_eq!(TimersRequest { close_after: None }.validate().unwrap(), IdleTimer::Deployment);
+        assert!(TimersRequest { close_after: Some("PT1M".into()) }.validate().is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::cursor::{Listing, Row};
 use super::{
@@ -10,8 +11,8 @@ use super::{
     ParticipantRecord, PoolSection, RouteRecord, Slot, State, TRANSACTION_LIMIT,
 };
 use crate::domain::conversation::{
-    ConversationDetail, ConversationKind, ConversationStatus, InboxEntry, Participant, ParticipantRole,
-    ReadState,
+    ConversationDetail, ConversationKind, ConversationStatus, IdleTimer, InboxEntry, Participant,
+    ParticipantRole, ReadState,
 };
 use crate::domain::ids::{ConversationId, MessageId, UserId};
 use crate::domain::phone::E164;
@@ -218,6 +219,58 @@ impl ConversationStore for MemoryStore {
         self.call()?.close(detail, detail.participants.len())
     }
 
+    /// As `close_conversation`, and only while its last activity is still `seen`.
+    async fn close_idle(&self, detail: &ConversationDetail, seen: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.call()?;
+        let record = state.conversations.get(&detail.conversation.id);
+        if record.is_some_and(|c| c.is_active() && c.conversation.last_message_at != seen) {
+            return Err(StoreError::Contention);
+        }
+        state.close(detail, detail.participants.len())
+    }
+
+    async fn set_idle_timer(
+        &self,
+        id: ConversationId,
+        timer: IdleTimer,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.call()?;
+        let record = state.conversations.get_mut(&id).filter(|c| c.is_active());
+        let record = record.ok_or(StoreError::ConversationInactive)?;
+        record.conversation.idle_timer = timer;
+        record.idle_entry = deadline;
+        Ok(())
+    }
+
+    /// The idle index, as the adapter reads it: shard by shard, each by deadline.
+    async fn idle_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<ConversationId>, StoreError> {
+        let state = self.call()?;
+        let mut due: Vec<(u32, DateTime<Utc>, ConversationId)> = state
+            .conversations
+            .iter()
+            .filter_map(|(id, c)| c.idle_entry.filter(|at| *at < now).map(|at| (idle_shard(id), at, *id)))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, _, id)| id).collect())
+    }
+
+    async fn reschedule_idle(
+        &self,
+        id: ConversationId,
+        seen: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.call()?;
+        match state.conversations.get_mut(&id) {
+            Some(record) if record.is_active() && record.conversation.last_message_at == seen => {
+                record.idle_entry = deadline;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// The user's inbox lines, latest activity first (then by conversation id, descending).
     async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<InboxPage, StoreError> {
         let state = self.call()?;
@@ -323,6 +376,12 @@ fn creation_parts<'a>(new: &NewConversation<'a>) -> Vec<Vec<&'a Participant>> {
     parts
 }
 
+/// The idle index's shard of a conversation, as the adapter spreads it (the byte value of the
+/// id's last character, modulo 4).
+fn idle_shard(id: &ConversationId) -> u32 {
+    id.to_string().bytes().last().map_or(0, |b| u32::from(b) % 4)
+}
+
 /// The inbox index's sort key: the line's activity (millisecond, sortable), then the
 /// conversation id, as the adapter writes GSI1SK.
 fn inbox_sort_key(line: &ParticipantRecord, cid: ConversationId) -> String {
@@ -409,6 +468,7 @@ impl State {
                 admin_count: detail.participants.iter().filter(|p| p.role == ParticipantRole::Admin).count()
                     as i64,
                 participants: BTreeMap::new(),
+                idle_entry: new.idle_deadline,
             };
             self.conversations.insert(cid, record);
             if let Some((a, b)) = new.direct_pair {
@@ -469,6 +529,7 @@ impl State {
 
         let record = self.conversations.get_mut(&cid).expect("checked above");
         record.conversation.status = ConversationStatus::Closed;
+        record.idle_entry = None;
         for participant in &detail.participants {
             if participant.user_id().is_some() {
                 let line =

@@ -51,6 +51,9 @@ impl MessageStore for MemoryStore {
         tx.verdict()?;
 
         state.insert_message(message, &new.preview);
+        if let (Some(deadline), Some(record)) = (new.idle_deadline, state.conversations.get_mut(&cid)) {
+            record.idle_entry = Some(deadline);
+        }
         for delivery in new.deliveries {
             state.deliveries.insert(delivery.id(), DeliveryRecord::new(delivery));
         }

@@ -123,6 +123,11 @@ impl MemoryStore {
         self.lock().conversations.get(&conversation_id).map(|c| (c.participant_count, c.admin_count))
     }
 
+    /// The conversation's entry in the idle index, if any: when the idle sweep looks at it next.
+    pub fn idle_entry(&self, conversation_id: ConversationId) -> Option<DateTime<Utc>> {
+        self.lock().conversations.get(&conversation_id).and_then(|c| c.idle_entry)
+    }
+
     /// Whether an inbound MessageSid was recorded (and a retry of it would be a duplicate).
     pub fn inbound_recorded(&self, message_sid: &str) -> bool {
         self.lock().inbound.contains_key(message_sid)
@@ -250,6 +255,9 @@ struct ConversationRecord {
     participant_count: i64,
     admin_count: i64,
     participants: BTreeMap<ParticipantKey, ParticipantRecord>,
+    /// Its entry in the idle index (the adapter's `IDLE#` GSI1 entry): when the sweeper looks at
+    /// it next. Moved by sends and timer changes, never by inbound texts; removed on close.
+    idle_entry: Option<DateTime<Utc>>,
 }
 
 impl ConversationRecord {

@@ -51,6 +51,8 @@ pub enum Metric {
     DeliveriesReconciled,
     /// Outbox entries the sweeper queued again (their own job was lost).
     DeliveriesSwept,
+    /// Conversations the sweeper closed because they were idle past their timer.
+    ConversationsIdleClosed,
 }
 
 impl Metric {
@@ -79,6 +81,7 @@ impl Metric {
             Self::DeliveriesDead => "DeliveriesDead",
             Self::DeliveriesReconciled => "DeliveriesReconciled",
             Self::DeliveriesSwept => "DeliveriesSwept",
+            Self::ConversationsIdleClosed => "ConversationsIdleClosed",
         }
     }
 
@@ -119,7 +122,7 @@ fn flow(function: &str) -> &'static [Metric] {
             DeliveriesReconciled,
             RelaysSent,
         ],
-        "sweeper" => &[DeliveriesSwept],
+        "sweeper" => &[DeliveriesSwept, ConversationsIdleClosed],
         "twilio-status" => &[
             StatusCallbacks,
             StatusQueued,

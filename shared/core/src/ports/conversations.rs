@@ -3,9 +3,12 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::{Page, PageRequest, StoreError};
-use crate::domain::conversation::{ConversationDetail, InboxEntry, Participant, ParticipantRole, ReadState};
+use crate::domain::conversation::{
+    ConversationDetail, IdleTimer, InboxEntry, Participant, ParticipantRole, ReadState,
+};
 use crate::domain::ids::{ConversationId, MessageId, UserId};
 use crate::domain::phone::E164;
 use crate::domain::routing::Pair;
@@ -19,6 +22,9 @@ pub struct NewConversation<'a> {
     /// An SMS conversation's owner and number: the owner must still hold it, active and not
     /// releasing it.
     pub sms_owner: Option<(UserId, &'a E164)>,
+    /// When it closes if nobody writes (its timer from its creation): its entry in the idle
+    /// index; None: no timer.
+    pub idle_deadline: Option<DateTime<Utc>>,
 }
 
 /// A page of a user's inbox and, on the first page, the unread messages of all their lines.
@@ -92,6 +98,29 @@ pub trait ConversationStore: Send + Sync + 'static {
     /// marked. `Contention` when a participant joined since `detail` was read;
     /// `ConversationInactive` when it is closed already.
     async fn close_conversation(&self, detail: &ConversationDetail) -> Result<(), StoreError>;
+    /// `close_conversation` for the idle sweep, on the further condition that its last activity
+    /// is still `seen`: a message stored meanwhile keeps it open (`Contention`).
+    async fn close_idle(&self, detail: &ConversationDetail, seen: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Its own inactivity timer, and its entry in the idle index (`deadline`; None removes it);
+    /// `ConversationInactive` when it is closed (or absent).
+    async fn set_idle_timer(
+        &self,
+        id: ConversationId,
+        timer: IdleTimer,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+    /// Conversations whose idle entry is due by `now` (one Query per shard of the idle index),
+    /// at most `limit`. An entry is never later than the conversation's real deadline; it may be
+    /// earlier (an inbound text moves the activity but not the entry), so each is read again.
+    async fn idle_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<ConversationId>, StoreError>;
+    /// Moves its idle entry to `deadline` (None removes it), if it is active and its last
+    /// activity is still `seen`; false when either changed (nothing written).
+    async fn reschedule_idle(
+        &self,
+        id: ConversationId,
+        seen: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError>;
     /// The user's conversations, latest activity first; the first page also sums every line's
     /// unread count (read from the lines alone: no message is read).
     async fn list_inbox(&self, user_id: UserId, page: &PageRequest) -> Result<InboxPage, StoreError>;

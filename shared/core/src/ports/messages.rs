@@ -20,6 +20,9 @@ pub struct NewMessage<'a> {
     /// (sender, Idempotency-Key)
     pub idempotency: Option<(UserId, &'a str)>,
     pub preview: String,
+    /// The conversation's idle deadline from this message on (its timer from `createdAt`): the
+    /// meta update that records the activity moves the idle entry too. None: no timer.
+    pub idle_deadline: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug)]

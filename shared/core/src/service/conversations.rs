@@ -10,8 +10,8 @@ use chrono::Utc;
 use super::{realtime, App};
 use crate::domain::conversation::{
     validate_conversation_name, validate_description, Conversation, ConversationDetail, ConversationKind,
-    ConversationStatus, GroupRequest, Member, NewMember, Participant, ParticipantRequest, ParticipantRole,
-    RoleRequest, SmsRequest,
+    ConversationStatus, GroupRequest, IdleTimer, Member, NewMember, Participant, ParticipantRequest,
+    ParticipantRole, RoleRequest, SmsRequest,
 };
 use crate::domain::ids::{ConversationId, ParticipantId, UserId};
 use crate::domain::number::NumberStatus;
@@ -51,7 +51,19 @@ fn new_conversation(
         created_at: now,
         last_message_at: now,
         last_message_preview: None,
+        idle_timer: IdleTimer::Deployment,
     }
+}
+
+/// What a new conversation must hold, its idle deadline from the deployment's timer.
+fn creation<'a>(
+    app: &App,
+    detail: &'a ConversationDetail,
+    direct_pair: Option<(UserId, UserId)>,
+    sms_owner: Option<(UserId, &'a E164)>,
+) -> NewConversation<'a> {
+    let idle_deadline = detail.conversation.idle_deadline(app.settings.idle_close_after);
+    NewConversation { detail, direct_pair, sms_owner, idle_deadline }
 }
 
 fn user_participant(user: &User, role: ParticipantRole) -> Participant {
@@ -90,7 +102,7 @@ pub async fn load_visible(
     }
 }
 
-fn require_admin(detail: &ConversationDetail, user: &User) -> Result<(), AppError> {
+pub(super) fn require_admin(detail: &ConversationDetail, user: &User) -> Result<(), AppError> {
     match detail.participant_for_user(user.id) {
         Some(p) if p.role == ParticipantRole::Admin => Ok(()),
         _ => Err(AppError::Forbidden("only the conversation's admins can do that".into())),
@@ -141,7 +153,7 @@ pub async fn start_direct(app: &App, caller: &User, other_id: UserId) -> Result<
             user_participant(&other, ParticipantRole::Admin),
         ],
     };
-    let new = NewConversation { detail: &detail, direct_pair: Some((caller.id, other.id)), sms_owner: None };
+    let new = creation(app, &detail, Some((caller.id, other.id)), None);
     match app.conversations.create_conversation(new).await {
         Ok(()) => Ok(Started { detail, created: true }),
         // Both users started it at once: the other request won; answer with its conversation.
@@ -193,7 +205,7 @@ pub async fn start_sms(app: &App, caller: &User, request: SmsRequest) -> Result<
             sms_participant(&phone, &number, name),
         ],
     };
-    let new = NewConversation { detail: &detail, direct_pair: None, sms_owner: Some((caller.id, &number)) };
+    let new = creation(app, &detail, None, Some((caller.id, &number)));
     match app.conversations.create_conversation(new).await {
         Ok(()) => Ok(Started { detail, created: true }),
         Err(StoreError::RouteTaken(_)) => match existing_sms(app, caller, &number, &phone).await? {
@@ -292,7 +304,7 @@ pub async fn create_group(
             all.push(sms_participant(phone, proxy, display_name.clone()));
         }
         let detail = ConversationDetail { conversation: conversation.clone(), participants: all };
-        let new = NewConversation { detail: &detail, direct_pair: None, sms_owner: None };
+        let new = creation(app, &detail, None, None);
         match app.conversations.create_conversation(new).await {
             Ok(()) => return Ok(detail),
             // Another request took a chosen pair, or a chosen number went to a user, between our
@@ -516,8 +528,7 @@ async fn close_current(app: &App, mut detail: ConversationDetail) -> Result<Conv
         match app.conversations.close_conversation(&detail).await {
             Ok(()) => {
                 detail.conversation.status = ConversationStatus::Closed;
-                let event = Event::new(EventKind::ConversationClosed, detail.conversation.id, Closed {});
-                realtime::to_members(app, &detail, vec![event]).await;
+                announce_closed(app, &detail).await;
                 return Ok(detail);
             }
             Err(StoreError::ConversationInactive) => {
@@ -535,6 +546,12 @@ async fn close_current(app: &App, mut detail: ConversationDetail) -> Result<Conv
         }
     }
     Err(StoreError::Contention.into())
+}
+
+/// `conversation.closed` to its members.
+pub(super) async fn announce_closed(app: &App, detail: &ConversationDetail) {
+    let event = Event::new(EventKind::ConversationClosed, detail.conversation.id, Closed {});
+    realtime::to_members(app, detail, vec![event]).await;
 }
 
 pub async fn list(app: &App, caller: &User, page: &PageRequest) -> Result<InboxPage, AppError> {
@@ -584,7 +601,7 @@ pub async fn open_for_inbound(
             sms_participant(phone, number, None),
         ],
     };
-    let new = NewConversation { detail: &detail, direct_pair: None, sms_owner: Some((owner.id, number)) };
+    let new = creation(app, &detail, None, Some((owner.id, number)));
     match app.conversations.create_conversation(new).await {
         Ok(()) => Ok(Some(detail)),
         Err(StoreError::RouteTaken(_)) => Ok(None),

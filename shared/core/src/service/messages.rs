@@ -142,6 +142,7 @@ async fn send_in(
         deliveries: &deliveries,
         idempotency: key.map(|k| (caller.id, k)),
         preview: preview(&content),
+        idle_deadline: super::idle::deadline_after(app, &detail.conversation, message.created_at),
     };
     match app.messages.create_message(&new).await {
         Ok(()) => {}

@@ -7,6 +7,7 @@ pub mod conversations;
 mod errors;
 pub mod events;
 pub mod export;
+pub mod idle;
 pub mod inbound;
 pub mod messages;
 pub mod numbers;
@@ -45,6 +46,9 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// What a phone texting HELP or INFO is answered (`HELP_REPLY`, or built from `OPERATOR_NAME`).
     pub help_reply: String,
+    /// Seconds without a message after which an SMS or group conversation closes by itself,
+    /// unless it has its own timer (`IDLE_CLOSE_AFTER`); None: never.
+    pub idle_close_after: Option<u32>,
 }
 
 impl Default for Settings {
@@ -56,6 +60,7 @@ impl Default for Settings {
             status_callback_url: None,
             delivery: DeliverySettings::default(),
             help_reply: inbound::default_help_reply("Switchboard"),
+            idle_close_after: None,
         }
     }
 }

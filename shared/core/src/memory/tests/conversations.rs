@@ -10,7 +10,12 @@ async fn given_a_route_in_use_when_another_conversation_claims_the_pair_then_rou
     let first = sms_conversation(&store, &ada, &phone(1)).await;
 
     let second = sms_detail(&ada, &phone(1));
-    let new = NewConversation { detail: &second, direct_pair: None, sms_owner: Some((ada.id, &number(1))) };
+    let new = NewConversation {
+        detail: &second,
+        direct_pair: None,
+        sms_owner: Some((ada.id, &number(1))),
+        idle_deadline: None,
+    };
     let err = store.create_conversation(new).await.unwrap_err();
 
     match err {
@@ -57,6 +62,7 @@ async fn given_a_direct_conversation_when_either_user_starts_another_then_direct
             detail: &again,
             direct_pair: Some((bob.id, ada.id)),
             sms_owner: None,
+            idle_deadline: None,
         })
         .await
         .unwrap_err();
@@ -114,7 +120,12 @@ async fn given_a_proxy_that_went_to_a_user_when_a_group_takes_it_then_proxy_unav
     let participants = vec![member(&ada, ParticipantRole::Admin), texter(&phone(1), &number(1))];
     let detail = detail(ConversationKind::Group, &ada, Some("G"), participants);
     let err = store
-        .create_conversation(NewConversation { detail: &detail, direct_pair: None, sms_owner: None })
+        .create_conversation(NewConversation {
+            detail: &detail,
+            direct_pair: None,
+            sms_owner: None,
+            idle_deadline: None,
+        })
         .await
         .unwrap_err();
 
@@ -325,7 +336,12 @@ async fn given_a_group_too_big_for_one_transaction_when_a_later_part_fails_then_
     participants.extend(phones.iter().map(|(p, proxy)| texter(p, proxy)));
     let big = detail(ConversationKind::Group, &ada, Some("Big"), participants);
     let err = store
-        .create_conversation(NewConversation { detail: &big, direct_pair: None, sms_owner: None })
+        .create_conversation(NewConversation {
+            detail: &big,
+            direct_pair: None,
+            sms_owner: None,
+            idle_deadline: None,
+        })
         .await
         .unwrap_err();
 

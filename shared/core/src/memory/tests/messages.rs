@@ -10,7 +10,14 @@ fn keyed<'a>(
     sender: &User,
     key: &'a str,
 ) -> NewMessage<'a> {
-    NewMessage { detail, message, deliveries: &[], idempotency: Some((sender.id, key)), preview: "p".into() }
+    NewMessage {
+        detail,
+        message,
+        deliveries: &[],
+        idempotency: Some((sender.id, key)),
+        preview: "p".into(),
+        idle_deadline: None,
+    }
 }
 
 #[tokio::test]
@@ -76,8 +83,14 @@ async fn given_a_participant_left_since_the_read_when_sending_then_contention() 
     store.remove_participant(&read, &bob_member, None).await.unwrap();
 
     let msg = message(&read, &ada, "hi");
-    let new =
-        NewMessage { detail: &read, message: &msg, deliveries: &[], idempotency: None, preview: "hi".into() };
+    let new = NewMessage {
+        detail: &read,
+        message: &msg,
+        deliveries: &[],
+        idempotency: None,
+        preview: "hi".into(),
+        idle_deadline: None,
+    };
 
     assert!(matches!(store.create_message(&new).await, Err(StoreError::Contention)));
 }

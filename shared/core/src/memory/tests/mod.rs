@@ -116,6 +116,7 @@ fn detail(
             created_at: now,
             last_message_at: now,
             last_message_preview: None,
+            idle_timer: Default::default(),
         },
         participants,
     }
@@ -133,7 +134,12 @@ async fn group(
     participants.extend(phones.iter().map(|(p, proxy)| texter(p, proxy)));
     let detail = detail(ConversationKind::Group, admin, Some("Group"), participants);
     store
-        .create_conversation(NewConversation { detail: &detail, direct_pair: None, sms_owner: None })
+        .create_conversation(NewConversation {
+            detail: &detail,
+            direct_pair: None,
+            sms_owner: None,
+            idle_deadline: None,
+        })
         .await
         .unwrap();
     detail
@@ -149,7 +155,12 @@ fn sms_detail(owner: &User, phone: &E164) -> ConversationDetail {
 async fn sms_conversation(store: &MemoryStore, owner: &User, phone: &E164) -> ConversationDetail {
     let detail = sms_detail(owner, phone);
     let number = owner.virtual_number.as_ref().unwrap();
-    let new = NewConversation { detail: &detail, direct_pair: None, sms_owner: Some((owner.id, number)) };
+    let new = NewConversation {
+        detail: &detail,
+        direct_pair: None,
+        sms_owner: Some((owner.id, number)),
+        idle_deadline: None,
+    };
     store.create_conversation(new).await.unwrap();
     detail
 }
@@ -166,6 +177,7 @@ async fn direct(store: &MemoryStore, a: &User, b: &User) -> ConversationDetail {
             detail: &detail,
             direct_pair: Some((a.id, b.id)),
             sms_owner: None,
+            idle_deadline: None,
         })
         .await
         .unwrap();
@@ -225,6 +237,7 @@ async fn send(store: &MemoryStore, detail: &ConversationDetail, message: &Messag
         deliveries: &deliveries,
         idempotency: None,
         preview: message.content.clone(),
+        idle_deadline: None,
     };
     store.create_message(&new).await.unwrap();
     deliveries

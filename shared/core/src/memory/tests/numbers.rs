@@ -122,7 +122,12 @@ async fn given_a_number_being_released_when_an_sms_conversation_starts_on_it_the
     store.mark_number_releasing(ada.id, &number(1)).await.unwrap();
 
     let detail = sms_detail(&ada, &phone(1));
-    let new = NewConversation { detail: &detail, direct_pair: None, sms_owner: Some((ada.id, &number(1))) };
+    let new = NewConversation {
+        detail: &detail,
+        direct_pair: None,
+        sms_owner: Some((ada.id, &number(1))),
+        idle_deadline: None,
+    };
     let err = store.create_conversation(new).await.unwrap_err();
 
     assert!(matches!(err, StoreError::NumberChanged), "{err:?}");
@@ -137,6 +142,11 @@ async fn given_a_user_who_released_the_number_when_an_sms_conversation_starts_on
     let detail = sms_detail(&ada, &phone(1));
     store.release_number(ada.id, &number(1)).await.unwrap();
 
-    let new = NewConversation { detail: &detail, direct_pair: None, sms_owner: Some((ada.id, &number(1))) };
+    let new = NewConversation {
+        detail: &detail,
+        direct_pair: None,
+        sms_owner: Some((ada.id, &number(1))),
+        idle_deadline: None,
+    };
     assert!(matches!(store.create_conversation(new).await, Err(StoreError::NumberChanged)));
 }

@@ -74,6 +74,7 @@ async fn a_send_writes_each_delivery_ahead_into_the_outbox_with_its_text() {
         deliveries: &deliveries,
         idempotency: None,
         preview: "hi".into(),
+        idle_deadline: None,
     };
 
     store.create_message(&new).await.unwrap();
