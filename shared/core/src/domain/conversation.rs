@@ -75,6 +75,13 @@ impl Participant {
         }
     }
 
+    pub fn phone(&self) -> Option<&E164> {
+        match &self.member {
+            Member::Sms { phone, .. } => Some(phone),
+            Member::User { .. } => None,
+        }
+    }
+
     pub fn route(&self) -> Option<(E164, E164)> {
         match &self.member {
             Member::Sms { phone, proxy_number } => Some((proxy_number.clone(), phone.clone())),
@@ -141,6 +148,29 @@ impl ConversationDetail {
             .find(|p| p.user_id() != Some(user_id))
             .map(|p| p.display_name.clone())
             .unwrap_or_default()
+    }
+
+    /// The phone at the other end of a one-to-one SMS conversation: what its web user's inbox
+    /// line carries, so a client can show its own name for the phone.
+    pub fn sms_counterpart(&self) -> Option<&E164> {
+        if self.conversation.kind != ConversationKind::Sms {
+            return None;
+        }
+        self.participants.iter().find_map(Participant::phone)
+    }
+
+    /// The conversation as a user with these contact names (phone to name) sees it: each named
+    /// phone shows its contact's name. A group keeps its own name; a one-to-one SMS conversation
+    /// is titled by the contact (its stored name was only what its creator typed for the phone).
+    pub fn named_by(&mut self, names: &std::collections::HashMap<E164, String>) {
+        for participant in &mut self.participants {
+            if let Some(name) = participant.phone().and_then(|phone| names.get(phone)) {
+                participant.display_name = name.clone();
+            }
+        }
+        if self.sms_counterpart().is_some_and(|phone| names.contains_key(phone)) {
+            self.conversation.name = None;
+        }
     }
 
     pub fn view_for(&self, user_id: UserId) -> ConversationView {
@@ -217,6 +247,10 @@ pub struct InboxEntry {
     pub role: ParticipantRole,
     pub last_message_at: DateTime<Utc>,
     pub last_message_preview: Option<String>,
+    /// One-to-one SMS conversations: the phone at the other end, so a client can show its
+    /// contact's name for it (absent on lines written before contacts existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<E164>,
 }
 
 // --- requests ------------------------------------------------------------------------------

@@ -235,6 +235,7 @@ impl ConversationStore for MemoryStore {
                     role: line.participant.role,
                     last_message_at: line.last_message_at,
                     last_message_preview: line.last_message_preview.clone(),
+                    phone_number: line.counterpart_phone.clone(),
                 };
                 let (pk, sk) = (format!("CONV#{cid}"), format!("PART#USER#{user_id}"));
                 Row::gsi1(pk, sk, partition.clone(), inbox_sort_key(line, *cid), entry)
