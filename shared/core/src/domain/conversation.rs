@@ -362,6 +362,67 @@ pub fn validate_description(raw: Option<String>) -> Result<Option<String>, AppEr
 mod tests {
     use super::*;
 
+    fn detail(kind: ConversationKind, name: Option<&str>, phones: &[(&str, &str)]) -> ConversationDetail {
+        let now = Utc::now();
+        let me = UserId::new();
+        let mut participants = vec![Participant {
+            id: ParticipantId::new(),
+            member: Member::User { user_id: me },
+            display_name: "Me".into(),
+            role: ParticipantRole::Admin,
+            joined_at: now,
+        }];
+        for (phone, display_name) in phones {
+            participants.push(Participant {
+                id: ParticipantId::new(),
+                member: Member::Sms {
+                    phone: E164::from_stored(phone.to_string()),
+                    proxy_number: E164::from_stored("+16285550001".into()),
+                },
+                display_name: display_name.to_string(),
+                role: ParticipantRole::Member,
+                joined_at: now,
+            });
+        }
+        let conversation = Conversation {
+            id: ConversationId::new(),
+            kind,
+            name: name.map(str::to_string),
+            description: None,
+            status: ConversationStatus::Active,
+            created_by: me,
+            created_at: now,
+            last_message_at: now,
+            last_message_preview: None,
+        };
+        ConversationDetail { conversation, participants }
+    }
+
+    #[test]
+    fn contact_names_name_phones_title_sms_conversations_and_leave_group_names() {
+        let names =
+            std::collections::HashMap::from([(E164::from_stored("+14155550001".into()), "Grace".into())]);
+        let me = |d: &ConversationDetail| d.participants[0].user_id().unwrap();
+
+        let mut sms = detail(ConversationKind::Sms, Some("typed"), &[("+14155550001", "typed")]);
+        assert_eq!(sms.sms_counterpart().map(E164::as_str), Some("+14155550001"));
+        sms.named_by(&names);
+        let view = sms.view_for(me(&sms));
+        assert_eq!((view.name.as_str(), view.participants[1].display_name.as_str()), ("Grace", "Grace"));
+
+        let mut group =
+            detail(ConversationKind::Group, Some("Crew"), &[("+14155550001", "G"), ("+14155550002", "Kim")]);
+        assert_eq!(group.sms_counterpart(), None, "only one-to-one SMS lines carry a phone");
+        group.named_by(&names);
+        let view = group.view_for(me(&group));
+        let shown: Vec<&str> = view.participants.iter().map(|p| p.display_name.as_str()).collect();
+        assert_eq!((view.name.as_str(), shown), ("Crew", vec!["Me", "Grace", "Kim"]));
+
+        let mut unnamed = detail(ConversationKind::Sms, Some("typed"), &[("+14155550009", "typed")]);
+        unnamed.named_by(&names);
+        assert_eq!(unnamed.view_for(me(&unnamed)).name, "typed", "no contact: its own name");
+    }
+
     #[test]
     fn participant_requests_need_exactly_one_identity() {
         let region = country::Id::US;
