@@ -15,7 +15,7 @@ test-fast:
 	  -p switchboard-numbers -p switchboard-conversations -p switchboard-messages \
 	  -p switchboard-twilio-inbound -p switchboard-twilio-status -p switchboard-realtime \
 	  -p switchboard-delivery -p switchboard-sweeper
-	cargo test --quiet -p switchboard-tests --test fast_handlers --test fast_export --test layers --test routes
+	cargo test --quiet -p switchboard-tests --test fast_handlers --test fast_export --test fast_contacts --test layers --test routes
 
 bench:
 	@scripts/bench.sh

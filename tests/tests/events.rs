@@ -71,6 +71,22 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
     ),
     ("users-virtual-numbers-get.json", 200, |b| b["users"][0]["username"] == "ada", no_capture),
     ("users-directory-get.json", 200, |b| b["users"].as_array().is_some_and(|u| u.len() == 2), no_capture),
+    (
+        "users-contacts-post.json",
+        201,
+        |b| b["contact"]["phoneNumber"] == "+14155550177",
+        |b| vec![("CONTACT_ID", text(&b["contact"]["id"]))],
+    ),
+    ("users-contacts-get.json", 200, |b| b["contacts"][0]["name"] == "Grace Hopper", no_capture),
+    ("users-contact-get.json", 200, |b| b["contact"]["notes"] == "Met at the conference", no_capture),
+    ("users-contact-patch.json", 200, |b| b["contact"]["name"] == "Grace B. Hopper", no_capture),
+    (
+        "users-contacts-import-post.json",
+        200,
+        |b| b["imported"] == 1 && b["duplicates"] == 1 && b["cards"][1]["outcome"] == "duplicate",
+        no_capture,
+    ),
+    ("users-contact-delete.json", 200, |b| b["deleted"].is_string(), no_capture),
     ("conversations-direct-post.json", 201, |b| b["conversation"]["type"] == "direct", no_capture),
     (
         "conversations-sms-post.json",

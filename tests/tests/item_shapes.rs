@@ -15,12 +15,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
+use switchboard::core::domain::contact::Contact;
 use switchboard::core::domain::conversation::{
     Conversation, ConversationDetail, ConversationKind, ConversationStatus, IdleTimer, Member, Participant,
     ParticipantRole,
 };
 use switchboard::core::domain::ids::{
-    ConnectionId, ConversationId, DeliveryId, MessageId, ParticipantId, UserId,
+    ConnectionId, ContactId, ConversationId, DeliveryId, MessageId, ParticipantId, UserId,
 };
 use switchboard::core::domain::message::{
     segments, sms_body, Delivery, DeliveryStatus, Message, Sender, SenderKind,
@@ -34,8 +35,8 @@ use switchboard::core::ports::outbox::{AttemptOutcome, Claim, ClaimedDelivery};
 use switchboard::core::ports::users::ProfileChanges;
 use switchboard::core::ports::webhooks::{InboundWrite, OptChange, StatusUpdate};
 use switchboard::core::ports::{
-    ConnectionStore, ConversationStore, MessageStore, NumberPool, OutboxStore, StoreError, UserStore,
-    WebhookStore,
+    ConnectionStore, ContactStore, ConversationStore, MessageStore, NumberPool, OutboxStore, StoreError,
+    UserStore, WebhookStore,
 };
 use switchboard::dynamo::items::sortable;
 use switchboard::dynamo::DynamoStore;
@@ -124,6 +125,7 @@ const ENTITIES: &[Entity] = &[
             "role",
             "joinedAt",
             "title",
+            "counterpartPhone",
             "conversationKind",
             "status",
             "lastMessageAt",
@@ -215,6 +217,28 @@ const ENTITIES: &[Entity] = &[
         attributes: &["connectionId", "userId", "connectedAt", "expiresAt"],
         indexed: false,
         expires: true,
+    },
+    Entity {
+        name: "contact",
+        attributes: &[
+            "GSI1PK",
+            "GSI1SK",
+            "id",
+            "ownerId",
+            "name",
+            "phone",
+            "notes",
+            "createdAt",
+            "updatedAt",
+        ],
+        indexed: true,
+        expires: false,
+    },
+    Entity {
+        name: "contact-phone",
+        attributes: &["phone", "contactId", "name"],
+        indexed: false,
+        expires: false,
     },
 ];
 
@@ -957,6 +981,9 @@ async fn a_conversation_is_a_meta_item_and_participant_items_with_routes_and_a_d
     assert_eq!(text(&sms_route, "inboxUserId"), ada.id.to_string(), "an SMS route names its one web user");
     let sms_line = table.item(format!("CONV#{}", sms.conversation.id), format!("PART#USER#{}", ada.id)).await;
     assert_eq!(text(&sms_line, "title"), "Phone +14155550002");
+    assert_eq!(text(&sms_line, "counterpartPhone"), "+14155550002", "the SMS line names its phone");
+    let group_line = table.item(format!("CONV#{cid}"), format!("PART#USER#{}", ada.id)).await;
+    assert!(!has(&group_line, "counterpartPhone"));
 
     // The direct pair, keyed low id first.
     let (low, high) = if ada.id < bob.id { (ada.id, bob.id) } else { (bob.id, ada.id) };
@@ -1641,6 +1668,8 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
         .unwrap();
     let closing = store.get_conversation(grp.conversation.id).await.unwrap().unwrap();
     store.close_conversation(&closing).await.unwrap();
+    let grace = contact(&ada, "Grace", &phone(1), Some("notes"));
+    store.create_contact(&grace).await.unwrap();
 
     let items = table.scan().await;
 
@@ -1672,6 +1701,56 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
     let outbox: Vec<String> = table.outbox().await.into_iter().map(|(_, sk)| sk).collect();
     assert_eq!(outbox.len(), 3, "{outbox:?}");
     assert_eq!(outbox.iter().filter(|sk| sk.contains("#R#")).count(), 1, "{outbox:?}");
+}
+
+fn contact(owner: &User, name: &str, phone: &E164, notes: Option<&str>) -> Contact {
+    let now = Utc::now();
+    Contact {
+        id: ContactId::new(),
+        owner: owner.id,
+        name: name.into(),
+        phone: phone.clone(),
+        notes: notes.map(str::to_string),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+#[tokio::test]
+async fn a_contact_is_an_item_listed_by_name_and_a_phone_claim_that_follows_its_renames_and_moves() {
+    let table = Table::new().await;
+    let store = &table.store;
+    let ada = registered(store, "ada").await;
+    let grace = contact(&ada, " Grace Hopper", &phone(1), Some("COBOL"));
+    store.create_contact(&grace).await.unwrap();
+    let (pk, sk) = (format!("CONTACTS#{}", ada.id), format!("CONTACT#{}", grace.id));
+    let item = table.item(&pk, &sk).await;
+    assert_eq!(text(&item, "entity"), "contact");
+    assert_eq!(gsi1(&item), in_index(&pk, &format!("grace hopper#{}", grace.id)), "by normalised name");
+    assert_eq!((text(&item, "name"), text(&item, "phone")), (" Grace Hopper", "+14155550001"));
+    assert_eq!((text(&item, "ownerId"), text(&item, "notes")), (ada.id.to_string().as_str(), "COBOL"));
+    assert_eq!(time(&item, "createdAt"), grace.created_at);
+    let claim = table.item(&pk, "PHONE#+14155550001").await;
+    assert_eq!(text(&claim, "entity"), "contact-phone");
+    assert_eq!(
+        (text(&claim, "contactId"), text(&claim, "name")),
+        (grace.id.to_string().as_str(), " Grace Hopper")
+    );
+    assert_eq!(gsi1(&claim), None, "a claim is not listed");
+
+    // Renamed, moved to another phone, notes cleared: one transaction moves everything.
+    let moved = Contact { name: "Admiral".into(), phone: phone(2), notes: None, ..grace.clone() };
+    store.update_contact(&grace, &moved).await.unwrap();
+    let item = table.item(&pk, &sk).await;
+    assert_eq!(gsi1(&item), in_index(&pk, &format!("admiral#{}", grace.id)));
+    assert!(!has(&item, "notes"));
+    table.absent(&pk, "PHONE#+14155550001").await;
+    assert_eq!(text(&table.item(&pk, "PHONE#+14155550002").await, "name"), "Admiral");
+    assert_eq!(table.index(&pk).await.len(), 1);
+
+    store.delete_contact(&moved).await.unwrap();
+    table.absent(&pk, &sk).await;
+    table.absent(&pk, "PHONE#+14155550002").await;
 }
 
 // ---------------------------------------------------------------------------------------------

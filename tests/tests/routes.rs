@@ -205,6 +205,7 @@ fn every_sample_event_reaches_its_function_and_a_route_of_its_table() {
             "ADMIN_ID",
             "PARTICIPANT_ID",
             "ADMIN_PARTICIPANT_ID",
+            "CONTACT_ID",
         ]
         .iter()
         .fold(raw, |p, name| p.replace(name, id));

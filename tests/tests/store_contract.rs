@@ -26,11 +26,14 @@ use std::future::Future;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use switchboard::core::domain::contact::{normalize_contact_name, Contact};
 use switchboard::core::domain::conversation::{
     Conversation, ConversationDetail, ConversationKind, ConversationStatus, IdleTimer, Member, Participant,
     ParticipantRole, ReadState,
 };
-use switchboard::core::domain::ids::{ConnectionId, ConversationId, MessageId, ParticipantId, UserId};
+use switchboard::core::domain::ids::{
+    ConnectionId, ContactId, ConversationId, MessageId, ParticipantId, UserId,
+};
 use switchboard::core::domain::message::{
     segments, sms_body, Delivery, DeliveryStatus, Message, Sender, SenderKind, TENTATIVE_FAILURE_RANK,
 };
@@ -146,6 +149,13 @@ contract! {
     inbox_and_history_pages_return_every_item_once_in_order;
     a_cursor_only_resumes_the_listing_that_made_it;
     a_cursor_whose_item_is_gone_resumes_after_its_place;
+    // Contacts
+    a_contact_phone_is_unique_per_owner_even_under_concurrent_creates;
+    contacts_are_private_to_their_owner;
+    a_rename_moves_the_contact_in_the_name_listing_and_renames_its_phone;
+    a_phone_change_moves_the_claim_and_a_stale_or_gone_contact_is_refused;
+    deleting_a_contact_frees_its_phone;
+    contact_pages_follow_cursors_by_name_under_a_prefix;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2868,4 +2878,141 @@ async fn a_cursor_whose_item_is_gone_resumes_after_its_place<S: Stores>(store: &
     // Resumed after the place of number 2 in the free section, whatever happened before it.
     let rest: Vec<_> = rest.items.into_iter().map(|n| n.phone_number).collect();
     assert_eq!(rest, [number(3), number(4)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contacts
+
+fn contact(owner: &User, name: &str, phone: &E164) -> Contact {
+    let now = Utc::now();
+    Contact {
+        id: ContactId::new(),
+        owner: owner.id,
+        name: name.to_string(),
+        phone: phone.clone(),
+        notes: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn saved<S: Stores>(store: &S, owner: &User, name: &str, phone: &E164) -> Contact {
+    let contact = contact(owner, name, phone);
+    store.create_contact(&contact).await.unwrap();
+    contact
+}
+
+/// The owner's contact names, in listing order, under `prefix` (as a caller types it).
+async fn contact_listing<S: Stores>(store: &S, owner: &User, prefix: Option<&str>) -> Vec<String> {
+    let prefix = prefix.map(normalize_contact_name);
+    let all = all_pages(3, |page| {
+        let prefix = prefix.clone();
+        async move { store.list_contacts(owner.id, prefix.as_deref(), &page).await }
+    })
+    .await;
+    all.into_iter().map(|c| c.name).collect()
+}
+
+async fn name_of<S: Stores>(store: &S, owner: &User, phone: &E164) -> Option<String> {
+    let names = store.contact_names(owner.id, std::slice::from_ref(phone)).await.unwrap();
+    names.get(phone).map(|n| n.name.clone())
+}
+
+async fn a_contact_phone_is_unique_per_owner_even_under_concurrent_creates<S: Stores>(store: &S) {
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let (first, second) = (contact(&ada, "Grace", &phone(1)), contact(&ada, "Amazing Grace", &phone(1)));
+    let (a, b) = tokio::join!(store.create_contact(&first), store.create_contact(&second));
+    let outcomes = [a, b];
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().any(|o| matches!(o, Err(StoreError::ContactExists))), "{outcomes:?}");
+    let winner = if outcomes[0].is_ok() { &first } else { &second };
+    let loser = if outcomes[0].is_ok() { &second } else { &first };
+    assert_eq!(store.get_contact(ada.id, loser.id).await.unwrap(), None, "the loser wrote nothing");
+    assert_eq!(contact_listing(store, &ada, None).await, vec![winner.name.clone()]);
+    assert_eq!(name_of(store, &ada, &phone(1)).await.as_deref(), Some(winner.name.as_str()));
+    // Another owner names the same phone in their own book.
+    saved(store, &bob, "Grace H.", &phone(1)).await;
+    assert_eq!(name_of(store, &bob, &phone(1)).await.as_deref(), Some("Grace H."));
+}
+
+async fn contacts_are_private_to_their_owner<S: Stores>(store: &S) {
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let grace = saved(store, &ada, "Grace", &phone(1)).await;
+    assert_eq!(store.get_contact(ada.id, grace.id).await.unwrap(), Some(grace.clone()));
+    assert_eq!(store.get_contact(bob.id, grace.id).await.unwrap(), None);
+    assert!(contact_listing(store, &bob, None).await.is_empty());
+    assert_eq!(name_of(store, &bob, &phone(1)).await, None);
+    let forged = Contact { owner: bob.id, ..grace.clone() };
+    assert!(matches!(error(store.delete_contact(&forged).await), StoreError::ContactNotFound));
+    let renamed = Contact { name: "Mine".into(), ..forged.clone() };
+    assert!(matches!(error(store.update_contact(&forged, &renamed).await), StoreError::ContactNotFound));
+    assert_eq!(store.get_contact(ada.id, grace.id).await.unwrap(), Some(grace));
+}
+
+async fn a_rename_moves_the_contact_in_the_name_listing_and_renames_its_phone<S: Stores>(store: &S) {
+    let ada = registered(store, "ada").await;
+    let before = saved(store, &ada, "Ada Lovelace", &phone(1)).await;
+    saved(store, &ada, "Alan", &phone(2)).await;
+    let after =
+        Contact { name: "Countess of Lovelace".into(), notes: Some("maths".into()), ..before.clone() };
+    store.update_contact(&before, &after).await.unwrap();
+    assert_eq!(contact_listing(store, &ada, Some("ad")).await, Vec::<String>::new());
+    assert_eq!(contact_listing(store, &ada, Some("COUNT")).await, ["Countess of Lovelace"]);
+    assert_eq!(contact_listing(store, &ada, None).await, ["Alan", "Countess of Lovelace"]);
+    assert_eq!(name_of(store, &ada, &phone(1)).await.as_deref(), Some("Countess of Lovelace"));
+    assert_eq!(store.get_contact(ada.id, before.id).await.unwrap(), Some(after));
+}
+
+async fn a_phone_change_moves_the_claim_and_a_stale_or_gone_contact_is_refused<S: Stores>(store: &S) {
+    let ada = registered(store, "ada").await;
+    let grace = saved(store, &ada, "Grace", &phone(1)).await;
+    let alan = saved(store, &ada, "Alan", &phone(2)).await;
+    // To a phone another contact has: refused, nothing changed.
+    let onto_alan = Contact { phone: phone(2), ..grace.clone() };
+    assert!(matches!(error(store.update_contact(&grace, &onto_alan).await), StoreError::ContactExists));
+    assert_eq!(name_of(store, &ada, &phone(1)).await.as_deref(), Some("Grace"));
+    // To a free phone: the old one is free again, the new one names her.
+    let moved = Contact { phone: phone(3), ..grace.clone() };
+    store.update_contact(&grace, &moved).await.unwrap();
+    assert_eq!(name_of(store, &ada, &phone(1)).await, None);
+    assert_eq!(name_of(store, &ada, &phone(3)).await.as_deref(), Some("Grace"));
+    saved(store, &ada, "Someone", &phone(1)).await;
+    // A write from the contact as it was before the move: contention, nothing changed.
+    let stale = Contact { name: "Old Grace".into(), ..grace.clone() };
+    assert!(matches!(error(store.update_contact(&grace, &stale).await), StoreError::Contention));
+    assert!(matches!(error(store.delete_contact(&grace).await), StoreError::Contention));
+    // A contact deleted meanwhile is not found.
+    store.delete_contact(&alan).await.unwrap();
+    let renamed = Contact { name: "Alan T.".into(), ..alan.clone() };
+    assert!(matches!(error(store.update_contact(&alan, &renamed).await), StoreError::ContactNotFound));
+    assert_eq!(contact_listing(store, &ada, None).await, ["Grace", "Someone"]);
+}
+
+async fn deleting_a_contact_frees_its_phone<S: Stores>(store: &S) {
+    let ada = registered(store, "ada").await;
+    let grace = saved(store, &ada, "Grace", &phone(1)).await;
+    store.delete_contact(&grace).await.unwrap();
+    assert_eq!(store.get_contact(ada.id, grace.id).await.unwrap(), None);
+    assert_eq!(name_of(store, &ada, &phone(1)).await, None);
+    assert!(contact_listing(store, &ada, None).await.is_empty());
+    assert!(matches!(error(store.delete_contact(&grace).await), StoreError::ContactNotFound));
+    saved(store, &ada, "Grace again", &phone(1)).await;
+}
+
+async fn contact_pages_follow_cursors_by_name_under_a_prefix<S: Stores>(store: &S) {
+    let (ada, bob) = (registered(store, "ada").await, registered(store, "bob").await);
+    let names = ["bob", "Alba", "alan", "Al", "zed", "ALFIE", "alto", "Al"];
+    for (i, name) in names.iter().enumerate() {
+        saved(store, &ada, name, &phone(i as u32)).await;
+    }
+    saved(store, &bob, "Alice", &phone(1)).await;
+    let under_al = contact_listing(store, &ada, Some(" aL")).await;
+    assert_eq!(under_al.len(), 6, "{under_al:?}");
+    assert_eq!(&under_al[2..], ["alan", "Alba", "ALFIE", "alto"]);
+    assert_eq!(&under_al[..2], ["Al", "Al"], "same names, one entry each");
+    let everyone = contact_listing(store, &ada, None).await;
+    assert_eq!(&everyone[6..], ["bob", "zed"]);
+    let first = store.list_contacts(ada.id, Some("al"), &PageRequest::first(2)).await.unwrap();
+    assert!(invalid_cursor(store.list_contacts(bob.id, Some("al"), &resume(&first, 2)).await));
+    assert!(invalid_cursor(store.list_contacts(ada.id, Some("b"), &resume(&first, 2)).await));
 }

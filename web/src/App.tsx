@@ -13,6 +13,8 @@ import { Profile } from "./screens/Profile";
 import { Numbers } from "./screens/Numbers";
 import { Users } from "./screens/Users";
 import { Phones } from "./screens/Phones";
+import { Contacts } from "./screens/Contacts";
+import { loadContacts, resetContacts } from "./contacts";
 import { nameOf } from "./ui";
 
 export function App() {
@@ -24,6 +26,7 @@ export function App() {
         setSession(next);
         if (!next) {
           reset();
+          resetContacts();
           if (reason) setNotice(reason);
         } else setNotice(null);
       }),
@@ -45,6 +48,7 @@ function Shell({ session }: { session: StoredSession }) {
 
   useEffect(() => {
     void loadInbox().catch(() => undefined);
+    void loadContacts().catch(() => undefined);
     void api.profile().catch(() => undefined);
     const socket = new Live({
       url: config().websocketUrl,
@@ -91,6 +95,9 @@ function Shell({ session }: { session: StoredSession }) {
           </a>
           <a href="#/new" aria-current={current(["new"])}>
             New conversation
+          </a>
+          <a href="#/contacts" aria-current={current(["contacts"])}>
+            Contacts
           </a>
           <a href="#/profile" aria-current={current(["profile"])}>
             Profile
@@ -151,6 +158,8 @@ function Page({ route }: { route: Route }) {
       return <NewConversation />;
     case "profile":
       return <Profile />;
+    case "contacts":
+      return <Contacts />;
     case "numbers":
       return <Numbers />;
     case "users":

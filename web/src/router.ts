@@ -11,7 +11,8 @@ export type Route =
   | { name: "new" }
   | { name: "profile" }
   | { name: "numbers" }
-  | { name: "users" };
+  | { name: "users" }
+  | { name: "contacts" };
 
 export function parse(hash: string): Route {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
@@ -27,6 +28,8 @@ export function parse(hash: string): Route {
       return { name: "new" };
     case "profile":
       return { name: "profile" };
+    case "contacts":
+      return { name: "contacts" };
     case "admin":
       return parts[1] === "users" ? { name: "users" } : { name: "numbers" };
     default:

@@ -10,6 +10,7 @@ use switchboard::core::domain::conversation::{
     SmsRequest, TimersRequest,
 };
 use switchboard::core::domain::ids::UserId;
+use switchboard::core::service::contacts;
 use switchboard::core::service::conversations::{self, Started};
 use switchboard::core::service::{idle, reading};
 use switchboard::route;
@@ -135,6 +136,9 @@ async fn create_group(call: Call) -> Reply {
 }
 
 /// A conversation the caller is in, with its participants.
+///
+/// Each phone the caller has a contact for shows the contact's name (`displayName`, and the
+/// `name` of a one-to-one SMS conversation; a group keeps its own name).
 #[utoipa::path(
     get,
     path = "/api/conversations/{id}",
@@ -146,6 +150,7 @@ async fn create_group(call: Call) -> Reply {
 async fn get_conversation(call: Call) -> Reply {
     let caller = &call.caller()?.user;
     let detail = conversations::load_visible(call.app(), caller, call.id("id")?).await?;
+    let detail = contacts::named_for(call.app(), caller.id, detail).await?;
     with_timers(&call, &detail)
 }
 

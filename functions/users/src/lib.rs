@@ -1,5 +1,7 @@
-//! `users` function: the caller's profile and virtual number, the directory, and admin
-//! activation.
+//! `users` function: the caller's profile and virtual number, the directory, admin activation,
+//! and the caller's contacts (`contacts.rs`).
+
+mod contacts;
 
 use serde::Deserialize;
 use switchboard::api::bodies::{PageParams, UserBody, UserPage};
@@ -9,6 +11,13 @@ use switchboard::core::domain::user::User;
 use switchboard::core::service::accounts::{self, ProfileUpdate};
 use switchboard::core::service::numbers::{self, AssignRequest};
 use switchboard::route;
+
+use contacts::{create_contact, delete_contact, get_contact, import_contacts, list_contacts, update_contact};
+// The route table names each handler's generated path description beside it.
+use contacts::{
+    __path_create_contact, __path_delete_contact, __path_get_contact, __path_import_contacts,
+    __path_list_contacts, __path_update_contact,
+};
 
 pub fn routes() -> Routes {
     Routes::new(
@@ -21,6 +30,12 @@ pub fn routes() -> Routes {
             route!(Access::User, users_with_numbers),
             route!(Access::User, directory),
             route!(Access::Admin, set_status),
+            route!(Access::User, list_contacts),
+            route!(Access::User, create_contact),
+            route!(Access::User, get_contact),
+            route!(Access::User, update_contact),
+            route!(Access::User, delete_contact),
+            route!(Access::User, import_contacts),
         ],
     )
 }

@@ -3,8 +3,9 @@
 //! OpenAPI description is derived from the same types, so the two cannot differ.
 
 use serde::Serialize;
+use switchboard_core::domain::contact::ContactView;
 use switchboard_core::domain::conversation::{ConversationView, InboxEntry, ParticipantView, ReadView};
-use switchboard_core::domain::ids::{ConversationId, MessageId, ParticipantId};
+use switchboard_core::domain::ids::{ContactId, ConversationId, MessageId, ParticipantId};
 use switchboard_core::domain::message::MessageView;
 use switchboard_core::domain::phone::E164;
 use switchboard_core::domain::user::{PublicUserView, UserView};
@@ -183,4 +184,34 @@ pub struct ParticipantPath {
     /// The participant.
     #[param(rename = "participantId")]
     pub participant_id: ParticipantId,
+}
+
+/// `{"contact": …}`: one of the caller's contacts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactBody {
+    pub contact: ContactView,
+}
+
+/// One page of the caller's contacts, by name.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactPage {
+    pub contacts: Vec<ContactView>,
+    /// The `cursor` of the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// `{"deleted": "<contactId>"}`: the contact removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactDeleted {
+    pub deleted: ContactId,
+}
+
+/// `{contactId}`: one of the caller's contacts.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ContactPath {
+    /// The contact (someone else's is not found).
+    #[param(rename = "contactId")]
+    pub contact_id: ContactId,
 }

@@ -7,7 +7,7 @@
 use lambda_http::Request;
 use serde::de::DeserializeOwned;
 use switchboard_core::auth::AuthUser;
-use switchboard_core::domain::ids::{ConversationId, MessageId, ParticipantId, UserId};
+use switchboard_core::domain::ids::{ContactId, ConversationId, MessageId, ParticipantId, UserId};
 use switchboard_core::ports::PageRequest;
 use switchboard_core::{App, AppError};
 
@@ -35,7 +35,7 @@ macro_rules! path_id {
         }
     )*};
 }
-path_id!(UserId, ConversationId, MessageId, ParticipantId);
+path_id!(UserId, ConversationId, MessageId, ParticipantId, ContactId);
 
 impl Call {
     pub fn new(

@@ -60,7 +60,7 @@ pub const ERROR_CODES: &[ErrorCode] = codes![
     400 "invalid_request" "The request is malformed: not JSON, not an object, a missing field or a wrong type, a bad `limit`, `cursor` or `Idempotency-Key`, a webhook body that is not a form.",
     401 "unauthorized" "No bearer token, a bad or expired one (`WWW-Authenticate: Bearer`); wrong credentials.",
     403 "forbidden" "Not allowed: not an admin, a deactivated account logging in, someone else's message, an invalid Twilio signature.",
-    404 "not_found" "No such user, number, conversation, participant or message; or one the caller may not see (indistinguishable).",
+    404 "not_found" "No such user, number, conversation, participant, message or contact; or one the caller may not see (indistinguishable).",
     405 "method_not_allowed" "The path exists with other methods (the `Allow` header lists them).",
     409 "email_taken" "That email is already registered.",
     409 "username_taken" "That username is already taken.",
@@ -74,6 +74,7 @@ pub const ERROR_CODES: &[ErrorCode] = codes![
     409 "no_proxy_number" "No pool number is free to reach one of the phones.",
     409 "route_taken" "That phone already talks to that number in another conversation.",
     409 "already_participant" "Already a participant of this conversation.",
+    409 "contact_exists" "The caller already has a contact with that phone number.",
     409 "group_full" "The group has reached its maximum size.",
     409 "last_admin" "A conversation needs an admin: promote someone first.",
     409 "not_a_group" "Only group conversations change membership.",
@@ -126,6 +127,10 @@ fetches what it missed with `GET /api/conversations/{id}/messages`.\n\n\
 const TAGS: &[(&str, &str)] = &[
     ("auth", "Register, log in, refresh tokens."),
     ("users", "The caller's profile and virtual number, the directory, activation (admins)."),
+    (
+        "contacts",
+        "The caller's own address book: names for phones, shown in their conversations; private to them.",
+    ),
     ("numbers", "The pool of Twilio numbers (admins only)."),
     ("conversations", "Direct, SMS and group conversations and their participants."),
     ("messages", "Sending (in the app to web users, by SMS to phones), history, edits and deletions."),

@@ -3,11 +3,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use switchboard_core::domain::contact::{normalize_contact_name, Contact};
 use switchboard_core::domain::conversation::{
     Conversation, ConversationDetail, ConversationKind, ConversationStatus, IdleTimer, InboxEntry, Member,
     Participant, ParticipantRole, ReadState,
 };
-use switchboard_core::domain::ids::{ConversationId, MessageId, ParticipantId, UserId};
+use switchboard_core::domain::ids::{ContactId, ConversationId, MessageId, ParticipantId, UserId};
 use switchboard_core::domain::message::{
     Delivery, DeliveryStatus, Encoding, Message, Segments, Sender, SenderKind, TENTATIVE_FAILURE_RANK,
 };
@@ -337,6 +338,9 @@ pub struct ParticipantItem {
     // The inbox line of a user participant: what "my conversations" shows without a second read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The web user's line of a one-to-one SMS conversation: the phone at the other end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterpart_phone: Option<String>,
     pub conversation_kind: ConversationKind,
     pub status: ConversationStatus,
     #[serde(with = "stamped")]
@@ -385,6 +389,7 @@ impl ParticipantItem {
             role: participant.role,
             joined_at: participant.joined_at,
             title: inbox.map(|i| i.2),
+            counterpart_phone: user_id.and(detail.sms_counterpart().map(E164::to_string)),
             conversation_kind: c.kind,
             status: c.status,
             last_message_at: c.last_message_at,
@@ -425,6 +430,7 @@ impl ParticipantItem {
             last_message_preview: self.last_message_preview.clone(),
             unread_count: self.unread_count,
             last_read_message_id: self.last_read_message_id,
+            phone_number: self.counterpart_phone.clone().map(E164::from_stored),
         }
     }
 
@@ -713,4 +719,90 @@ pub struct IdempotencyItem {
     pub message_id: MessageId,
     /// Epoch seconds; the table's TTL attribute.
     pub expires_at: i64,
+}
+
+/// A contact (`CONTACTS#<owner>` / `CONTACT#<id>`), listed by name in GSI1.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+    pub entity: String,
+    pub id: ContactId,
+    pub owner_id: UserId,
+    pub name: String,
+    pub phone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    #[serde(with = "stamped")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "stamped")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Contact> for ContactItem {
+    fn from(c: &Contact) -> Self {
+        Self {
+            pk: keys::contacts_pk(c.owner),
+            sk: keys::contact_sk(c.id),
+            gsi1pk: keys::contacts_pk(c.owner),
+            gsi1sk: keys::contact_name_sk(&normalize_contact_name(&c.name), c.id),
+            entity: "contact".into(),
+            id: c.id,
+            owner_id: c.owner,
+            name: c.name.clone(),
+            phone: c.phone.to_string(),
+            notes: c.notes.clone(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+impl From<ContactItem> for Contact {
+    fn from(item: ContactItem) -> Self {
+        Self {
+            id: item.id,
+            owner: item.owner_id,
+            name: item.name,
+            phone: E164::from_stored(item.phone),
+            notes: item.notes,
+            created_at: item.created_at,
+            updated_at: item.updated_at,
+        }
+    }
+}
+
+/// The claim of a phone by one of its owner's contacts (`CONTACTS#<owner>` / `PHONE#<e164>`):
+/// exists while a contact has the phone; its `name` is what conversations show for the phone.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactPhoneItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub phone: String,
+    pub contact_id: ContactId,
+    pub name: String,
+}
+
+impl From<&Contact> for ContactPhoneItem {
+    fn from(c: &Contact) -> Self {
+        Self {
+            pk: keys::contacts_pk(c.owner),
+            sk: keys::contact_phone_sk(&c.phone),
+            entity: "contact-phone".into(),
+            phone: c.phone.to_string(),
+            contact_id: c.id,
+            name: c.name.clone(),
+        }
+    }
 }

@@ -186,3 +186,20 @@ pub fn connection_pk(connection_id: impl Display) -> String {
     format!("{CONNECTION_PREFIX}{connection_id}")
 }
 pub const CONNECTION_SK: &str = "CONNECTION";
+
+// Contacts: one partition per owner, PK=CONTACTS#<userId>. The contact: SK=CONTACT#<contactId>,
+// listed by name in GSI1 (GSI1PK=CONTACTS#<userId>, GSI1SK=<normalised name>#<contactId>: a
+// prefix search is a key condition). The claim of its phone: SK=PHONE#<e164> (unique per owner
+// by its key; carries the name a conversation shows for the phone).
+pub fn contacts_pk(owner: impl Display) -> String {
+    format!("CONTACTS#{owner}")
+}
+pub fn contact_sk(id: impl Display) -> String {
+    format!("CONTACT#{id}")
+}
+pub fn contact_phone_sk(phone: impl Display) -> String {
+    format!("PHONE#{phone}")
+}
+pub fn contact_name_sk(name_normalized: &str, id: impl Display) -> String {
+    format!("{name_normalized}#{id}")
+}

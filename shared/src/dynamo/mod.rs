@@ -8,6 +8,7 @@
 //! transaction; every listing is a paginated Query (never a Scan).
 
 mod connections;
+mod contacts;
 mod conversations;
 pub mod cursor;
 mod inbox;

@@ -4,7 +4,10 @@
 // refresh token is refused too, the session ends and the app shows the login screen.
 import { config } from "../config";
 import type {
+  Contact,
+  ContactPatch,
   Conversation,
+  ImportReport,
   InboxLine,
   Message,
   NumberStatus,
@@ -371,5 +374,22 @@ export const api = {
     return format === "csv"
       ? new Blob(csv, { type: "text/csv;charset=utf-8" })
       : new Blob([JSON.stringify({ conversationId: id, messages }, null, 2)], { type: "application/json" });
+  },
+  async contacts(q: string, cursor?: string | null, limit = 50): Promise<Paged<Contact>> {
+    const r = await call<Schemas["ContactPage"]>("GET", `/api/contacts${query({ q, cursor, limit })}`);
+    return page(r.contacts, r.nextCursor);
+  },
+  async addContact(contact: Schemas["NewContactRequest"]): Promise<Contact> {
+    return (await call<Schemas["ContactBody"]>("POST", "/api/contacts", contact)).contact;
+  },
+  async updateContact(id: string, changes: ContactPatch): Promise<Contact> {
+    return (await call<Schemas["ContactBody"]>("PATCH", `/api/contacts/${enc(id)}`, changes)).contact;
+  },
+  async deleteContact(id: string): Promise<void> {
+    await call("DELETE", `/api/contacts/${enc(id)}`);
+  },
+  /** The text of a .vcf file, sent as JSON (`{"vcard": …}`). */
+  async importContacts(vcard: string): Promise<ImportReport> {
+    return call<ImportReport>("POST", "/api/contacts/import", { vcard });
   },
 };

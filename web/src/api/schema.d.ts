@@ -82,6 +82,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/contacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's contacts by name (case-insensitive), optionally those starting with `q`. */
+        get: operations["list_contacts"];
+        put?: never;
+        /** Adds a contact: a name for a phone, shown in the caller's conversations with it. */
+        post: operations["create_contact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contacts/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Imports the cards of a vCard (`.vcf`) file, sent as JSON text: `{"vcard": "BEGIN:VCARD…"}`.
+         * @description Each card's `FN` (or `N`) and first `TEL` that is a phone number (a `PREF` one first) make
+         *     a contact. The answer says per card what happened: `imported`, `duplicate` (the caller
+         *     already has that phone, or an earlier card had it) or `invalid` (with a reason). At most 500
+         *     cards and 64 KB; a file with no complete card is a 422.
+         */
+        post: operations["import_contacts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contacts/{contactId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the caller's contacts. */
+        get: operations["get_contact"];
+        put?: never;
+        post?: never;
+        /** Deletes a contact (the phone shows its conversation's own name again). */
+        delete: operations["delete_contact"];
+        options?: never;
+        head?: never;
+        /** Changes a contact's name, phone or notes; an absent field stays as it is. */
+        patch: operations["update_contact"];
+        trace?: never;
+    };
     "/api/conversations": {
         parameters: {
             query?: never;
@@ -160,7 +220,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A conversation the caller is in, with its participants. */
+        /**
+         * A conversation the caller is in, with its participants.
+         * @description Each phone the caller has a contact for shows the contact's name (`displayName`, and the
+         *     `name` of a one-to-one SMS conversation; a group keeps its own name).
+         */
         get: operations["get_conversation"];
         put?: never;
         post?: never;
@@ -596,6 +660,17 @@ export interface components {
         AssignRequest: {
             phoneNumber?: string | null;
         };
+        /** @description One card of an import, in file order (`card` counts from 1). */
+        CardResult: {
+            card: number;
+            contactId?: components["schemas"]["ContactId"] | null;
+            name?: string | null;
+            outcome: components["schemas"]["ImportOutcome"];
+            /** @description In E.164 when it parsed, else as the card wrote it. */
+            phoneNumber?: string | null;
+            /** @description Why an `invalid` card was skipped. */
+            reason?: string | null;
+        };
         /** @description A frame a client sends on its socket (`$default` route). */
         ClientFrame: {
             /** @enum {string} */
@@ -607,6 +682,45 @@ export interface components {
         };
         /** @description The payload of `conversation.closed`: `{}`. */
         Closed: Record<string, never>;
+        /** @description `{"contact": …}`: one of the caller's contacts. */
+        ContactBody: {
+            contact: components["schemas"]["ContactView"];
+        };
+        /** @description `{"deleted": "<contactId>"}`: the contact removed. */
+        ContactDeleted: {
+            deleted: components["schemas"]["ContactId"];
+        };
+        /**
+         * @description A contact id: a ULID (26 characters, sorts by creation time).
+         * @example 01JDX3H7R5P2N8K4J6G0F9E1D2
+         */
+        ContactId: string;
+        /** @description One page of the caller's contacts, by name. */
+        ContactPage: {
+            contacts: components["schemas"]["ContactView"][];
+            /** @description The `cursor` of the next page; `null` on the last one. */
+            nextCursor?: string | null;
+        };
+        /**
+         * @description `PATCH /api/contacts/{contactId}`: an absent field stays as it is; `notes: null` or `""`
+         *     clears the notes.
+         */
+        ContactPatch: {
+            name?: string | null;
+            notes?: string | null;
+            phoneNumber?: string | null;
+        };
+        /** @description A contact as its owner sees it. */
+        ContactView: {
+            /** Format: date-time */
+            createdAt: string;
+            id: components["schemas"]["ContactId"];
+            name: string;
+            notes?: string | null;
+            phoneNumber: components["schemas"]["E164"];
+            /** Format: date-time */
+            updatedAt: string;
+        };
         /** @description `{"conversation": …}`: a conversation with its participants. */
         ConversationBody: {
             conversation: components["schemas"]["ConversationView"];
@@ -862,6 +976,23 @@ export interface components {
             name: string;
             participants?: components["schemas"]["ParticipantRequest"][];
         };
+        /**
+         * @description What an import did with one card.
+         * @enum {string}
+         */
+        ImportOutcome: "imported" | "duplicate" | "invalid";
+        /** @description What an import did: totals, and every card. */
+        ImportReport: {
+            cards: components["schemas"]["CardResult"][];
+            duplicates: number;
+            imported: number;
+            invalid: number;
+        };
+        /** @description `POST /api/contacts/import`: the text of a `.vcf` file (vCard 2.1, 3.0 or 4.0). */
+        ImportRequest: {
+            /** @description One or more `BEGIN:VCARD` … `END:VCARD` cards; each gives `FN` (or `N`) and `TEL`. */
+            vcard: string;
+        };
         /** @description One line of "my conversations", read from the inbox index without touching the conversation. */
         InboxEntry: {
             id: components["schemas"]["ConversationId"];
@@ -870,6 +1001,7 @@ export interface components {
             lastMessagePreview?: string | null;
             lastReadMessageId?: components["schemas"]["MessageId"] | null;
             name: string;
+            phoneNumber?: components["schemas"]["E164"] | null;
             role: components["schemas"]["ParticipantRole"];
             status: components["schemas"]["ConversationStatus"];
             type: components["schemas"]["ConversationKind"];
@@ -930,6 +1062,15 @@ export interface components {
              *     advanced of them, or `delivered` with none (web members have it as soon as it is stored).
              */
             status: components["schemas"]["DeliveryStatus"];
+        };
+        /** @description `POST /api/contacts`. */
+        NewContactRequest: {
+            /** @description 1 to 100 characters. */
+            name: string;
+            /** @description Up to 1,000 characters. */
+            notes?: string | null;
+            /** @description Any form a person types (`(415) 555-0177`, `+44 20 7946 0958`); stored in E.164. */
+            phoneNumber: string;
         };
         /** @description `{"number": …}`: a number of the pool. */
         NumberBody: {
@@ -1276,7 +1417,7 @@ export interface components {
                 };
             };
         };
-        /** @description `not_found`: No such user, number, conversation, participant or message; or one the caller may not see (indistinguishable). */
+        /** @description `not_found`: No such user, number, conversation, participant, message or contact; or one the caller may not see (indistinguishable). */
         not_found: {
             headers: {
                 [name: string]: unknown;
@@ -1490,6 +1631,225 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "email_taken" | "username_taken" | "concurrent_update";
+                        };
+                    };
+                };
+            };
+            413: components["responses"]["payload_too_large"];
+            422: components["responses"]["validation_failed"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+        };
+    };
+    list_contacts: {
+        parameters: {
+            query?: {
+                /** @description Only names starting with this (case-insensitive). */
+                q?: string;
+                /**
+                 * @description Items per page: 1 to 100 (larger values, up to 4294967295, are read as 100). Default 20.
+                 * @example 20
+                 */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page of the same listing (opaque). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the caller's contacts, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactPage"];
+                };
+            };
+            400: components["responses"]["invalid_request"];
+            401: components["responses"]["unauthorized"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+        };
+    };
+    create_contact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewContactRequest"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactBody"];
+                };
+            };
+            400: components["responses"]["invalid_request"];
+            401: components["responses"]["unauthorized"];
+            /**
+             * @description `contact_exists`: The caller already has a contact with that phone number.
+             *
+             *     `concurrent_update`: The resource changed concurrently: retry the request.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "contact_exists" | "concurrent_update";
+                        };
+                    };
+                };
+            };
+            413: components["responses"]["payload_too_large"];
+            422: components["responses"]["validation_failed"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+        };
+    };
+    import_contacts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportRequest"];
+            };
+        };
+        responses: {
+            /** @description What each card became. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportReport"];
+                };
+            };
+            400: components["responses"]["invalid_request"];
+            401: components["responses"]["unauthorized"];
+            413: components["responses"]["payload_too_large"];
+            422: components["responses"]["validation_failed"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+        };
+    };
+    get_contact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The contact (someone else's is not found). */
+                contactId: components["schemas"]["ContactId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The contact. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactBody"];
+                };
+            };
+            401: components["responses"]["unauthorized"];
+            404: components["responses"]["not_found"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+        };
+    };
+    delete_contact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The contact (someone else's is not found). */
+                contactId: components["schemas"]["ContactId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The contact's id. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactDeleted"];
+                };
+            };
+            401: components["responses"]["unauthorized"];
+            404: components["responses"]["not_found"];
+            409: components["responses"]["concurrent_update"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+        };
+    };
+    update_contact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The contact (someone else's is not found). */
+                contactId: components["schemas"]["ContactId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContactPatch"];
+            };
+        };
+        responses: {
+            /** @description The contact after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactBody"];
+                };
+            };
+            400: components["responses"]["invalid_request"];
+            401: components["responses"]["unauthorized"];
+            404: components["responses"]["not_found"];
+            /**
+             * @description `contact_exists`: The caller already has a contact with that phone number.
+             *
+             *     `concurrent_update`: The resource changed concurrently: retry the request.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "contact_exists" | "concurrent_update";
                         };
                     };
                 };

@@ -20,6 +20,9 @@ export type DeliveryStatus = Schemas["DeliveryStatus"];
 export type Delivery = Schemas["DeliveryView"];
 export type Message = Schemas["MessageView"];
 export type ParticipantRequest = Schemas["ParticipantRequest"];
+export type Contact = Schemas["ContactView"];
+export type ContactPatch = Schemas["ContactPatch"];
+export type ImportReport = Schemas["ImportReport"];
 /** A WebSocket event (docs/realtime.md). */
 export type LiveEvent = Schemas["Event"];
 export type DeliveryUpdate = Schemas["DeliveryUpdate"];

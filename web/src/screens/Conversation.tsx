@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { api, currentSession } from "../api/client";
 import type { Conversation, Message, Participant } from "../api/types";
+import { contactName, titleOf } from "../contacts";
 import { liveSocket } from "../live";
 import { encodingName, segments, smsBody } from "../sms";
 import {
@@ -45,7 +46,7 @@ export function ConversationScreen({ id }: { id: string }) {
           <span aria-hidden="true">←</span> <span class="visually-hidden">Back to the </span>Inbox
         </a>
         <div class="title">
-          <h1>{conversation.name || "(no name)"}</h1>
+          <h1>{titleOf(conversation) || "(no name)"}</h1>
           <p class="muted">
             {KIND[conversation.type]}
             {phones.length > 0 && ` · ${phones.map((p) => p.phoneNumber).join(", ")}`}
@@ -148,7 +149,7 @@ function MessageItem({ message, mine, conversation }: { message: Message; mine: 
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState(message.content);
   const action = useAction();
-  const sender = message.sender.displayName || message.sender.phoneNumber || "Someone";
+  const sender = contactName(message.sender.phoneNumber) || message.sender.displayName || message.sender.phoneNumber || "Someone";
   const kind = message.sender.kind;
 
   async function save() {
@@ -252,7 +253,7 @@ function Deliveries({ message, participants }: { message: Message; participants:
   return (
     <ul class="deliveries" aria-label="Delivery by SMS">
       {message.deliveries.map((d) => {
-        const who = participants.find((p) => p.id === d.participantId)?.displayName;
+        const who = contactName(d.phoneNumber) ?? participants.find((p) => p.id === d.participantId)?.displayName;
         const failed = ["failed", "undelivered", "opted_out"].includes(d.status);
         return (
           <li key={d.id} class={`delivery ${failed ? "failed" : ""}`} data-status={d.status} data-phone={d.phoneNumber}>

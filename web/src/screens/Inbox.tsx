@@ -1,4 +1,5 @@
 import { loadMoreInbox, state, useStore } from "../store";
+import { titleOf } from "../contacts";
 import { ErrorText, Time, useAction } from "../ui";
 
 const KIND = { direct: "Direct", sms: "SMS", group: "Group" };
@@ -28,7 +29,7 @@ export function Inbox({ selected }: { selected: string | null }) {
               class={line.status === "closed" ? "closed" : undefined}
             >
               <span class="line-top">
-                <span class="line-name">{line.name || "(no name)"}</span>
+                <span class="line-name">{titleOf(line) || "(no name)"}</span>
                 <Time iso={line.lastMessageAt} />
               </span>
               <span class="line-bottom">

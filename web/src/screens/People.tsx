@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, currentSession } from "../api/client";
 import type { Participant } from "../api/types";
+import { contactName } from "../contacts";
 import { go } from "../router";
 import { changed, loadConversation, loadInbox, putConversation, state, useStore } from "../store";
 import { Confirm, ErrorText, Field, Screen, useAction } from "../ui";
@@ -66,7 +67,7 @@ export function People({ id }: { id: string }) {
         {conversation.participants.map((p) => (
           <li key={p.id} data-participant={p.phoneNumber ?? p.userId ?? ""}>
             <span>
-              <strong>{p.displayName || p.phoneNumber}</strong>
+              <strong>{contactName(p.phoneNumber) || p.displayName || p.phoneNumber}</strong>
               {p.userId === me && " (you)"} <span class="muted">· {describe(p)}</span>
               {p.role === "admin" && <span class="badge">admin</span>}
             </span>

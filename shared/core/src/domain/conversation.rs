@@ -258,6 +258,13 @@ impl Participant {
         }
     }
 
+    pub fn phone(&self) -> Option<&E164> {
+        match &self.member {
+            Member::Sms { phone, .. } => Some(phone),
+            Member::User { .. } => None,
+        }
+    }
+
     pub fn route(&self) -> Option<(E164, E164)> {
         match &self.member {
             Member::Sms { phone, proxy_number } => Some((proxy_number.clone(), phone.clone())),
@@ -325,6 +332,29 @@ impl ConversationDetail {
             .find(|p| p.user_id() != Some(user_id))
             .map(|p| p.display_name.clone())
             .unwrap_or_default()
+    }
+
+    /// The phone at the other end of a one-to-one SMS conversation: what its web user's inbox
+    /// line carries, so a client can show its own name for the phone.
+    pub fn sms_counterpart(&self) -> Option<&E164> {
+        if self.conversation.kind != ConversationKind::Sms {
+            return None;
+        }
+        self.participants.iter().find_map(Participant::phone)
+    }
+
+    /// The conversation as a user with these contact names (phone to name) sees it: each named
+    /// phone shows its contact's name. A group keeps its own name; a one-to-one SMS conversation
+    /// is titled by the contact (its stored name was only what its creator typed for the phone).
+    pub fn named_by(&mut self, names: &std::collections::HashMap<E164, String>) {
+        for participant in &mut self.participants {
+            if let Some(name) = participant.phone().and_then(|phone| names.get(phone)) {
+                participant.display_name = name.clone();
+            }
+        }
+        if self.sms_counterpart().is_some_and(|phone| names.contains_key(phone)) {
+            self.conversation.name = None;
+        }
     }
 
     pub fn view_for(&self, user_id: UserId) -> ConversationView {
@@ -417,6 +447,10 @@ pub struct InboxEntry {
     /// The caller's read horizon in this conversation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_read_message_id: Option<MessageId>,
+    /// One-to-one SMS conversations: the phone at the other end, so a client can show its
+    /// contact's name for it (absent on lines written before contacts existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<E164>,
 }
 
 // --- requests ------------------------------------------------------------------------------
@@ -548,6 +582,70 @@ pub fn validate_description(raw: Option<String>) -> Result<Option<String>, AppEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn detail(kind: ConversationKind, name: Option<&str>, phones: &[(&str, &str)]) -> ConversationDetail {
+        let now = Utc::now();
+        let me = UserId::new();
+        let mut participants = vec![Participant {
+            id: ParticipantId::new(),
+            member: Member::User { user_id: me },
+            display_name: "Me".into(),
+            role: ParticipantRole::Admin,
+            joined_at: now,
+            read: ReadState::default(),
+        }];
+        for (phone, display_name) in phones {
+            participants.push(Participant {
+                id: ParticipantId::new(),
+                member: Member::Sms {
+                    phone: E164::from_stored(phone.to_string()),
+                    proxy_number: E164::from_stored("+16285550001".into()),
+                },
+                display_name: display_name.to_string(),
+                role: ParticipantRole::Member,
+                joined_at: now,
+                read: ReadState::default(),
+            });
+        }
+        let conversation = Conversation {
+            id: ConversationId::new(),
+            kind,
+            name: name.map(str::to_string),
+            description: None,
+            status: ConversationStatus::Active,
+            created_by: me,
+            created_at: now,
+            last_message_at: now,
+            last_message_preview: None,
+            idle_timer: IdleTimer::Deployment,
+        };
+        ConversationDetail { conversation, participants }
+    }
+
+    #[test]
+    fn contact_names_name_phones_title_sms_conversations_and_leave_group_names() {
+        let names =
+            std::collections::HashMap::from([(E164::from_stored("+14155550001".into()), "Grace".into())]);
+        let me = |d: &ConversationDetail| d.participants[0].user_id().unwrap();
+
+        let mut sms = detail(ConversationKind::Sms, Some("typed"), &[("+14155550001", "typed")]);
+        assert_eq!(sms.sms_counterpart().map(E164::as_str), Some("+14155550001"));
+        sms.named_by(&names);
+        let view = sms.view_for(me(&sms));
+        assert_eq!((view.name.as_str(), view.participants[1].display_name.as_str()), ("Grace", "Grace"));
+
+        let mut group =
+            detail(ConversationKind::Group, Some("Crew"), &[("+14155550001", "G"), ("+14155550002", "Kim")]);
+        assert_eq!(group.sms_counterpart(), None, "only one-to-one SMS lines carry a phone");
+        group.named_by(&names);
+        let view = group.view_for(me(&group));
+        let shown: Vec<&str> = view.participants.iter().map(|p| p.display_name.as_str()).collect();
+        assert_eq!((view.name.as_str(), shown), ("Crew", vec!["Me", "Grace", "Kim"]));
+
+        let mut unnamed = detail(ConversationKind::Sms, Some("typed"), &[("+14155550009", "typed")]);
+        unnamed.named_by(&names);
+        assert_eq!(unnamed.view_for(me(&unnamed)).name, "typed", "no contact: its own name");
+    }
 
     #[test]
     fn participant_requests_need_exactly_one_identity() {

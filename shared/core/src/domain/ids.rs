@@ -155,6 +155,11 @@ ulid_id!(
     MessageId,
     "message"
 );
+ulid_id!(
+    /// One entry of a user's address book.
+    ContactId,
+    "contact"
+);
 
 /// One SMS delivery: the (conversation, message, participant) it is for. Written
 /// `<conversation>-<message>-<participant>` (ULIDs never contain '-'): our id for it in the

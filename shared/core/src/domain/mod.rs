@@ -1,6 +1,7 @@
 //! Entities, rules and typed ids. Nothing here knows about Lambda, HTTP or DynamoDB, nor about
 //! the ports and services above it.
 
+pub mod contact;
 pub mod conversation;
 pub mod export;
 pub mod ids;
@@ -11,4 +12,6 @@ pub mod realtime;
 pub mod routing;
 pub mod user;
 
-pub use ids::{ConnectionId, ConversationId, DeliveryId, InvalidId, MessageId, ParticipantId, UserId};
+pub use ids::{
+    ConnectionId, ContactId, ConversationId, DeliveryId, InvalidId, MessageId, ParticipantId, UserId,
+};

@@ -291,6 +291,7 @@ impl ConversationStore for MemoryStore {
                     last_message_preview: line.last_message_preview.clone(),
                     unread_count: line.participant.read.unread_count,
                     last_read_message_id: line.participant.read.last_read_message_id,
+                    phone_number: line.counterpart_phone.clone(),
                 };
                 let (pk, sk) = (format!("CONV#{cid}"), format!("PART#USER#{user_id}"));
                 Row::gsi1(pk, sk, partition.clone(), inbox_sort_key(line, *cid), entry)

@@ -15,6 +15,7 @@
 //! is implemented in its own file, as in the adapter.
 
 mod connections;
+mod contacts;
 mod conversations;
 mod cursor;
 mod gateway;
@@ -35,8 +36,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::contact::Contact;
 use crate::domain::conversation::{Conversation, ConversationKind, ConversationStatus, Member, Participant};
-use crate::domain::ids::{ConnectionId, ConversationId, DeliveryId, MessageId, ParticipantId, UserId};
+use crate::domain::ids::{
+    ConnectionId, ContactId, ConversationId, DeliveryId, MessageId, ParticipantId, UserId,
+};
 use crate::domain::message::{Delivery, DeliveryStatus, Message, TENTATIVE_FAILURE_RANK};
 use crate::domain::number::PoolNumber;
 use crate::domain::phone::E164;
@@ -191,6 +195,9 @@ struct State {
     /// The two items of each connection: the user's, and the connection's own.
     user_connections: BTreeMap<UserId, BTreeMap<ConnectionId, Connection>>,
     connections: HashMap<ConnectionId, Connection>,
+    /// Contacts by (owner, id), and each owner's phone claims (the adapter's `PHONE#` items).
+    contacts: BTreeMap<(UserId, ContactId), Contact>,
+    contact_phones: HashMap<(UserId, E164), ContactId>,
     failures: VecDeque<StoreError>,
 }
 
@@ -288,6 +295,8 @@ struct ParticipantRecord {
     participant: Participant,
     /// For web users only: the name this user sees.
     title: Option<String>,
+    /// For the web user of a one-to-one SMS conversation: the phone at the other end.
+    counterpart_phone: Option<E164>,
     kind: ConversationKind,
     status: ConversationStatus,
     last_message_at: DateTime<Utc>,
@@ -301,6 +310,7 @@ impl ParticipantRecord {
         Self {
             participant: participant.clone(),
             title: participant.user_id().map(|uid| detail.title_for(uid)),
+            counterpart_phone: participant.user_id().and(detail.sms_counterpart().cloned()),
             kind: c.kind,
             status: c.status,
             last_message_at: c.last_message_at,

@@ -4,6 +4,7 @@
 //! through [`sms::SmsSender`] and [`gateway::ConnectionGateway`].
 
 pub mod connections;
+pub mod contacts;
 pub mod conversations;
 pub mod gateway;
 pub mod messages;
@@ -15,6 +16,7 @@ pub mod users;
 pub mod webhooks;
 
 pub use connections::ConnectionStore;
+pub use contacts::ContactStore;
 pub use conversations::ConversationStore;
 pub use gateway::{ConnectionGateway, GatewayError};
 pub use messages::MessageStore;
@@ -111,6 +113,10 @@ pub enum StoreError {
     NotAuthor,
     #[error("the item changed concurrently")]
     Contention,
+    #[error("the owner has a contact with that phone")]
+    ContactExists,
+    #[error("contact not found")]
+    ContactNotFound,
     #[error("invalid pagination cursor")]
     InvalidCursor,
     #[error("throttled by the database")]
@@ -121,7 +127,14 @@ pub enum StoreError {
 
 /// Every storage port at once: what one adapter (DynamoDB, memory) provides.
 pub trait Stores:
-    UserStore + NumberPool + ConversationStore + MessageStore + OutboxStore + ConnectionStore + WebhookStore
+    UserStore
+    + NumberPool
+    + ConversationStore
+    + MessageStore
+    + OutboxStore
+    + ConnectionStore
+    + WebhookStore
+    + ContactStore
 {
 }
 
@@ -133,5 +146,6 @@ impl<T> Stores for T where
         + OutboxStore
         + ConnectionStore
         + WebhookStore
+        + ContactStore
 {
 }

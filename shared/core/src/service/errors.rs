@@ -68,6 +68,10 @@ impl From<StoreError> for AppError {
                 "concurrent_update",
                 "the resource changed concurrently; retry the request",
             ),
+            StoreError::ContactExists => {
+                AppError::conflict("contact_exists", "you already have a contact with that phone number")
+            }
+            StoreError::ContactNotFound => AppError::not_found("contact not found"),
             StoreError::InvalidCursor => AppError::bad_request(Some("cursor".to_string()), "invalid cursor"),
             StoreError::Throttled => AppError::Throttled("the database is busy; retry shortly".into()),
             StoreError::Backend(detail) => AppError::Internal(detail),

@@ -3,6 +3,7 @@
 //! start by the function's `main` (or by a test, over in-memory fakes).
 
 pub mod accounts;
+pub mod contacts;
 pub mod conversations;
 mod errors;
 pub mod events;
@@ -26,8 +27,8 @@ use crate::error::AppError;
 use crate::ports::queue::NoQueue;
 use crate::ports::sms::NotConfigured;
 use crate::ports::{
-    ConnectionStore, ConversationStore, JobQueue, MessageStore, NumberPool, OutboxStore, SmsSender, Stores,
-    UserStore, WebhookStore,
+    ConnectionStore, ContactStore, ConversationStore, JobQueue, MessageStore, NumberPool, OutboxStore,
+    SmsSender, Stores, UserStore, WebhookStore,
 };
 pub use events::{Published, Publisher};
 
@@ -107,6 +108,7 @@ pub struct App {
     pub outbox: Arc<dyn OutboxStore>,
     pub connections: Arc<dyn ConnectionStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    pub contacts: Arc<dyn ContactStore>,
     /// Fails every send unless [`App::with_sms`] gave it a sender: only the functions that send
     /// SMS build a Twilio client.
     pub sms: Arc<dyn SmsSender>,
@@ -128,7 +130,8 @@ impl App {
             messages: stores.clone(),
             outbox: stores.clone(),
             connections: stores.clone(),
-            webhooks: stores,
+            webhooks: stores.clone(),
+            contacts: stores,
             sms: Arc::new(NotConfigured),
             events: Publisher::disabled(),
             queue: Arc::new(NoQueue),
