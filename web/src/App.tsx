@@ -72,6 +72,12 @@ function Shell({ session }: { session: StoredSession }) {
     if (route.name === "login" || route.name === "register") go({ name: "home" });
   }, [route.name]);
 
+  // The window's title carries the unread total, as a tab shows it.
+  const unread = state.unreadTotal ?? 0;
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) Switchboard` : "Switchboard";
+  }, [unread]);
+
   function togglePhones() {
     const next = !phonesOpen;
     setPhonesOpen(next);

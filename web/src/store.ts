@@ -27,6 +27,11 @@ export const state = {
   threads: new Map<string, Thread>(),
   typing: new Map<string, Map<string, Typist>>(),
   live: "connecting" as LiveState,
+  /** Unread messages over every conversation, as the inbox's first page summed them and as
+   * events and reads changed them since; null until the inbox has loaded. */
+  unreadTotal: null as number | null,
+  /** The conversation on screen while the window is visible: what arrives there is read. */
+  reading: null as string | null,
 };
 
 let version = 0;
@@ -52,6 +57,7 @@ export function reset() {
   state.inbox = [];
   state.inboxCursor = null;
   state.inboxLoaded = false;
+  state.unreadTotal = null;
   state.conversations.clear();
   state.threads.clear();
   state.typing.clear();
@@ -79,6 +85,7 @@ export async function loadInbox() {
   mergeLines(page.items);
   if (!state.inboxLoaded) state.inboxCursor = page.nextCursor;
   state.inboxLoaded = true;
+  state.unreadTotal = page.unreadTotal;
   changed();
 }
 
@@ -117,7 +124,59 @@ function touchLine(conversationId: string, message: Message) {
     line.lastMessageAt = message.createdAt;
     line.lastMessagePreview = message.deleted ? "" : preview(message);
   }
+  const mine = message.sender.kind === "user" && message.sender.userId === currentSession()?.user.id;
+  if (!mine && !(line.lastReadMessageId && line.lastReadMessageId >= message.id)) {
+    // As the server counts it; read at once where the reader is looking.
+    setUnread(line, line.unreadCount + 1);
+    if (state.reading === conversationId) void markRead(conversationId);
+  }
   sortInbox();
+}
+
+/** A line's count changes, and the total with it. */
+function setUnread(line: InboxLine, count: number) {
+  if (state.unreadTotal !== null) state.unreadTotal = Math.max(0, state.unreadTotal + count - line.unreadCount);
+  line.unreadCount = count;
+}
+
+/** Reads in flight, by conversation: one at a time, the newest asked for last. */
+const marking = new Map<string, Promise<void>>();
+
+/**
+ * Marks the conversation read up to its newest loaded message, when that is past the line's
+ * horizon and not our own (our own messages are never unread). Every device of ours hears of it
+ * (`conversation.read`), so their counts follow.
+ */
+export async function markRead(id: string): Promise<void> {
+  const line = state.inbox.find((l) => l.id === id);
+  const newest = messagesOf(id).at(-1);
+  // Nothing from others past the horizon: nothing to mark (our own messages are never unread).
+  if (!line || !newest || line.unreadCount === 0 || (line.lastReadMessageId ?? "") >= newest.id) return;
+  const previous = marking.get(id);
+  const run = (async () => {
+    await previous?.catch(() => undefined);
+    if ((line.lastReadMessageId ?? "") >= newest.id) return;
+    const read = await api.markRead(id, newest.id);
+    applyRead(id, read.lastReadMessageId ?? null, read.unreadCount);
+    changed();
+  })();
+  marking.set(id, run);
+  try {
+    await run;
+  } finally {
+    if (marking.get(id) === run) marking.delete(id);
+  }
+}
+
+/** Our own read state in a conversation moved (our answer, or another device's event). */
+function applyRead(id: string, lastRead: string | null, unreadCount: number | undefined) {
+  const line = state.inbox.find((l) => l.id === id);
+  if (line && lastRead && (line.lastReadMessageId ?? "") <= lastRead) {
+    line.lastReadMessageId = lastRead;
+    if (unreadCount !== undefined) setUnread(line, unreadCount);
+  }
+  const conversation = state.conversations.get(id);
+  if (conversation && unreadCount !== undefined) conversation.unreadCount = unreadCount;
 }
 
 function preview(message: Message): string {
@@ -141,6 +200,7 @@ export function putConversation(conversation: Conversation) {
   if (line) {
     line.status = conversation.status;
     line.name = conversation.name;
+    setUnread(line, conversation.unreadCount);
   } else {
     const me = currentSession()?.user.id;
     const mine = conversation.participants.find((p) => p.userId === me);
@@ -152,7 +212,10 @@ export function putConversation(conversation: Conversation) {
       role: mine?.role ?? "member",
       lastMessageAt: conversation.lastMessageAt ?? conversation.createdAt,
       lastMessagePreview: conversation.lastMessagePreview,
+      unreadCount: conversation.unreadCount,
+      lastReadMessageId: mine?.lastReadMessageId,
     });
+    if (state.unreadTotal !== null) state.unreadTotal += conversation.unreadCount;
     sortInbox();
   }
   changed();
@@ -319,6 +382,17 @@ export function applyEvent(event: LiveEvent) {
       if (line) line.status = "closed";
       break;
     }
+    case "conversation.read": {
+      const { userId, participantId, lastReadMessageId, unreadCount } = event.payload;
+      if (userId === me) applyRead(id, lastReadMessageId, unreadCount ?? undefined);
+      const conversation = state.conversations.get(id);
+      if (conversation) {
+        conversation.participants = conversation.participants.map((p) =>
+          p.id === participantId && (p.lastReadMessageId ?? "") < lastReadMessageId ? { ...p, lastReadMessageId } : p,
+        );
+      }
+      break;
+    }
     case "typing": {
       const { userId, displayName } = event.payload;
       let typists = state.typing.get(id);
@@ -351,6 +425,8 @@ export async function catchUp(openId: string | null) {
     loadInbox(),
     ...(openId && open?.loaded ? [loadLatest(openId), loadConversation(openId)] : []),
   ]);
+  // What arrived meanwhile in the conversation on screen has been seen.
+  if (openId && state.reading === openId) await markRead(openId);
 }
 
 export function setLive(live: LiveState) {

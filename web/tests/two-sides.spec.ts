@@ -180,9 +180,17 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
   await ada.getByLabel("Message", { exact: true }).press("Enter");
   const bobLine = bob.getByRole("link", { name: new RegExp(club) });
   await expect(bobLine).toContainText("Next book: Middlemarch");
+  // Unread until he opens it (the line's count, the inbox's total, the window's title); opening
+  // it reads it, and Ada sees that Bob has seen her message.
+  await expect(bobLine.locator(".unread")).toHaveText("1");
+  await expect(bob.locator(".unread.total")).toHaveText("1");
+  await expect(bob).toHaveTitle("(1) Switchboard");
   await bobLine.click();
   await expect(bob.getByRole("heading", { level: 1, name: club })).toBeVisible();
   await expect(messagesLog(bob)).toContainText("Next book: Middlemarch");
+  await expect(bobLine.locator(".unread")).toHaveCount(0);
+  await expect(bob).toHaveTitle("Switchboard");
+  await expect(messagesLog(ada).locator(".seen")).toHaveText("Seen by Bob");
   await ada.getByLabel("Message", { exact: true }).pressSequentially("Who", { delay: 20 });
   await expect(bob.getByText("Ada is typing…")).toBeVisible();
   await ada.getByLabel("Message", { exact: true }).fill("");
@@ -196,6 +204,9 @@ test("two people, phones and a group, live", async ({ browser, request }) => {
   openGate();
   await expect(bob.getByRole("status").filter({ hasText: /^Live$/ })).toBeVisible();
   await expect(messagesLog(bob)).toContainText("Sent while Bob was offline");
+  // What the catch-up brought into the open conversation is read too.
+  await expect(bobLine.locator(".unread")).toHaveCount(0);
+  await expect(messagesLog(ada).locator(".seen")).toHaveText("Seen by Bob");
 
   // Each phone's delivery moves to delivered; each phone got "Ada: …" from its proxy number.
   const adaLog = messagesLog(ada);

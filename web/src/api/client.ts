@@ -292,12 +292,24 @@ export const api = {
   async removeNumber(phoneNumber: string): Promise<void> {
     await call("DELETE", `/api/numbers/${enc(phoneNumber)}`);
   },
-  async inbox(cursor?: string | null, limit = 20): Promise<Paged<InboxLine>> {
+  /** A page of the inbox; the first also carries the unread total over every conversation. */
+  async inbox(cursor?: string | null, limit = 20): Promise<Paged<InboxLine> & { unreadTotal: number | null }> {
     const r = await call<Schemas["ConversationPage"]>(
       "GET",
       `/api/conversations${query({ cursor, limit })}`,
     );
-    return page(r.conversations, r.nextCursor);
+    return { ...page(r.conversations, r.nextCursor), unreadTotal: r.unreadTotal ?? null };
+  },
+  /** Moves the read horizon to `messageId` (forward only); a read lost to a storm of messages
+   * (409 `concurrent_update`) is tried once more. */
+  async markRead(id: string, messageId: string): Promise<Schemas["ReadView"]> {
+    const path = `/api/conversations/${enc(id)}/read`;
+    try {
+      return (await call<Schemas["ReadBody"]>("PUT", path, { messageId })).read;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 409)) throw error;
+      return (await call<Schemas["ReadBody"]>("PUT", path, { messageId })).read;
+    }
   },
   async conversation(id: string): Promise<Conversation> {
     return (await call<Schemas["ConversationBody"]>("GET", `/api/conversations/${enc(id)}`)).conversation;

@@ -28,3 +28,4 @@ export type LiveEvent = Schemas["Event"];
 export type DeliveryUpdate = Schemas["DeliveryUpdate"];
 export type ParticipantLeft = Schemas["ParticipantLeft"];
 export type Typing = Schemas["Typing"];
+export type ReadUpdate = Schemas["ReadUpdate"];

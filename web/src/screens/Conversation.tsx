@@ -8,6 +8,7 @@ import {
   loadConversation,
   loadLatest,
   loadOlder,
+  markRead,
   messagesOf,
   noteSent,
   putMessage,
@@ -25,8 +26,12 @@ export function ConversationScreen({ id }: { id: string }) {
   useStore();
   const load = useAction();
   useEffect(() => {
-    void load.run(() => Promise.all([loadConversation(id), loadLatest(id)]));
+    void load.run(async () => {
+      await Promise.all([loadConversation(id), loadLatest(id)]);
+      if (document.visibilityState === "visible") await markRead(id);
+    });
   }, [id]);
+  useReading(id);
   const conversation = state.conversations.get(id);
   if (!conversation) {
     return (
@@ -68,6 +73,26 @@ export function ConversationScreen({ id }: { id: string }) {
       )}
     </div>
   );
+}
+
+/**
+ * While this conversation is on screen and the window visible, what arrives in it is read at
+ * once (the store marks it); coming back to the window marks what arrived meanwhile.
+ */
+function useReading(id: string) {
+  useEffect(() => {
+    const update = () => {
+      const visible = document.visibilityState === "visible";
+      state.reading = visible ? id : null;
+      if (visible) void markRead(id).catch(() => undefined);
+    };
+    update();
+    document.addEventListener("visibilitychange", update);
+    return () => {
+      document.removeEventListener("visibilitychange", update);
+      if (state.reading === id) state.reading = null;
+    };
+  }, [id]);
 }
 
 /** Downloads the whole conversation (every part of the export) as one CSV or JSON file. */
@@ -139,10 +164,29 @@ function MessageList({ conversation, me }: { conversation: Conversation; me: str
         {messages.map((m) => (
           <MessageItem key={m.id} message={m} mine={m.sender.kind === "user" && m.sender.userId === me} conversation={conversation} />
         ))}
+        {seenBy(conversation, messages, me)}
         </ol>
       </div>
     </div>
   );
+}
+
+/**
+ * "Seen by": the other web members whose read horizon (Twilio Conversations' read horizon)
+ * reaches the newest message, or who wrote it, shown under it as chat apps do.
+ */
+function seenBy(conversation: Conversation, messages: Message[], me: string) {
+  const newest = messages.at(-1);
+  if (conversation.type === "sms" || !newest) return null;
+  const readers = conversation.participants
+    .filter((p) => p.kind === "user" && p.userId !== me && p.userId !== newest.sender.userId)
+    .filter((p) => (p.lastReadMessageId ?? "") >= newest.id)
+    .map((p) => p.displayName);
+  return readers.length > 0 ? (
+    <li class="seen" data-seen-by={readers.join(",")}>
+      Seen by {readers.join(", ")}
+    </li>
+  ) : null;
 }
 
 function MessageItem({ message, mine, conversation }: { message: Message; mine: boolean; conversation: Conversation }) {

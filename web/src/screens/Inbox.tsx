@@ -11,7 +11,14 @@ export function Inbox({ selected }: { selected: string | null }) {
   return (
     <div class="inbox">
       <div class="pane-head">
-        <h2 id="inbox-title">Inbox</h2>
+        <h2 id="inbox-title">
+          Inbox
+          {!!state.unreadTotal && (
+            <span class="unread total" aria-label={`${state.unreadTotal} unread in all`}>
+              {state.unreadTotal}
+            </span>
+          )}
+        </h2>
         <a class="button small" href="#/new">
           New
         </a>
@@ -26,10 +33,15 @@ export function Inbox({ selected }: { selected: string | null }) {
             <a
               href={`#/c/${encodeURIComponent(line.id)}`}
               aria-current={line.id === selected ? "page" : undefined}
-              class={line.status === "closed" ? "closed" : undefined}
+              class={`${line.status === "closed" ? "closed" : ""}${line.unreadCount > 0 ? " has-unread" : ""}`.trim() || undefined}
             >
               <span class="line-top">
                 <span class="line-name">{titleOf(line) || "(no name)"}</span>
+                {line.unreadCount > 0 && (
+                  <span class="unread" aria-label={`${line.unreadCount} unread`} data-unread={line.unreadCount}>
+                    {line.unreadCount}
+                  </span>
+                )}
                 <Time iso={line.lastMessageAt} />
               </span>
               <span class="line-bottom">
