@@ -3,7 +3,9 @@
 use switchboard::api::bodies::{NumberBody, NumberDeleted, NumberPage, PageParams};
 use switchboard::api::{self, Access, Call, Reply, Routes};
 use switchboard::core::domain::number::NumberStatus;
-use switchboard::core::service::number_import::{self, ImportReport, ImportRequest, ProviderNumberPage};
+use switchboard::core::service::number_import::{
+    self, NumberImportReport, NumberImportRequest, ProviderNumberPage,
+};
 use switchboard::core::service::numbers::{self, AddNumberRequest};
 use switchboard::core::AppError;
 use switchboard::route;
@@ -110,8 +112,8 @@ async fn list_twilio_numbers(call: Call) -> Reply {
     post,
     path = "/api/numbers/import",
     tag = "numbers",
-    request_body = ImportRequest,
-    responses((status = 200, description = "What happened to each number, in the order named.", body = ImportReport)),
+    request_body = NumberImportRequest,
+    responses((status = 200, description = "What happened to each number, in the order named.", body = NumberImportReport)),
     extensions(("x-errors" = json!(["invalid_request", "validation_failed", "webhook_url_unknown", "twilio_not_configured", "upstream_failed", "throttled"])))
 )]
 async fn import_numbers(call: Call) -> Reply {

@@ -61,7 +61,7 @@ pub struct ProviderNumberPage {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ImportRequest {
+pub struct NumberImportRequest {
     /// The numbers to import (1 to 20), in any notation.
     pub phone_numbers: Vec<String>,
     /// Point numbers at us even when their SmsUrl is someone else's.
@@ -93,7 +93,7 @@ pub enum WiringOutcome {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ImportResult {
+pub struct NumberImportResult {
     /// E.164.
     pub phone_number: String,
     pub pool: PoolOutcome,
@@ -105,8 +105,8 @@ pub struct ImportResult {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ImportReport {
-    pub results: Vec<ImportResult>,
+pub struct NumberImportReport {
+    pub results: Vec<NumberImportResult>,
 }
 
 /// One page of the account's numbers, each with whether it is in the pool (one batch of pool
@@ -144,7 +144,7 @@ pub async fn list(app: &App, page_token: Option<&str>) -> Result<ProviderNumberP
 /// Imports each number: looks it up in the account (one Twilio call), points it at us when it is
 /// not yet (one update, only then), then adds it to the pool (one conditional put). Stops at the
 /// first Twilio or store failure; the numbers before it are done, and a retry finds them so.
-pub async fn import(app: &App, request: ImportRequest) -> Result<ImportReport, AppError> {
+pub async fn import(app: &App, request: NumberImportRequest) -> Result<NumberImportReport, AppError> {
     if request.phone_numbers.is_empty() || request.phone_numbers.len() > MAX_IMPORT {
         return Err(AppError::validation("phoneNumbers", format!("name 1 to {MAX_IMPORT} numbers")));
     }
@@ -187,14 +187,14 @@ pub async fn import(app: &App, request: ImportRequest) -> Result<ImportReport, A
                 Err(e) => return Err(e.into()),
             }
         };
-        results.push(ImportResult {
+        results.push(NumberImportResult {
             phone_number: number.as_str().to_string(),
             pool,
             wiring,
             previous_sms_url: found.sms_url,
         });
     }
-    Ok(ImportReport { results })
+    Ok(NumberImportReport { results })
 }
 
 /// Where this deployment wants its numbers pointed.
