@@ -16,8 +16,9 @@ use std::sync::Arc;
 
 use switchboard_core::auth::TokenService;
 use switchboard_core::memory::MemoryStore;
+use switchboard_core::ports::provider::NoProvider;
 use switchboard_core::ports::sms::NotConfigured;
-use switchboard_core::ports::{JobQueue, SmsSender};
+use switchboard_core::ports::{JobQueue, NumberProvider, SmsSender};
 use switchboard_core::service::Publisher;
 use switchboard_core::App;
 
@@ -81,14 +82,35 @@ impl AppState {
     /// Sends SMS through Twilio when an account is configured; otherwise every send fails
     /// visibly (`NotConfigured`), never silently.
     pub fn with_twilio(self) -> Result<Self, ConfigError> {
-        let sms: Arc<dyn SmsSender> =
-            match TwilioSettings::from_config(&self.config)? {
-                Some(settings) => Arc::new(TwilioClient::new(settings).map_err(|e| {
-                    ConfigError::Invalid { name: "TWILIO_API_BASE_URL", reason: e.to_string() }
-                })?),
-                None => Arc::new(NotConfigured),
-            };
+        let sms: Arc<dyn SmsSender> = match self.twilio_client()? {
+            Some(client) => client,
+            None => Arc::new(NotConfigured),
+        };
         Ok(self.with_sms(sms))
+    }
+
+    /// Lists and wires the account's numbers through Twilio when an account is configured
+    /// (the `numbers` function); otherwise every call fails visibly.
+    pub fn with_twilio_numbers(self) -> Result<Self, ConfigError> {
+        let provider: Arc<dyn NumberProvider> = match self.twilio_client()? {
+            Some(client) => client,
+            None => Arc::new(NoProvider),
+        };
+        Ok(self.with_provider(provider))
+    }
+
+    fn twilio_client(&self) -> Result<Option<Arc<TwilioClient>>, ConfigError> {
+        let Some(settings) = TwilioSettings::from_config(&self.config)? else {
+            return Ok(None);
+        };
+        let client = TwilioClient::new(settings)
+            .map_err(|e| ConfigError::Invalid { name: "TWILIO_API_BASE_URL", reason: e.to_string() })?;
+        Ok(Some(Arc::new(client)))
+    }
+
+    pub fn with_provider(mut self, provider: Arc<dyn NumberProvider>) -> Self {
+        self.app = self.app.with_provider(provider);
+        self
     }
 
     pub fn with_sms(mut self, sms: Arc<dyn SmsSender>) -> Self {

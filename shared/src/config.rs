@@ -47,6 +47,9 @@ pub struct Config {
     /// Full URL Twilio posts delivery statuses to; defaults to PUBLIC_BASE_URL +
     /// /api/webhooks/twilio/status.
     pub status_callback_url: Option<String>,
+    /// Full URL of the inbound webhook, where imported numbers' SmsUrl points; defaults to
+    /// PUBLIC_BASE_URL + /api/webhooks/twilio/incoming.
+    pub inbound_webhook_url: Option<String>,
     /// The delivery pipeline's queue and its dead-letter queue (SQS queue URLs).
     pub delivery_queue_url: Option<String>,
     pub delivery_dead_letter_queue_url: Option<String>,
@@ -143,6 +146,10 @@ impl Config {
                 get("PUBLIC_BASE_URL")
                     .map(|base| format!("{}/api/webhooks/twilio/status", base.trim_end_matches('/')))
             }),
+            inbound_webhook_url: get("INBOUND_WEBHOOK_URL").or_else(|| {
+                get("PUBLIC_BASE_URL")
+                    .map(|base| format!("{}/api/webhooks/twilio/incoming", base.trim_end_matches('/')))
+            }),
             public_base_url: get("PUBLIC_BASE_URL"),
             delivery_queue_url: get("DELIVERY_QUEUE_URL"),
             delivery_dead_letter_queue_url: get("DELIVERY_DEAD_LETTER_QUEUE_URL"),
@@ -168,6 +175,7 @@ impl Config {
             max_group_size: self.max_group_size,
             roles: Roles::new(self.admin_emails.iter().cloned()),
             status_callback_url: self.status_callback_url.clone(),
+            inbound_webhook_url: self.inbound_webhook_url.clone(),
             delivery: self.delivery.clone(),
             help_reply: self.help_reply.clone(),
             idle_close_after: self.idle_close_after,

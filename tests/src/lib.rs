@@ -166,6 +166,7 @@ impl TestApp {
         let queue = Arc::new(FakeQueue::new());
         let state = AppState::with_dynamo(config, client.clone(), round_trips)
             .with_twilio()
+            .and_then(AppState::with_twilio_numbers)
             .expect("test state")
             .with_job_queue(queue.clone());
         Self { state, client, table, queue }

@@ -1,4 +1,4 @@
-//! A Twilio Messages API stand-in for tests: a wiremock server whose responders validate every
+//! A Twilio Messages API (and IncomingPhoneNumbers) stand-in for tests: a wiremock server whose responders validate every
 //! request against Twilio's official OpenAPI operations (`xtask::twilio_contract`, the checks the
 //! local stand-in of `make dev` uses too), record it, and answer like Twilio: "create a Message"
 //! (201 with a unique SID, or Twilio's JSON error) and "List Messages" (the accepted SMS that pass
@@ -23,6 +23,7 @@ use xtask::twilio_contract::{
     list_page, message_sid, twilio_now, Account, Contract, ListContract, ListQuery, ListRequest,
     MessageRequest, MessageResource, Refusal,
 };
+use xtask::twilio_numbers::NumberAccount;
 
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const AUTH_TOKEN: &str = "test-auth-token-0123456789";
@@ -99,6 +100,24 @@ struct Record {
 pub struct TwilioMock {
     pub server: MockServer,
     record: Arc<Record>,
+    /// The account's numbers (IncomingPhoneNumbers list and update, checked against the spec).
+    pub numbers: Arc<NumberAccount>,
+}
+
+/// "List IncomingPhoneNumber" and "Update IncomingPhoneNumber", answered by [`NumberAccount`].
+struct NumbersResponder(Arc<NumberAccount>);
+
+impl Respond for NumbersResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
+        let path = request.url.path();
+        let (status, body) = if request.method.as_str() == "GET" {
+            self.0.list(path, header("authorization"), request.url.query().unwrap_or(""))
+        } else {
+            self.0.update(path, header("authorization"), header("content-type"), &request.body)
+        };
+        ResponseTemplate::new(status).set_body_json(body)
+    }
 }
 
 struct CreateResponder {
@@ -246,7 +265,12 @@ impl TwilioMock {
             .respond_with(ListResponder { contract: ListContract::default(), record: record.clone() })
             .mount(&server)
             .await;
-        Self { server, record }
+        let numbers = Arc::new(NumberAccount::new(ACCOUNT_SID, AUTH_TOKEN));
+        Mock::given(path_regex(r"^/2010-04-01/Accounts/[^/]+/IncomingPhoneNumbers(/[^/]+)?\.json$"))
+            .respond_with(NumbersResponder(numbers.clone()))
+            .mount(&server)
+            .await;
+        Self { server, record, numbers }
     }
 
     /// The settings that point the functions' Twilio client here.

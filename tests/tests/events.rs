@@ -8,8 +8,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
+use switchboard::core::memory::FakeNumbers;
 use switchboard_tests::{Reply, TestApp};
 
 fn events_dir() -> PathBuf {
@@ -183,17 +185,34 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
     ("websocket-disconnect.json", 200, |b| b["statusCode"] == 200, no_capture),
     ("users-virtual-number-delete.json", 200, |b| b["user"]["virtualPhoneNumber"].is_null(), no_capture),
     ("numbers-delete.json", 200, |b| b["deleted"] == "+14155550150", no_capture),
+    // The Twilio account's numbers (a fake account: see the test) and importing one.
+    (
+        "numbers-twilio-get.json",
+        200,
+        |b| b["numbers"][0]["phoneNumber"] == "+14155550170" && b["numbers"][0]["inPool"] == false,
+        no_capture,
+    ),
+    (
+        "numbers-import-post.json",
+        200,
+        |b| b["results"][0]["pool"] == "imported" && b["results"][0]["wiring"] == "wired",
+        no_capture,
+    ),
     ("users-status-put.json", 200, |b| b["user"]["active"] == false, no_capture),
 ];
 
 #[tokio::test]
 async fn every_sample_event_runs_through_its_handler() {
     // The settings `make dev` uses, which the webhook events are signed for.
-    let app = TestApp::with_settings(&[
+    let mut app = TestApp::with_settings(&[
         ("TWILIO_AUTH_TOKEN", "local-development-twilio-auth-token"),
         ("PUBLIC_BASE_URL", "http://127.0.0.1:9000"),
     ])
     .await;
+    // The Twilio account's numbers: one bought and not pointed anywhere yet.
+    let account = FakeNumbers::new();
+    account.add("+14155550170", None);
+    app.state = app.state.clone().with_provider(Arc::new(account));
     let admin = app.admin().await;
     // A second pool number, free, for the group's phones to use as their proxy.
     app.add_numbers(&admin, &["+14155550160".to_string()]).await;

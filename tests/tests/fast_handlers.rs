@@ -351,7 +351,17 @@ async fn every_protected_route_is_401_without_a_token_and_every_admin_route_403_
         }
     }
     admin_routes.sort();
-    assert_eq!(admin_routes, ["add_number", "list_numbers", "remove_number", "set_status"]);
+    assert_eq!(
+        admin_routes,
+        [
+            "add_number",
+            "import_numbers",
+            "list_numbers",
+            "list_twilio_numbers",
+            "remove_number",
+            "set_status"
+        ]
+    );
     assert!(protected >= 25, "{protected} protected routes");
 }
 

@@ -6,4 +6,5 @@ pub mod queues;
 pub mod standin;
 pub mod table;
 pub mod twilio_contract;
+pub mod twilio_numbers;
 pub mod websocket;

@@ -39,6 +39,7 @@ use crate::twilio_contract::{
     list_page, message_sid, twilio_date, Account, Contract, ListContract, ListRequest, MessageRequest,
     MessageResource, Refusal,
 };
+use crate::twilio_numbers::NumberAccount;
 
 /// The account the stand-in plays, and where it delivers webhooks.
 #[derive(Clone, Debug)]
@@ -133,7 +134,17 @@ struct Standin {
     list_contract: ListContract,
     http: reqwest::Client,
     phones: Mutex<Phones>,
+    /// The account's numbers (IncomingPhoneNumbers), for the admin's import.
+    numbers: NumberAccount,
 }
+
+/// The made-up account's numbers: one just bought (no SmsUrl), one with Twilio's demo URL, one
+/// pointed at another application (import leaves it alone unless told to take it over).
+pub const ACCOUNT_NUMBERS: [(&str, &str); 3] = [
+    ("+14155550180", ""),
+    ("+14155550181", "https://demo.twilio.com/welcome/sms/reply"),
+    ("+14155550182", "https://other-app.example.com/sms"),
+];
 
 /// How the stand-in answers one attempt.
 #[derive(Debug, PartialEq)]
@@ -199,16 +210,23 @@ pub fn router(config: StandinConfig) -> Router {
         .timeout(Duration::from_secs(300)) // `make dev` compiles a function on its first call
         .build()
         .expect("an HTTP client");
+    let numbers = NumberAccount::new(&config.account_sid, &config.auth_token);
+    for (number, sms_url) in ACCOUNT_NUMBERS {
+        numbers.add(number, sms_url);
+    }
     let standin = Arc::new(Standin {
         config,
         contract: Contract::default(),
         list_contract: ListContract::default(),
         http,
         phones: Mutex::new(Phones::default()),
+        numbers,
     });
     Router::new()
         .route("/", get(|| async { Json(json!({ "service": "switchboard twilio stand-in" })) }))
         .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
+        .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json", get(list_numbers))
+        .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{sid}", post(update_number))
         .route("/phones", get(all_phones))
         .route("/phones/{phone}/messages", get(phone_messages).post(phone_texts))
         .with_state(standin)
@@ -378,6 +396,45 @@ fn resource(account_sid: &str, sms: &PhoneSms, sid: &str) -> MessageResource {
 
 /// "List Messages": every message the account sent (accepted sends) or received (the phones'
 /// texts) that passes the filters, newest first, one page.
+/// "List IncomingPhoneNumber", checked against the official operation.
+async fn list_numbers(
+    State(standin): State<Arc<Standin>>,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let answer = standin.numbers.list(uri.path(), authorization, query.as_deref().unwrap_or(""));
+    number_answer("list numbers", answer)
+}
+
+/// "Update IncomingPhoneNumber" (`{sid}` is `PN….json`), checked against the official operation.
+async fn update_number(
+    State(standin): State<Arc<Standin>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let answer = standin.numbers.update(
+        uri.path(),
+        header(header::AUTHORIZATION),
+        header(header::CONTENT_TYPE),
+        &body,
+    );
+    if answer.0 == 200 {
+        println!("twilio-standin: {} now sends its SMS to {}", answer.1["phone_number"], answer.1["sms_url"]);
+    }
+    number_answer("update a number", answer)
+}
+
+fn number_answer(what: &str, (status, body): (u16, serde_json::Value)) -> Response {
+    if status >= 400 {
+        eprintln!("twilio-standin: refused to {what}: {}", body["message"]);
+    }
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), Json(body)).into_response()
+}
+
 async fn list_messages(
     State(standin): State<Arc<Standin>>,
     uri: Uri,
@@ -719,5 +776,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(refused.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn the_accounts_numbers_are_listed_and_updated_like_twilio() {
+        let base = start(Duration::from_millis(50)).await;
+        let http = reqwest::Client::new();
+        let list = format!("{base}/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json");
+        let page: Value =
+            http.get(&list).basic_auth(SID, Some(TOKEN)).send().await.unwrap().json().await.unwrap();
+        let numbers = page["incoming_phone_numbers"].as_array().unwrap();
+        assert_eq!(numbers.len(), ACCOUNT_NUMBERS.len());
+        let sid = numbers[0]["sid"].as_str().unwrap();
+        let update = format!("{base}/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/{sid}.json");
+        let form = [("SmsUrl", "http://127.0.0.1:9000/api/webhooks/twilio/incoming"), ("SmsMethod", "POST")];
+        let updated = http.post(&update).basic_auth(SID, Some(TOKEN)).form(&form).send().await.unwrap();
+        assert_eq!(updated.status(), 200);
+        let updated: Value = updated.json().await.unwrap();
+        assert_eq!(updated["sms_url"], form[0].1);
+        let refused =
+            http.post(&update).basic_auth(SID, Some(TOKEN)).form(&[("SmsMethod", "PUT")]).send().await;
+        assert_eq!(refused.unwrap().status(), 400);
+        assert_eq!(http.get(&list).send().await.unwrap().status(), 401);
     }
 }

@@ -26,11 +26,11 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: u16, code: i64, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, code: i64, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into() }
     }
 
-    fn bad(message: impl Into<String>) -> Self {
+    pub(crate) fn bad(message: impl Into<String>) -> Self {
         Self::new(400, 21_000, message)
     }
 
@@ -72,7 +72,7 @@ impl Default for Contract {
 }
 
 /// The schema of the operation's AccountSid path parameter.
-fn account_sid_schema(operation: &Value) -> Value {
+pub(crate) fn account_sid_schema(operation: &Value) -> Value {
     operation["parameters"]
         .as_array()
         .and_then(|ps| ps.iter().find(|p| p["name"] == "AccountSid"))
@@ -92,6 +92,16 @@ fn authenticate(
         .strip_prefix("/2010-04-01/Accounts/")
         .and_then(|rest| rest.strip_suffix("/Messages.json"))
         .ok_or_else(|| Refusal::new(404, 20404, "The requested resource was not found"))?;
+    authenticate_as(sid, authorization, schema, account)
+}
+
+/// The path's account SID against its schema, and HTTP Basic auth as that account.
+pub(crate) fn authenticate_as(
+    sid: &str,
+    authorization: Option<&str>,
+    schema: &Value,
+    account: &Account<'_>,
+) -> Result<(), Refusal> {
     check_string("AccountSid", sid, schema).map_err(Refusal::bad)?;
     let credentials =
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", account.sid, account.auth_token));
@@ -141,7 +151,7 @@ impl Contract {
     }
 }
 
-fn check_field(name: &str, values: &[String], schema: &Value) -> Result<(), String> {
+pub(crate) fn check_field(name: &str, values: &[String], schema: &Value) -> Result<(), String> {
     match schema["type"].as_str() {
         Some("array") => values.iter().try_for_each(|v| check_string(name, v, &schema["items"])),
         Some("boolean") if values.iter().any(|v| v != "true" && v != "false") => {
@@ -165,11 +175,16 @@ fn check_field(name: &str, values: &[String], schema: &Value) -> Result<(), Stri
 }
 
 /// Checks a value against a string schema: pattern, lengths, uri and phone-number formats.
-fn check_string(name: &str, value: &str, schema: &Value) -> Result<(), String> {
+pub(crate) fn check_string(name: &str, value: &str, schema: &Value) -> Result<(), String> {
     if let Some(pattern) = schema["pattern"].as_str() {
         let re = regex_lite::Regex::new(pattern).map_err(|e| e.to_string())?;
         if !re.is_match(value) {
             return Err(format!("{name} does not match {pattern}"));
+        }
+    }
+    if let Some(allowed) = schema["enum"].as_array() {
+        if !allowed.iter().any(|a| a.as_str() == Some(value)) {
+            return Err(format!("{name} is not one of {allowed:?}"));
         }
     }
     let len = value.chars().count() as u64;

@@ -3,6 +3,9 @@
 use switchboard::api::bodies::{NumberBody, NumberDeleted, NumberPage, PageParams};
 use switchboard::api::{self, Access, Call, Reply, Routes};
 use switchboard::core::domain::number::NumberStatus;
+use switchboard::core::service::number_import::{
+    self, NumberImportReport, NumberImportRequest, ProviderNumberPage,
+};
 use switchboard::core::service::numbers::{self, AddNumberRequest};
 use switchboard::core::AppError;
 use switchboard::route;
@@ -14,6 +17,8 @@ pub fn routes() -> Routes {
             route!(Access::Admin, list_numbers),
             route!(Access::Admin, add_number),
             route!(Access::Admin, remove_number),
+            route!(Access::Admin, list_twilio_numbers),
+            route!(Access::Admin, import_numbers),
         ],
     )
 }
@@ -83,4 +88,34 @@ async fn add_number(call: Call) -> Reply {
 async fn remove_number(call: Call) -> Reply {
     let removed = numbers::remove(call.app(), call.param("phoneNumber")?).await?;
     api::json(200, &NumberDeleted { deleted: removed })
+}
+
+/// The Twilio account's numbers, one Twilio page at a time, each with whether it is in the pool
+/// and where its SMS webhook points.
+#[utoipa::path(
+    get,
+    path = "/api/numbers/twilio",
+    tag = "numbers",
+    params(("pageToken" = Option<String>, Query, description = "A previous page's `nextPageToken`.")),
+    responses((status = 200, description = "One page of the account's numbers.", body = ProviderNumberPage)),
+    extensions(("x-errors" = json!(["invalid_request", "twilio_not_configured", "upstream_failed", "throttled"])))
+)]
+async fn list_twilio_numbers(call: Call) -> Reply {
+    let token = call.query("pageToken").filter(|t| !t.is_empty());
+    api::json(200, &number_import::list(call.app(), token.as_deref()).await?)
+}
+
+/// Imports numbers of the Twilio account into the pool and points each at the inbound webhook
+/// (SmsUrl, POST) and status callback. A number already pointed at us is not updated; one
+/// pointed elsewhere is left alone, and out of the pool, unless `takeOver` is true. Idempotent.
+#[utoipa::path(
+    post,
+    path = "/api/numbers/import",
+    tag = "numbers",
+    request_body = NumberImportRequest,
+    responses((status = 200, description = "What happened to each number, in the order named.", body = NumberImportReport)),
+    extensions(("x-errors" = json!(["invalid_request", "validation_failed", "webhook_url_unknown", "twilio_not_configured", "upstream_failed", "throttled"])))
+)]
+async fn import_numbers(call: Call) -> Reply {
+    api::json(200, &number_import::import(call.app(), call.json()?).await?)
 }

@@ -4,6 +4,6 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     switchboard::telemetry::init();
-    let state = switchboard::AppState::from_env().await?;
+    let state = switchboard::AppState::from_env().await?.with_twilio_numbers()?;
     switchboard::api::run(state, switchboard_numbers::routes()).await
 }

@@ -85,6 +85,8 @@ pub const ERROR_CODES: &[ErrorCode] = codes![
     409 "duplicate" "This message was received already.",
     409 "message_deleted" "The message was deleted: nothing to send.",
     409 "concurrent_update" "The resource changed concurrently: retry the request.",
+    409 "twilio_not_configured" "The deployment has no Twilio account (`TWILIO_ACCOUNT_SID`): its numbers cannot be listed or imported.",
+    409 "webhook_url_unknown" "The deployment has no inbound webhook URL (`INBOUND_WEBHOOK_URL` or `PUBLIC_BASE_URL`) to point numbers at.",
     413 "payload_too_large" "The body is over 64 KiB.",
     422 "validation_failed" "Well-formed but invalid: an email, a phone number, a password's length, a name; `field` names it.",
     429 "throttled" "The database is busy: retry shortly.",

@@ -61,9 +61,9 @@ impl TwilioSettings {
 }
 
 pub struct TwilioClient {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     messages_url: String,
-    settings: TwilioSettings,
+    pub(crate) settings: TwilioSettings,
 }
 
 /// What Twilio answers on success (only the fields we use).
@@ -133,7 +133,7 @@ impl SmsSender for TwilioClient {
 }
 
 /// One Twilio call's latency and error code, for the request's metrics.
-fn record_call<T>(started: std::time::Instant, result: &Result<T, SendError>) {
+pub(crate) fn record_call<T>(started: std::time::Instant, result: &Result<T, SendError>) {
     let failure =
         result.as_ref().err().map(|e| e.code().map_or_else(|| e.kind().to_string(), |c| c.to_string()));
     switchboard_core::observe::twilio_call(started.elapsed(), failure);
@@ -162,14 +162,7 @@ impl TwilioClient {
                 .unwrap_or(DeliveryStatus::Queued);
             return Ok(Accepted { sid: resource.sid, status });
         }
-        let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-        let code = error.as_ref().and_then(|e| e.code);
-        let message = error.and_then(|e| e.message).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
-        Err(match status.as_u16() {
-            429 => SendError::Throttled { code, message },
-            500..=599 => SendError::Unavailable(message),
-            _ => SendError::Rejected { code, message },
-        })
+        Err(refusal(status, &body))
     }
 
     /// "List Messages" filtered by To and From, newest first; the first with the same body
@@ -187,15 +180,7 @@ impl TwilioClient {
         let status = response.status();
         let body = response.bytes().await.map_err(|_| SendError::Timeout)?;
         if !status.is_success() {
-            let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-            let code = error.as_ref().and_then(|e| e.code);
-            let message =
-                error.and_then(|e| e.message).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
-            return Err(match status.as_u16() {
-                429 => SendError::Throttled { code, message },
-                500..=599 => SendError::Unavailable(message),
-                _ => SendError::Rejected { code, message },
-            });
+            return Err(refusal(status, &body));
         }
         let page: MessagePage = serde_json::from_slice(&body)
             .map_err(|e| SendError::Unavailable(format!("unreadable list: {e}")))?;
@@ -216,9 +201,21 @@ impl TwilioClient {
     }
 }
 
+/// Twilio's answer to a request it did not carry out, from its status and error body.
+pub(crate) fn refusal(status: reqwest::StatusCode, body: &[u8]) -> SendError {
+    let error: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let code = error.as_ref().and_then(|e| e.code);
+    let message = error.and_then(|e| e.message).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+    match status.as_u16() {
+        429 => SendError::Throttled { code, message },
+        500..=599 => SendError::Unavailable(message),
+        _ => SendError::Rejected { code, message },
+    }
+}
+
 /// A request that got no answer: refused connections reached nobody; anything else (a timeout,
 /// a connection dropped after sending) may have reached Twilio.
-fn transport_error(err: reqwest::Error) -> SendError {
+pub(crate) fn transport_error(err: reqwest::Error) -> SendError {
     if err.is_connect() && !err.is_timeout() {
         SendError::Unreachable(err.to_string())
     } else {

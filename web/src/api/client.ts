@@ -292,6 +292,15 @@ export const api = {
   async removeNumber(phoneNumber: string): Promise<void> {
     await call("DELETE", `/api/numbers/${enc(phoneNumber)}`);
   },
+  /** A page of the Twilio account's numbers, each with whether it is in the pool and where it points. */
+  async twilioNumbers(pageToken?: string | null): Promise<Schemas["ProviderNumberPage"]> {
+    return call<Schemas["ProviderNumberPage"]>("GET", `/api/numbers/twilio${query({ pageToken })}`);
+  },
+  /** Imports numbers of the account into the pool, pointing each at the inbound webhook. */
+  async importNumbers(phoneNumbers: string[], takeOver: boolean): Promise<Schemas["NumberImportResult"][]> {
+    const body = { phoneNumbers, takeOver };
+    return (await call<Schemas["NumberImportReport"]>("POST", "/api/numbers/import", body)).results;
+  },
   /** A page of the inbox; the first also carries the unread total over every conversation. */
   async inbox(cursor?: string | null, limit = 20): Promise<Paged<InboxLine> & { unreadTotal: number | null }> {
     const r = await call<Schemas["ConversationPage"]>(

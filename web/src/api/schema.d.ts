@@ -431,6 +431,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/numbers/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Imports numbers of the Twilio account into the pool and points each at the inbound webhook
+         *     (SmsUrl, POST) and status callback. A number already pointed at us is not updated; one
+         *     pointed elsewhere is left alone, and out of the pool, unless `takeOver` is true. Idempotent.
+         * @description Admins only (`ADMIN_EMAILS`).
+         */
+        post: operations["import_numbers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/numbers/twilio": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The Twilio account's numbers, one Twilio page at a time, each with whether it is in the pool
+         *     and where its SMS webhook points.
+         * @description Admins only (`ADMIN_EMAILS`).
+         */
+        get: operations["list_twilio_numbers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/numbers/{phoneNumber}": {
         parameters: {
             query?: never;
@@ -1080,6 +1123,23 @@ export interface components {
         NumberDeleted: {
             deleted: components["schemas"]["E164"];
         };
+        NumberImportReport: {
+            results: components["schemas"]["NumberImportResult"][];
+        };
+        NumberImportRequest: {
+            /** @description The numbers to import (1 to 20), in any notation. */
+            phoneNumbers: string[];
+            /** @description Point numbers at us even when their SmsUrl is someone else's. */
+            takeOver?: boolean;
+        };
+        NumberImportResult: {
+            /** @description E.164. */
+            phoneNumber: string;
+            pool: components["schemas"]["PoolOutcome"];
+            /** @description The SmsUrl the number had before (shown for a number pointed elsewhere). */
+            previousSmsUrl?: string | null;
+            wiring: components["schemas"]["WiringOutcome"];
+        };
         /** @description One page of the number pool. */
         NumberPage: {
             /** @description The `cursor` of the next page; `null` on the last one. */
@@ -1150,12 +1210,30 @@ export interface components {
             /** @enum {string} */
             type: "pong";
         };
+        /** @enum {string} */
+        PoolOutcome: "imported" | "alreadyInPool" | "notImported";
         /** @description PUT /api/users/profile. An absent field stays as it is; `null` or "" clears it. */
         ProfileUpdate: {
             email?: string | null;
             firstName?: string | null;
             lastName?: string | null;
             phoneNumber?: string | null;
+        };
+        ProviderNumberPage: {
+            /** @description Where imported numbers are pointed (None: the deployment has no inbound webhook URL). */
+            inboundWebhookUrl?: string | null;
+            /** @description Pass as `pageToken` for the next page; absent on the last. */
+            nextPageToken?: string | null;
+            numbers: components["schemas"]["ProviderNumberView"][];
+        };
+        ProviderNumberView: {
+            inPool: boolean;
+            phoneNumber: string;
+            /** @description Twilio's SID of the number (`PN…`). */
+            sid: string;
+            smsUrl?: string | null;
+            statusCallback?: string | null;
+            wiring: components["schemas"]["WiringState"];
         };
         /** @description What other users may see of a user (the directory): no email, no personal phone. */
         PublicUserView: {
@@ -1359,6 +1437,13 @@ export interface components {
             username: string;
             virtualPhoneNumber?: components["schemas"]["E164"] | null;
         };
+        /** @enum {string} */
+        WiringOutcome: "wired" | "alreadyWired" | "pointedElsewhere";
+        /**
+         * @description Where a number's inbound SMS go, seen from us.
+         * @enum {string}
+         */
+        WiringState: "wired" | "notWired" | "pointedElsewhere";
     };
     responses: {
         /** @description `concurrent_update`: The resource changed concurrently: retry the request. */
@@ -1473,6 +1558,20 @@ export interface components {
                 };
             };
         };
+        /** @description `twilio_not_configured`: The deployment has no Twilio account (`TWILIO_ACCOUNT_SID`): its numbers cannot be listed or imported. */
+        twilio_not_configured: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {string} */
+                        code?: "twilio_not_configured";
+                    };
+                };
+            };
+        };
         /** @description `unauthorized`: No bearer token, a bad or expired one (`WWW-Authenticate: Bearer`); wrong credentials. */
         unauthorized: {
             headers: {
@@ -1484,6 +1583,20 @@ export interface components {
                     error?: {
                         /** @enum {string} */
                         code?: "unauthorized";
+                    };
+                };
+            };
+        };
+        /** @description `upstream_failed`: A provider (Twilio, the delivery queue) failed. */
+        upstream_failed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {string} */
+                        code?: "upstream_failed";
                     };
                 };
             };
@@ -2776,6 +2889,86 @@ export interface operations {
             422: components["responses"]["validation_failed"];
             429: components["responses"]["throttled"];
             500: components["responses"]["internal_error"];
+        };
+    };
+    import_numbers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NumberImportRequest"];
+            };
+        };
+        responses: {
+            /** @description What happened to each number, in the order named. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NumberImportReport"];
+                };
+            };
+            400: components["responses"]["invalid_request"];
+            401: components["responses"]["unauthorized"];
+            403: components["responses"]["forbidden"];
+            /**
+             * @description `webhook_url_unknown`: The deployment has no inbound webhook URL (`INBOUND_WEBHOOK_URL` or `PUBLIC_BASE_URL`) to point numbers at.
+             *
+             *     `twilio_not_configured`: The deployment has no Twilio account (`TWILIO_ACCOUNT_SID`): its numbers cannot be listed or imported.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "webhook_url_unknown" | "twilio_not_configured";
+                        };
+                    };
+                };
+            };
+            413: components["responses"]["payload_too_large"];
+            422: components["responses"]["validation_failed"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+            502: components["responses"]["upstream_failed"];
+        };
+    };
+    list_twilio_numbers: {
+        parameters: {
+            query?: {
+                /** @description A previous page's `nextPageToken`. */
+                pageToken?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the account's numbers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderNumberPage"];
+                };
+            };
+            400: components["responses"]["invalid_request"];
+            401: components["responses"]["unauthorized"];
+            403: components["responses"]["forbidden"];
+            409: components["responses"]["twilio_not_configured"];
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+            502: components["responses"]["upstream_failed"];
         };
     };
     remove_number: {

@@ -1,6 +1,6 @@
 import { useEffect, useId, useState } from "preact/hooks";
 import { api } from "../api/client";
-import type { NumberStatus, PoolNumber } from "../api/types";
+import type { NumberStatus, PoolNumber, Schemas } from "../api/types";
 import { ErrorText, Field, Screen, Time, useAction } from "../ui";
 
 /** Admins: the pool of Twilio numbers, by status; add and remove. */
@@ -21,6 +21,7 @@ export function Numbers() {
   useEffect(() => {
     void list.run(() => load());
   }, [status]);
+  const reload = () => list.run(() => load());
 
   return (
     <Screen title="Number pool">
@@ -103,6 +104,95 @@ export function Numbers() {
           Load more numbers
         </button>
       )}
+      <FromTwilio onImported={() => void reload()} />
     </Screen>
+  );
+}
+
+type AccountNumber = Schemas["ProviderNumberView"];
+type ImportResult = Schemas["NumberImportResult"];
+
+const WIRING: Record<string, string> = {
+  wired: "points here",
+  notWired: "not pointed here yet",
+  pointedElsewhere: "points elsewhere",
+  alreadyWired: "already pointed here",
+};
+const POOL: Record<string, string> = {
+  imported: "imported",
+  alreadyInPool: "already in the pool",
+  notImported: "not imported",
+};
+
+/** The Twilio account's numbers: pick some, import them; each is pointed at the inbound webhook. */
+function FromTwilio({ onImported }: { onImported: () => void }) {
+  const [numbers, setNumbers] = useState<AccountNumber[]>([]);
+  const [next, setNext] = useState<string | null>(null);
+  const [chosen, setChosen] = useState<string[]>([]);
+  const [takeOver, setTakeOver] = useState(false);
+  const [results, setResults] = useState<ImportResult[]>([]);
+  const list = useAction();
+  const importing = useAction();
+
+  async function load(token: string | null = null) {
+    const page = await api.twilioNumbers(token);
+    setNumbers((old) => (token ? [...old, ...page.numbers] : page.numbers));
+    setNext(page.nextPageToken ?? null);
+  }
+  useEffect(() => {
+    void list.run(() => load());
+  }, []);
+  const toggle = (n: string) => setChosen((old) => (old.includes(n) ? old.filter((x) => x !== n) : [...old, n]));
+
+  return (
+    <section aria-labelledby="from-twilio">
+      <h2 id="from-twilio">From Twilio</h2>
+      <ErrorText error={list.error} />
+      <ul class="plain">
+        {numbers.map((n) => (
+          <li key={n.sid}>
+            <label>
+              <input type="checkbox" checked={chosen.includes(n.phoneNumber)} onChange={() => toggle(n.phoneNumber)} />{" "}
+              {n.phoneNumber} — {n.inPool ? "in the pool" : "not in the pool"}, {WIRING[n.wiring]}
+              {n.wiring === "pointedElsewhere" && <span class="muted"> ({n.smsUrl})</span>}
+            </label>
+          </li>
+        ))}
+      </ul>
+      {next && (
+        <button type="button" disabled={list.busy} onClick={() => void list.run(() => load(next))}>
+          More numbers from Twilio
+        </button>
+      )}
+      <label>
+        <input type="checkbox" checked={takeOver} onChange={(e) => setTakeOver(e.currentTarget.checked)} /> Take over
+        numbers pointed elsewhere
+      </label>
+      <button
+        type="button"
+        class="primary"
+        disabled={importing.busy || chosen.length === 0}
+        onClick={() =>
+          void importing.run(async () => {
+            setResults(await api.importNumbers(chosen, takeOver));
+            setChosen([]);
+            await load();
+            onImported();
+          })
+        }
+      >
+        Import {chosen.length || ""}
+      </button>
+      <ErrorText error={importing.error} />
+      {results.length > 0 && (
+        <ul aria-live="polite">
+          {results.map((r) => (
+            <li key={r.phoneNumber}>
+              {r.phoneNumber}: {POOL[r.pool]}, {WIRING[r.wiring]}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
   );
 }

@@ -53,6 +53,11 @@ async fn main() {
         xtask::standin::ANSWERS_LATE,
         late
     );
+    let numbers: Vec<&str> = xtask::standin::ACCOUNT_NUMBERS.iter().map(|(n, _)| *n).collect();
+    println!(
+        "twilio-standin: the account's numbers (IncomingPhoneNumbers, to import): {}",
+        numbers.join(", ")
+    );
     if let Err(e) = axum::serve(listener, router(config)).await {
         eprintln!("twilio-standin: {e}");
         std::process::exit(1);

@@ -22,6 +22,7 @@ mod gateway;
 mod messages;
 mod numbers;
 mod outbox;
+mod provider;
 mod queue;
 mod sms;
 mod users;
@@ -50,6 +51,7 @@ use crate::domain::user::User;
 use crate::ports::StoreError;
 
 pub use gateway::{FakeGateway, Post};
+pub use provider::FakeNumbers;
 pub use queue::FakeQueue;
 pub use sms::FakeSms;
 

@@ -11,6 +11,7 @@ pub mod export;
 pub mod idle;
 pub mod inbound;
 pub mod messages;
+pub mod number_import;
 pub mod numbers;
 pub mod pipeline;
 pub mod reading;
@@ -24,11 +25,12 @@ use phonenumber::country;
 
 use crate::auth::{Roles, TokenService};
 use crate::error::AppError;
+use crate::ports::provider::NoProvider;
 use crate::ports::queue::NoQueue;
 use crate::ports::sms::NotConfigured;
 use crate::ports::{
-    ConnectionStore, ContactStore, ConversationStore, JobQueue, MessageStore, NumberPool, OutboxStore,
-    SmsSender, Stores, UserStore, WebhookStore,
+    ConnectionStore, ContactStore, ConversationStore, JobQueue, MessageStore, NumberPool, NumberProvider,
+    OutboxStore, SmsSender, Stores, UserStore, WebhookStore,
 };
 pub use events::{Published, Publisher};
 
@@ -43,6 +45,8 @@ pub struct Settings {
     pub roles: Roles,
     /// Where Twilio posts delivery statuses; each send adds `?deliveryId=…`.
     pub status_callback_url: Option<String>,
+    /// Where Twilio posts inbound SMS (the inbound webhook): what imported numbers are pointed at.
+    pub inbound_webhook_url: Option<String>,
     /// How the delivery pipeline retries.
     pub delivery: DeliverySettings,
     /// What a phone texting HELP or INFO is answered (`HELP_REPLY`, or built from `OPERATOR_NAME`).
@@ -59,6 +63,7 @@ impl Default for Settings {
             max_group_size: 50,
             roles: Roles::default(),
             status_callback_url: None,
+            inbound_webhook_url: None,
             delivery: DeliverySettings::default(),
             help_reply: inbound::default_help_reply("Switchboard"),
             idle_close_after: None,
@@ -112,6 +117,8 @@ pub struct App {
     /// Fails every send unless [`App::with_sms`] gave it a sender: only the functions that send
     /// SMS build a Twilio client.
     pub sms: Arc<dyn SmsSender>,
+    /// The Twilio account's numbers; fails every call unless [`App::with_provider`] gave it one.
+    pub provider: Arc<dyn NumberProvider>,
     /// Disabled (no reads, no posts) unless [`App::with_events`] gave it a gateway.
     pub events: Publisher,
     /// The delivery pipeline's queue; refuses every job unless [`App::with_queue`] gave it one.
@@ -133,6 +140,7 @@ impl App {
             webhooks: stores.clone(),
             contacts: stores,
             sms: Arc::new(NotConfigured),
+            provider: Arc::new(NoProvider),
             events: Publisher::disabled(),
             queue: Arc::new(NoQueue),
         }
@@ -144,6 +152,10 @@ impl App {
 
     pub fn with_sms(self, sms: Arc<dyn SmsSender>) -> Self {
         Self { sms, ..self }
+    }
+
+    pub fn with_provider(self, provider: Arc<dyn NumberProvider>) -> Self {
+        Self { provider, ..self }
     }
 
     pub fn with_events(self, events: Publisher) -> Self {
