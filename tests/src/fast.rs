@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use switchboard::api::Routes;
 use switchboard::core::domain::ids::{ConnectionId, ConversationId, UserId};
 use switchboard::core::domain::phone::E164;
-use switchboard::core::memory::{FakeGateway, FakeQueue, FakeSms, MemoryStore};
+use switchboard::core::memory::{FakeGateway, FakeMedia, FakeQueue, FakeSms, MemoryStore};
 use switchboard::core::ports::queue::Job;
 use switchboard::core::service::{pipeline, realtime, Publisher};
 use switchboard::core::AppError;
@@ -49,6 +49,8 @@ pub struct FastApp {
     pub gateway: Arc<FakeGateway>,
     /// The delivery pipeline's queue (SQS): the jobs sends, relays and retries queued.
     pub queue: Arc<FakeQueue>,
+    /// The media bucket (S3): presigned URLs name their key; `put` stands in for an upload.
+    pub media: Arc<FakeMedia>,
 }
 
 impl Default for FastApp {
@@ -87,11 +89,13 @@ impl FastApp {
         let sms = Arc::new(FakeSms::new());
         let gateway = Arc::new(FakeGateway::new());
         let queue = Arc::new(FakeQueue::new());
+        let media = Arc::new(FakeMedia::new());
         let state = AppState::in_memory(config, store.clone())
+            .with_media_store(media.clone())
             .with_sms(sms.clone())
             .with_publisher(Publisher::new(gateway.clone()))
             .with_job_queue(queue.clone());
-        Self { state, store, sms, gateway, queue }
+        Self { state, store, sms, gateway, queue, media }
     }
 
     /// The use cases' dependencies, for calling a use case directly.
