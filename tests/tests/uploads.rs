@@ -7,6 +7,7 @@
 //! at all (a PUT of another type, another size or a corrupted signature all get 200), so this
 //! tier asserts what the signature covers, not S3's refusal.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -59,14 +60,21 @@ async fn a_browser_uploads_through_the_presigned_put_and_a_send_finds_the_upload
     let ada = app.register("ada").await;
     let user = app.state.app.users.get_user(ada.user_id.parse().unwrap()).await.unwrap().unwrap();
     let photo = vec![7u8; 1234];
-    let ticket = ticket(&app, &ada, "image/png", photo.len()).await;
+    // Presigning is local (no S3 request); the table is read only to authenticate the caller.
+    let (ticket, requests) = app.count_operations(|| ticket(&app, &ada, "image/png", photo.len())).await;
+    assert_eq!(requests, BTreeMap::from([("GetItem".to_string(), 1)]));
     let id = ticket["uploadId"].as_str().unwrap().to_string();
 
     let found = media::uploaded_media(&app.state.app, &user, std::slice::from_ref(&id)).await;
     assert_eq!(found.unwrap_err().field(), Some("media"), "nothing uploaded yet");
 
     assert!(put(&ticket, "image/png", photo).await.is_success());
-    let keys = media::uploaded_media(&app.state.app, &user, std::slice::from_ref(&id)).await.unwrap();
+    // One HeadObject per upload, no table request.
+    let (keys, requests) = app
+        .count_operations(|| media::uploaded_media(&app.state.app, &user, std::slice::from_ref(&id)))
+        .await;
+    assert!(requests.is_empty(), "{requests:?}");
+    let keys = keys.unwrap();
     assert_eq!(keys, vec![UploadKey::of(user.id, &id).unwrap()]);
     let download =
         app.state.app.media.presign_get(keys[0].as_str(), std::time::Duration::from_secs(60)).await.unwrap();
