@@ -118,6 +118,10 @@ while IFS='=' read -r name value; do
     DELIVERY_QUEUE_URL | DELIVERY_DEAD_LETTER_QUEUE_URL) export "$name=$value" ;;
   esac
 done <<<"$queue_env"
+# The media bucket, on the same moto as the queues.
+export AWS_ENDPOINT_URL_S3="${AWS_ENDPOINT_URL_S3:-$AWS_ENDPOINT_URL_SQS}"
+bucket_env=$("$bin"/xtask create-bucket "$TABLE_NAME")
+export "${bucket_env?}"
 WEBSOCKET_PORT="$WEBSOCKET_PORT" API_PORT="$API_PORT" "$bin"/websocket-gateway &
 pids+=("$!")
 twilio_line="Twilio                     the account in TWILIO_ACCOUNT_SID"

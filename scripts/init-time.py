@@ -51,6 +51,7 @@ def measure(bootstrap: Path) -> float:
         "STATUS_CALLBACK_URL": "https://example.com/status",
         "DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/delivery",
         "DELIVERY_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/delivery-dlq",
+        "MEDIA_BUCKET": "switchboard-media",
         "WEBSOCKET_API_ENDPOINT": "https://example.execute-api.us-east-1.amazonaws.com/live",
         "RUST_LOG": "info",
     }

@@ -18,13 +18,14 @@ use switchboard_core::auth::TokenService;
 use switchboard_core::memory::MemoryStore;
 use switchboard_core::ports::provider::NoProvider;
 use switchboard_core::ports::sms::NotConfigured;
-use switchboard_core::ports::{JobQueue, NumberProvider, SmsSender};
+use switchboard_core::ports::{JobQueue, MediaStore, NumberProvider, SmsSender};
 use switchboard_core::service::Publisher;
 use switchboard_core::App;
 
 use crate::apigw::ApiGatewayManagement;
 use crate::config::{Config, ConfigError};
 use crate::dynamo::{DynamoStore, RoundTrips};
+use crate::s3::S3Media;
 use crate::sqs::SqsQueue;
 use crate::twilio::{TwilioClient, TwilioSettings};
 
@@ -125,6 +126,18 @@ impl AppState {
         let aws = self.aws.clone().ok_or(ConfigError::Missing("AWS configuration"))?;
         let dead_letters = self.config.delivery_dead_letter_queue_url.clone();
         Ok(self.with_job_queue(Arc::new(SqsQueue::new(&aws, url, dead_letters))))
+    }
+
+    /// Presigns uploads and downloads in the media bucket (`MEDIA_BUCKET`, required).
+    pub fn with_media(self) -> Result<Self, ConfigError> {
+        let bucket = self.config.media_bucket.clone().ok_or(ConfigError::Missing("MEDIA_BUCKET"))?;
+        let aws = self.aws.clone().ok_or(ConfigError::Missing("AWS configuration"))?;
+        Ok(self.with_media_store(Arc::new(S3Media::new(&aws, bucket))))
+    }
+
+    pub fn with_media_store(mut self, media: Arc<dyn MediaStore>) -> Self {
+        self.app = self.app.with_media(media);
+        self
     }
 
     pub fn with_job_queue(mut self, queue: Arc<dyn JobQueue>) -> Self {

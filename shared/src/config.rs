@@ -53,6 +53,8 @@ pub struct Config {
     /// The delivery pipeline's queue and its dead-letter queue (SQS queue URLs).
     pub delivery_queue_url: Option<String>,
     pub delivery_dead_letter_queue_url: Option<String>,
+    /// `MEDIA_BUCKET`: the private bucket of message media (S3 bucket naming rules checked here).
+    pub media_bucket: Option<String>,
     /// How the pipeline retries (`DELIVERY_*`).
     pub delivery: DeliverySettings,
     pub twilio_timeout: Duration,
@@ -74,6 +76,23 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+}
+
+/// S3's bucket naming rules (3 to 63 lower-case letters, digits, dots and hyphens, starting
+/// and ending with a letter or digit), so a typo fails the cold start, not the first upload.
+fn validate_bucket_name(name: String) -> Result<String, ConfigError> {
+    let valid_chars =
+        name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let valid_ends = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if (3..=63).contains(&name.len()) && valid_chars && valid_ends {
+        Ok(name)
+    } else {
+        Err(ConfigError::Invalid {
+            name: "MEDIA_BUCKET",
+            reason: format!("{name:?} is not an S3 bucket name"),
+        })
+    }
 }
 
 /// Largest group: creating one is a single transaction of the conversation, its participants and
@@ -153,6 +172,7 @@ impl Config {
             public_base_url: get("PUBLIC_BASE_URL"),
             delivery_queue_url: get("DELIVERY_QUEUE_URL"),
             delivery_dead_letter_queue_url: get("DELIVERY_DEAD_LETTER_QUEUE_URL"),
+            media_bucket: get("MEDIA_BUCKET").map(validate_bucket_name).transpose()?,
             delivery: delivery_settings(&get)?,
             twilio_timeout: Duration::from_millis(parse_num(&get, "TWILIO_TIMEOUT_MS", 8000)?),
             websocket_api_endpoint: get("WEBSOCKET_API_ENDPOINT"),
@@ -325,6 +345,16 @@ mod tests {
         assert!(config(&[("JWT_SECRET", SECRET), ("DEFAULT_REGION", "XX")]).is_err());
         assert!(config(&[("JWT_SECRET", SECRET), ("MAX_GROUP_SIZE", "0")]).is_err());
         assert!(config(&[("JWT_SECRET", SECRET), ("MAX_GROUP_SIZE", "51")]).is_err());
+    }
+
+    #[test]
+    fn the_media_bucket_must_be_an_s3_bucket_name() {
+        let c = config(&[("JWT_SECRET", SECRET), ("MEDIA_BUCKET", "switchboard-media-1")]).unwrap();
+        assert_eq!(c.media_bucket.as_deref(), Some("switchboard-media-1"));
+        for bad in ["Media", "ab", "-media", "media_bucket"] {
+            let err = config(&[("JWT_SECRET", SECRET), ("MEDIA_BUCKET", bad)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { name: "MEDIA_BUCKET", .. }), "{bad}");
+        }
     }
 
     #[test]

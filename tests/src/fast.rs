@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use switchboard::api::Routes;
 use switchboard::core::domain::ids::{ConnectionId, ConversationId, UserId};
 use switchboard::core::domain::phone::E164;
-use switchboard::core::memory::{FakeGateway, FakeNumbers, FakeQueue, FakeSms, MemoryStore};
+use switchboard::core::memory::{FakeGateway, FakeMedia, FakeNumbers, FakeQueue, FakeSms, MemoryStore};
 use switchboard::core::ports::queue::Job;
 use switchboard::core::service::{pipeline, realtime, Publisher};
 use switchboard::core::AppError;
@@ -51,6 +51,8 @@ pub struct FastApp {
     pub queue: Arc<FakeQueue>,
     /// The Twilio account's numbers (IncomingPhoneNumbers): add some, inspect the updates.
     pub twilio_numbers: Arc<FakeNumbers>,
+    /// The media bucket (S3): presigned URLs name their key; `put` stands in for an upload.
+    pub media: Arc<FakeMedia>,
 }
 
 impl Default for FastApp {
@@ -90,12 +92,14 @@ impl FastApp {
         let gateway = Arc::new(FakeGateway::new());
         let queue = Arc::new(FakeQueue::new());
         let twilio_numbers = Arc::new(FakeNumbers::new());
+        let media = Arc::new(FakeMedia::new());
         let state = AppState::in_memory(config, store.clone())
+            .with_media_store(media.clone())
             .with_sms(sms.clone())
             .with_provider(twilio_numbers.clone())
             .with_publisher(Publisher::new(gateway.clone()))
             .with_job_queue(queue.clone());
-        Self { state, store, sms, gateway, queue, twilio_numbers }
+        Self { state, store, sms, gateway, queue, twilio_numbers, media }
     }
 
     /// The use cases' dependencies, for calling a use case directly.

@@ -239,6 +239,7 @@ fn the_edge_is_layered_without_cycles() {
             ("twilio", 2),
             ("apigw", 1),
             ("sqs", 1),
+            ("s3", 1),
             ("app", 3),
             ("api", 4),
         ],

@@ -9,9 +9,11 @@ use switchboard::api::bodies::{
 use switchboard::api::{self, Access, Call, Reply, Routes};
 use switchboard::core::domain::export::ExportFormat;
 use switchboard::core::domain::ids::{ConversationId, MessageId, UserId};
+use switchboard::core::domain::media::{UploadRequest, UploadSpec, UploadTicket};
 use switchboard::core::domain::message::{EditRequest, MessageView, SendRequest};
 use switchboard::core::ports::messages::StoredMessage;
 use switchboard::core::service::export::{self, ExportLimits};
+use switchboard::core::service::media;
 use switchboard::core::service::messages::{self, Sent};
 use switchboard::core::AppError;
 use switchboard::route;
@@ -29,6 +31,7 @@ pub fn routes() -> Routes {
             route!(Access::User, delete),
             route!(Access::User, send_to_user),
             route!(Access::User, send_to_phone),
+            route!(Access::User, create_upload),
         ],
     )
 }
@@ -271,4 +274,25 @@ async fn export_conversation(call: Call) -> Reply {
         .map(|cursor| format!("/api/conversations/{id}/export?format={}&cursor={cursor}", format.as_str()));
     let filename = format!("conversation-{id}.{}", format.as_str());
     api::response::download(format.content_type(), &filename, next.as_deref(), part.text)
+}
+
+/// Starts an upload of a picture to attach to a message: answers a presigned PUT that the
+/// browser sends the file's bytes to, straight to the media bucket, within 15 minutes.
+///
+/// Only Twilio's fully supported MMS types (image/jpeg, image/jpg, image/gif, image/png), at most
+/// 5 MB. The signature binds the declared type and exact size: the bucket refuses a PUT of any
+/// other. Then name the `uploadId` in a send's `media`.
+#[utoipa::path(
+    post,
+    path = "/api/uploads",
+    tag = "messages",
+    request_body = UploadRequest,
+    responses((status = 201, description = "Where and how to PUT the file.", body = UploadTicket)),
+    extensions(("x-errors" = json!(["invalid_request", "validation_failed"])))
+)]
+async fn create_upload(call: Call) -> Reply {
+    let body: UploadRequest = call.json()?;
+    let spec = UploadSpec::new(&body.content_type, body.size)?;
+    let ticket = media::create_upload(call.app(), &call.caller()?.user, spec).await?;
+    api::json(201, &ticket)
 }

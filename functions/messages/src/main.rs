@@ -4,6 +4,6 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     switchboard::telemetry::init();
-    let state = switchboard::AppState::from_env().await?.with_events().with_queue()?;
+    let state = switchboard::AppState::from_env().await?.with_events().with_queue()?.with_media()?;
     switchboard::api::run(state, switchboard_messages::routes()).await
 }

@@ -514,6 +514,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts an upload of a picture to attach to a message: answers a presigned PUT that the
+         *     browser sends the file's bytes to, straight to the media bucket, within 15 minutes.
+         * @description Only Twilio's fully supported MMS types (image/jpeg, image/jpg, image/gif, image/png), at most
+         *     5 MB. The signature binds the declared type and exact size: the bucket refuses a PUT of any
+         *     other. Then name the `uploadId` in a send's `media`.
+         */
+        post: operations["create_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users": {
         parameters: {
             query?: never;
@@ -1407,6 +1430,41 @@ export interface components {
             displayName: string;
             participantId: components["schemas"]["ParticipantId"];
             userId: components["schemas"]["UserId"];
+        };
+        /** @description `POST /api/uploads`: the file the browser is about to upload. */
+        UploadRequest: {
+            /**
+             * @description One of Twilio's fully supported MMS types: image/jpeg, image/jpg, image/gif, image/png.
+             * @example image/jpeg
+             */
+            contentType: string;
+            /**
+             * Format: int64
+             * @description The file's exact size in bytes, at most 5 MB (5,242,880).
+             * @example 482113
+             */
+            size: number;
+        };
+        /**
+         * @description Where and how to upload: PUT the file's bytes to `url` with exactly these headers before
+         *     `expiresAt`; then name `uploadId` in a send's `media`. The signature binds the type and
+         *     length: the bucket refuses any other.
+         */
+        UploadTicket: {
+            /** Format: date-time */
+            expiresAt: string;
+            /** @description `Content-Type` and `Content-Length`, to send as they are. */
+            headers: {
+                [key: string]: string;
+            };
+            /**
+             * @description Always `PUT`.
+             * @example PUT
+             */
+            method: string;
+            /** @example 01JDQ3K6W3N4VY8A1T2R5C7XZB */
+            uploadId: string;
+            url: string;
         };
         /** @description `{"user": …}`: a user as the caller may see them. */
         UserBody: {
@@ -3038,6 +3096,36 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            429: components["responses"]["throttled"];
+            500: components["responses"]["internal_error"];
+        };
+    };
+    create_upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UploadRequest"];
+            };
+        };
+        responses: {
+            /** @description Where and how to PUT the file. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadTicket"];
+                };
+            };
+            400: components["responses"]["invalid_request"];
+            401: components["responses"]["unauthorized"];
+            413: components["responses"]["payload_too_large"];
+            422: components["responses"]["validation_failed"];
             429: components["responses"]["throttled"];
             500: components["responses"]["internal_error"];
         };

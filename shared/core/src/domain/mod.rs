@@ -5,6 +5,7 @@ pub mod contact;
 pub mod conversation;
 pub mod export;
 pub mod ids;
+pub mod media;
 pub mod message;
 pub mod number;
 pub mod phone;

@@ -19,6 +19,7 @@ mod contacts;
 mod conversations;
 mod cursor;
 mod gateway;
+mod media;
 mod messages;
 mod numbers;
 mod outbox;
@@ -51,6 +52,7 @@ use crate::domain::user::User;
 use crate::ports::StoreError;
 
 pub use gateway::{FakeGateway, Post};
+pub use media::FakeMedia;
 pub use provider::FakeNumbers;
 pub use queue::FakeQueue;
 pub use sms::FakeSms;

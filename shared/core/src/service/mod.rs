@@ -10,6 +10,7 @@ pub mod events;
 pub mod export;
 pub mod idle;
 pub mod inbound;
+pub mod media;
 pub mod messages;
 pub mod number_import;
 pub mod numbers;
@@ -25,12 +26,13 @@ use phonenumber::country;
 
 use crate::auth::{Roles, TokenService};
 use crate::error::AppError;
+use crate::ports::media::NoMediaStore;
 use crate::ports::provider::NoProvider;
 use crate::ports::queue::NoQueue;
 use crate::ports::sms::NotConfigured;
 use crate::ports::{
-    ConnectionStore, ContactStore, ConversationStore, JobQueue, MessageStore, NumberPool, NumberProvider,
-    OutboxStore, SmsSender, Stores, UserStore, WebhookStore,
+    ConnectionStore, ContactStore, ConversationStore, JobQueue, MediaStore, MessageStore, NumberPool,
+    NumberProvider, OutboxStore, SmsSender, Stores, UserStore, WebhookStore,
 };
 pub use events::{Published, Publisher};
 
@@ -123,6 +125,8 @@ pub struct App {
     pub events: Publisher,
     /// The delivery pipeline's queue; refuses every job unless [`App::with_queue`] gave it one.
     pub queue: Arc<dyn JobQueue>,
+    /// The media bucket; refuses every request unless [`App::with_media`] gave it one.
+    pub media: Arc<dyn MediaStore>,
 }
 
 impl App {
@@ -143,11 +147,16 @@ impl App {
             provider: Arc::new(NoProvider),
             events: Publisher::disabled(),
             queue: Arc::new(NoQueue),
+            media: Arc::new(NoMediaStore),
         }
     }
 
     pub fn with_queue(self, queue: Arc<dyn JobQueue>) -> Self {
         Self { queue, ..self }
+    }
+
+    pub fn with_media(self, media: Arc<dyn MediaStore>) -> Self {
+        Self { media, ..self }
     }
 
     pub fn with_sms(self, sms: Arc<dyn SmsSender>) -> Self {

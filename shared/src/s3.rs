@@ -1,0 +1,99 @@
+//! The media bucket over S3 (`MEDIA_BUCKET`): SigV4-presigned PUTs and GETs, and HeadObject.
+//! Locally the bucket lives in moto (`AWS_ENDPOINT_URL_S3`, path-style addressing).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::RequestChecksumCalculation;
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use switchboard_core::ports::media::{MediaError, MediaStore, Presigned};
+
+pub struct S3Media {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Media {
+    /// Path-style addressing when an endpoint is overridden (`AWS_ENDPOINT_URL_S3` or a shared
+    /// one): the local server serves no bucket subdomains.
+    /// Checksums only when required: a presigned PUT must not sign the checksum of an empty
+    /// body, which the browser's upload would then contradict.
+    pub fn new(sdk_config: &aws_config::SdkConfig, bucket: String) -> Self {
+        let local = sdk_config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let config = aws_sdk_s3::config::Builder::from(sdk_config)
+            .force_path_style(local)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .build();
+        Self { client: aws_sdk_s3::Client::from_conf(config), bucket }
+    }
+}
+
+fn backend(err: impl std::error::Error + Send + Sync + 'static) -> MediaError {
+    MediaError::Backend(DisplayErrorContext(err).to_string())
+}
+
+fn presigning(lifetime: Duration) -> Result<PresigningConfig, MediaError> {
+    PresigningConfig::expires_in(lifetime).map_err(backend)
+}
+
+/// The headers the signature covers, besides `host`, for the caller to send as they are.
+fn signed_headers(request: &PresignedRequest) -> Vec<(String, String)> {
+    request
+        .headers()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+        .map(|(name, value)| (canonical_header_name(name), value.to_string()))
+        .collect()
+}
+
+fn canonical_header_name(name: &str) -> String {
+    match name.to_ascii_lowercase().as_str() {
+        "content-type" => "Content-Type".into(),
+        "content-length" => "Content-Length".into(),
+        _ => name.to_string(),
+    }
+}
+
+#[async_trait]
+impl MediaStore for S3Media {
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: u64,
+        lifetime: Duration,
+    ) -> Result<Presigned, MediaError> {
+        let length = i64::try_from(content_length).map_err(|e| MediaError::Backend(e.to_string()))?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(length)
+            .presigned(presigning(lifetime)?)
+            .await
+            .map_err(backend)?;
+        Ok(Presigned { url: request.uri().to_string(), headers: signed_headers(&request) })
+    }
+
+    async fn presign_get(&self, key: &str, lifetime: Duration) -> Result<String, MediaError> {
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(presigning(lifetime)?)
+            .await
+            .map_err(backend)?;
+        Ok(request.uri().to_string())
+    }
+
+    async fn size_of(&self, key: &str) -> Result<Option<u64>, MediaError> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) => Err(backend(err)),
+        }
+    }
+}
