@@ -26,8 +26,9 @@ use crate::apigw::ApiGatewayManagement;
 use crate::config::{Config, ConfigError};
 use crate::dynamo::{DynamoStore, RoundTrips};
 use crate::s3::S3Media;
+use crate::s3_copies::S3Copies;
 use crate::sqs::SqsQueue;
-use crate::twilio::{TwilioClient, TwilioSettings};
+use crate::twilio::{TwilioClient, TwilioMedia, TwilioSettings};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -112,6 +113,28 @@ impl AppState {
     pub fn with_provider(mut self, provider: Arc<dyn NumberProvider>) -> Self {
         self.app = self.app.with_provider(provider);
         self
+    }
+
+    /// Copies inbound MMS media into `MEDIA_BUCKET`, fetched from Twilio with the account's
+    /// credentials; without a bucket or a Twilio account, nothing is copied (the copy jobs give
+    /// up and messages keep Twilio's URLs).
+    pub fn with_media_copies(mut self) -> Result<Self, ConfigError> {
+        let (Some(aws), Some(bucket), Some(twilio)) =
+            (&self.aws, &self.config.media_bucket, TwilioSettings::from_config(&self.config)?)
+        else {
+            return Ok(self);
+        };
+        // A local S3 (moto) answers on one host: path-style addressing.
+        let s3 = aws_sdk_s3::config::Builder::from(aws.as_ref())
+            .force_path_style(aws.endpoint_url().is_some())
+            .build();
+        let copies = Arc::new(S3Copies::new(aws_sdk_s3::Client::from_conf(s3), bucket.clone()));
+        let source = Arc::new(
+            TwilioMedia::new(&twilio)
+                .map_err(|e| ConfigError::Invalid { name: "TWILIO_API_BASE_URL", reason: e.to_string() })?,
+        );
+        self.app = self.app.with_media_copies(source, copies);
+        Ok(self)
     }
 
     pub fn with_sms(mut self, sms: Arc<dyn SmsSender>) -> Self {

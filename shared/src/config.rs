@@ -68,6 +68,9 @@ pub struct Config {
     /// days; unset, empty or `off`: conversations close only when their admins close them (or
     /// set their own timer).
     pub idle_close_after: Option<u32>,
+    /// `DELETE_TWILIO_MEDIA=true`: delete Twilio's copy of an inbound MMS's media once ours is
+    /// stored (off by default).
+    pub delete_twilio_media: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +180,7 @@ impl Config {
             twilio_timeout: Duration::from_millis(parse_num(&get, "TWILIO_TIMEOUT_MS", 8000)?),
             websocket_api_endpoint: get("WEBSOCKET_API_ENDPOINT"),
             help_reply: help_reply(&get)?,
+            delete_twilio_media: get("DELETE_TWILIO_MEDIA").is_some_and(|v| v == "true"),
             idle_close_after: match get("IDLE_CLOSE_AFTER") {
                 None => None,
                 Some(off) if off.eq_ignore_ascii_case("off") => None,
@@ -199,6 +203,7 @@ impl Config {
             delivery: self.delivery.clone(),
             help_reply: self.help_reply.clone(),
             idle_close_after: self.idle_close_after,
+            delete_twilio_media: self.delete_twilio_media,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod app;
 pub mod config;
 pub mod dynamo;
 pub mod s3;
+pub mod s3_copies;
 pub mod sqs;
 pub mod telemetry;
 pub mod twilio;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
-use switchboard_core::ports::media::{MediaError, MediaStore, Presigned};
+use switchboard_core::ports::media::{MediaError, MediaStore, Presigned, StoredObject};
 
 pub struct S3Media {
     client: aws_sdk_s3::Client,
@@ -89,11 +89,28 @@ impl MediaStore for S3Media {
         Ok(request.uri().to_string())
     }
 
-    async fn size_of(&self, key: &str) -> Result<Option<u64>, MediaError> {
+    async fn head(&self, key: &str) -> Result<Option<StoredObject>, MediaError> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
+            Ok(head) => Ok(Some(StoredObject {
+                size: head.content_length().unwrap_or(0).max(0) as u64,
+                content_type: head.content_type().unwrap_or_default().to_string(),
+            })),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(err) => Err(backend(err)),
         }
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), MediaError> {
+        // Keys are ours (`uploads/<ulid>/<ulid>`, `media/<ulid>/<ulid>/<n>`): nothing to escape.
+        let source = format!("{}/{from}", self.bucket);
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 }

@@ -419,8 +419,11 @@ impl TestApp {
             app.conversations.get_conversation(conversation_id).await.unwrap().expect("conversation");
         let mut written = Vec::with_capacity(texts.len());
         for text in texts {
-            let content =
-                switchboard::core::domain::message::NewContent { content: text.clone(), media_urls: vec![] };
+            let content = switchboard::core::domain::message::NewContent {
+                content: text.clone(),
+                media_urls: vec![],
+                attachments: vec![],
+            };
             let (message, deliveries) =
                 switchboard::core::service::messages::prepare(app, &user, &detail, &content).await.unwrap();
             let new = switchboard::core::ports::messages::NewMessage {

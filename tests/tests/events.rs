@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
-use switchboard::core::memory::FakeNumbers;
+use switchboard::core::memory::{FakeMedia, FakeNumbers};
 use switchboard_tests::{Reply, TestApp};
 
 fn events_dir() -> PathBuf {
@@ -162,6 +162,13 @@ const STORY: &[(&str, u16, Check, Capture)] = &[
     // The sweeper finds nothing overdue: every outbox entry had its job.
     ("sweeper-schedule.json", 200, |b| b["queued"] == 0, no_capture),
     ("messages-get.json", 200, |b| b["messages"][0]["content"] == "Next book: Middlemarch", no_capture),
+    // A photo to attach: a presigned PUT bound to its type and size (the bucket is a fake here).
+    (
+        "messages-uploads-post.json",
+        201,
+        |b| b["method"] == "PUT" && b["headers"]["Content-Length"] == "482113",
+        no_capture,
+    ),
     // Ada reads up to that message, her own: her horizon moves to it, nothing is unread.
     (
         "conversation-read-put.json",
@@ -212,7 +219,8 @@ async fn every_sample_event_runs_through_its_handler() {
     // The Twilio account's numbers: one bought and not pointed anywhere yet.
     let account = FakeNumbers::new();
     account.add("+14155550170", None);
-    app.state = app.state.clone().with_provider(Arc::new(account));
+    app.state =
+        app.state.clone().with_provider(Arc::new(account)).with_media_store(Arc::new(FakeMedia::new()));
     let admin = app.admin().await;
     // A second pool number, free, for the group's phones to use as their proxy.
     app.add_numbers(&admin, &["+14155550160".to_string()]).await;

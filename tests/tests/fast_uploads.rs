@@ -4,10 +4,10 @@
 //! against S3 on the local server, where the signature is enforced.
 
 use serde_json::{json, Value};
-use switchboard::core::domain::media::{UploadKey, MAX_MEDIA_BYTES};
+use switchboard::core::domain::media::{Attachment, UploadKey, MAX_MEDIA_BYTES};
 use switchboard::core::service::media;
 use switchboard::core::AppError;
-use switchboard_tests::fast::{user_id, FastApp};
+use switchboard_tests::fast::{participant_id, user_id, FastApp};
 use switchboard_tests::Session;
 
 async fn upload(app: &FastApp, who: &Session, body: Value) -> switchboard_tests::Reply {
@@ -72,8 +72,10 @@ async fn a_send_may_name_only_the_callers_own_finished_uploads_up_to_10_and_5_mb
     let ada = app.core().users.get_user(user_id(&ada_session)).await.unwrap().unwrap();
 
     let mine = uploaded(&app, &ada_session, 1000).await;
-    let keys = media::uploaded_media(app.core(), &ada, std::slice::from_ref(&mine)).await.unwrap();
-    assert_eq!(keys, vec![UploadKey::of(ada.id, &mine).unwrap()]);
+    let found = media::uploaded_media(app.core(), &ada, std::slice::from_ref(&mine)).await.unwrap();
+    let expected =
+        Attachment { upload: UploadKey::of(ada.id, &mine).unwrap(), content_type: "image/png".into() };
+    assert_eq!(found, vec![expected]);
 
     let bobs = uploaded(&app, &bob_session, 1000).await;
     let err = media::uploaded_media(app.core(), &ada, &[bobs]).await.unwrap_err();
@@ -98,4 +100,97 @@ async fn a_send_may_name_only_the_callers_own_finished_uploads_up_to_10_and_5_mb
     assert_eq!(field_of(media::uploaded_media(app.core(), &ada, &twice).await.unwrap_err()), "media");
     let not_an_id = ["../bob/x".to_string()];
     assert_eq!(field_of(media::uploaded_media(app.core(), &ada, &not_an_id).await.unwrap_err()), "media");
+}
+
+/// A group of ada (with a number), bob (web) and a phone; ada's uploaded photo's id.
+async fn group_with_a_photo(app: &FastApp) -> (Session, Session, Value, String) {
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &["+14155550100".to_string(), "+14155550101".to_string()]).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    app.give_number(&ada).await;
+    let group = app
+        .create_group(
+            &ada,
+            "Picnic",
+            json!([{"userId": user_id(&bob).to_string()}, {"phoneNumber": "+14155550177", "displayName": "Grace"}]),
+        )
+        .await;
+    let photo = uploaded(app, &ada, 2000).await;
+    (ada, bob, group, photo)
+}
+
+/// `who` sends the upload `photo` alone in the conversation; the message as answered.
+async fn send_photo(app: &FastApp, who: &Session, conversation_id: &str, photo: &str) -> Value {
+    let path = format!("/api/conversations/{conversation_id}/messages");
+    let reply = app.post(path, json!({"media": [photo]}), Some(&who.token)).await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    reply.body["message"].clone()
+}
+
+#[tokio::test]
+async fn a_photo_sent_in_a_group_reaches_the_phone_as_mms_and_web_members_through_presigned_urls() {
+    let app = FastApp::new();
+    let (ada, bob, group, photo) = group_with_a_photo(&app).await;
+    let id = group["id"].as_str().unwrap();
+    let message = &send_photo(&app, &ada, id, &photo).await;
+    let message_id = message["id"].as_str().unwrap();
+    // Stored under the message, not the upload: the staging area's expiry does not touch it.
+    let key = format!("media/{id}/{message_id}/0");
+    assert_eq!(app.media.get(&key).map(|o| o.size), Some(2000), "copied under the message");
+    assert_eq!(message["mediaUrls"], json!([format!("memory://media/{key}?get&expires=3600")]));
+    assert_eq!(message["mediaContentTypes"], json!(["image/png"]));
+
+    // Bob reads the same short-lived URL in the history; nothing names the bucket's keys bare.
+    let history = app.history(id, &bob).await;
+    assert_eq!(history[0]["mediaUrls"], message["mediaUrls"]);
+
+    // The phone gets an MMS whose media URL Twilio can fetch for hours.
+    app.run_pipeline().await;
+    let sent = app.sms.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].media_urls, vec![format!("memory://media/{key}?get&expires=14400")]);
+    assert_eq!(sent[0].body, "ada:", "no words, only the picture");
+}
+
+#[tokio::test]
+async fn outsiders_and_removed_participants_get_no_media_url() {
+    let app = FastApp::new();
+    let (ada, bob, group, photo) = group_with_a_photo(&app).await;
+    let id = group["id"].as_str().unwrap();
+    send_photo(&app, &ada, id, &photo).await;
+    let eve = app.register("eve").await;
+    let outsider = app.get(format!("/api/conversations/{id}/messages"), &eve.token).await;
+    assert_eq!(outsider.status, 404, "{:?}", outsider.body);
+    assert!(!outsider.body.to_string().contains("memory://"));
+
+    let bob_participant = participant_id(&group, "userId", &user_id(&bob).to_string());
+    let removed =
+        app.delete(format!("/api/conversations/{id}/participants/{bob_participant}"), &ada.token).await;
+    assert_eq!(removed.status, 200, "{:?}", removed.body);
+    let after = app.get(format!("/api/conversations/{id}/messages"), &bob.token).await;
+    assert_eq!(after.status, 404, "{:?}", after.body);
+    assert!(!after.body.to_string().contains("memory://"));
+    let export = app.get(format!("/api/conversations/{id}/export?format=json"), &bob.token).await;
+    assert_eq!(export.status, 404);
+}
+
+#[tokio::test]
+async fn a_send_naming_a_missing_upload_stores_and_sends_nothing() {
+    let app = FastApp::new();
+    let (ada, bob, group, photo) = group_with_a_photo(&app).await;
+    let id = group["id"].as_str().unwrap();
+    let path = format!("/api/conversations/{id}/messages");
+    let bobs = uploaded(&app, &bob, 10).await;
+    for body in [
+        json!({"content": "look", "media": [bobs]}),
+        json!({"content": "look", "media": ["not-an-upload"]}),
+        json!({"content": "look", "media": [photo.clone()], "mediaUrls": ["https://example.com/a.png"]}),
+    ] {
+        let reply = app.post(&path, body.clone(), Some(&ada.token)).await;
+        assert_eq!((reply.status, reply.body["error"]["field"].clone()), (422, json!("media")), "{body}");
+    }
+    assert!(app.history(id, &ada).await.is_empty());
+    app.run_pipeline().await;
+    assert!(app.sms.sent().is_empty());
 }

@@ -30,13 +30,14 @@ use switchboard::core::domain::phone::E164;
 use switchboard::core::domain::realtime::Connection;
 use switchboard::core::domain::user::User;
 use switchboard::core::ports::conversations::NewConversation;
+use switchboard::core::ports::media_copies::CopyOutcome;
 use switchboard::core::ports::messages::NewMessage;
 use switchboard::core::ports::outbox::{AttemptOutcome, Claim, ClaimedDelivery};
 use switchboard::core::ports::users::ProfileChanges;
 use switchboard::core::ports::webhooks::{InboundWrite, OptChange, StatusUpdate};
 use switchboard::core::ports::{
-    ConnectionStore, ContactStore, ConversationStore, MessageStore, NumberPool, OutboxStore, StoreError,
-    UserStore, WebhookStore,
+    ConnectionStore, ContactStore, ConversationStore, MediaCopyStore, MessageStore, NumberPool, OutboxStore,
+    StoreError, UserStore, WebhookStore,
 };
 use switchboard::dynamo::items::sortable;
 use switchboard::dynamo::DynamoStore;
@@ -158,6 +159,7 @@ const ENTITIES: &[Entity] = &[
             "content",
             "mediaUrls",
             "mediaContentTypes",
+            "mediaKeys",
             "twilioSid",
             "createdAt",
             "editedAt",
@@ -198,7 +200,12 @@ const ENTITIES: &[Entity] = &[
         indexed: true,
         expires: false,
     },
-    Entity { name: "message-pointer", attributes: &["conversationId"], indexed: false, expires: false },
+    Entity {
+        name: "message-pointer",
+        attributes: &["GSI1PK", "GSI1SK", "conversationId", "mediaAttempts"],
+        indexed: true,
+        expires: false,
+    },
     Entity {
         name: "idempotency",
         attributes: &["conversationId", "messageId", "expiresAt"],
@@ -551,6 +558,7 @@ fn message_at(detail: &ConversationDetail, author: &User, text: &str, at: DateTi
         content: text.to_string(),
         media_urls: vec!["https://example.com/a.png".into()],
         media_content_types: Vec::new(),
+        media_keys: Vec::new(),
         twilio_sid: None,
         created_at: at,
         edited_at: None,
@@ -571,6 +579,7 @@ fn inbound(detail: &ConversationDetail, from: &E164, sid: &str) -> Message {
         content: "hello".into(),
         media_urls: vec!["https://api.twilio.com/media/1".into()],
         media_content_types: vec!["image/jpeg".into()],
+        media_keys: Vec::new(),
         twilio_sid: Some(sid.into()),
         created_at: Utc::now(),
         edited_at: None,
@@ -1397,7 +1406,12 @@ async fn an_inbound_group_text_carries_its_relay_entry_until_it_is_fanned_out() 
         })
         .await
         .unwrap();
-    let text_in = inbound(&grp, &phone(3), "SMg");
+    // A text without media: its pointer carries no media-copy mark.
+    let text_in = Message {
+        media_urls: Vec::new(),
+        media_content_types: Vec::new(),
+        ..inbound(&grp, &phone(3), "SMg")
+    };
     let write = InboundWrite {
         message_sid: "SMg",
         message: Some(&text_in),
@@ -1431,6 +1445,46 @@ async fn an_inbound_group_text_carries_its_relay_entry_until_it_is_fanned_out() 
     );
     let line = table.item(format!("CONV#{}", grp.conversation.id), format!("PART#USER#{}", ada.id)).await;
     assert_eq!(text(&line, "lastMessagePreview"), "relayed");
+}
+
+#[tokio::test]
+async fn an_inbound_mms_pointer_carries_its_media_copy_mark_until_the_copy_lands() {
+    let table = Table::new().await;
+    let World { pair, .. } = world(&table).await;
+    let store = &table.store;
+    let mms = inbound(&pair, &phone(3), "MMs");
+    let write = InboundWrite {
+        message_sid: "MMs",
+        message: Some(&mms),
+        preview: "hello".into(),
+        inbox_user_id: None,
+        opt_change: None,
+        relay: false,
+    };
+    store.record_inbound(&write).await.unwrap();
+    let (cid, mid) = (mms.conversation_id, mms.id);
+    let pointer_key = (format!("MESSAGE#{mid}"), "MESSAGE");
+    let mark = |due: &DateTime<Utc>| {
+        in_index(&outbox_pk(&mid.to_string()), &format!("{}#M#{cid}#{mid}", stamp(due)))
+    };
+    let pointer = table.item(&pointer_key.0, pointer_key.1).await;
+    assert_eq!(gsi1(&pointer), mark(&mms.created_at), "in the outbox, due at once");
+    assert!(!has(&pointer, "mediaAttempts"));
+
+    let now = Utc::now();
+    let lease = std::time::Duration::from_secs(120);
+    assert_eq!(store.claim_media_copy(cid, mid, now, lease).await.unwrap(), Some(1));
+    let pointer = table.item(&pointer_key.0, pointer_key.1).await;
+    assert_eq!(gsi1(&pointer), mark(&(now + Duration::seconds(120))), "leased: due again after the lease");
+    assert_eq!(pointer.get("mediaAttempts"), Some(&AttributeValue::N("1".into())));
+
+    let keys = vec![format!("media/{cid}/{mid}/0")];
+    assert!(store.finish_media_copy(cid, mid, 1, &CopyOutcome::Copied(keys.clone())).await.unwrap());
+    let pointer = table.item(&pointer_key.0, pointer_key.1).await;
+    assert!(!has(&pointer, "GSI1PK") && !has(&pointer, "GSI1SK"), "out of the outbox");
+    let message = table.item(format!("MSGS#{cid}"), format!("MSG#{mid}")).await;
+    assert_eq!(message.get("mediaKeys"), Some(&AttributeValue::L(vec![AttributeValue::S(keys[0].clone())])));
+    assert_eq!(table.outbox().await, BTreeSet::new());
 }
 
 #[tokio::test]
@@ -1658,6 +1712,13 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
         })
         .await
         .unwrap();
+    // The SMS text's media copied (its pointer out of the outbox, the message's `mediaKeys`);
+    // the group text's copy still waiting.
+    let lease = std::time::Duration::from_secs(120);
+    let (cid, mid) = (text_in.conversation_id, text_in.id);
+    assert_eq!(store.claim_media_copy(cid, mid, Utc::now(), lease).await.unwrap(), Some(1));
+    let copied = CopyOutcome::Copied(vec![format!("media/{cid}/{mid}/0")]);
+    assert!(store.finish_media_copy(cid, mid, 1, &copied).await.unwrap());
     store.set_opt_out(&number(1), &phone(2), true).await.unwrap();
     // The SMS conversation's own timer (and its idle entry).
     let deadline = Utc::now() + Duration::days(1);
@@ -1697,10 +1758,11 @@ async fn no_item_carries_an_attribute_outside_its_entitys_list() {
         assert!(unseen.is_empty(), "{}: listed but never written: {unseen:?}", entity.name);
     }
     // The outbox's entries: the redriven delivery, the claimed one (a claim leaves its entry),
-    // and the group text's relay.
+    // and the group text's relay and media copy.
     let outbox: Vec<String> = table.outbox().await.into_iter().map(|(_, sk)| sk).collect();
-    assert_eq!(outbox.len(), 3, "{outbox:?}");
+    assert_eq!(outbox.len(), 4, "{outbox:?}");
     assert_eq!(outbox.iter().filter(|sk| sk.contains("#R#")).count(), 1, "{outbox:?}");
+    assert_eq!(outbox.iter().filter(|sk| sk.contains("#M#")).count(), 1, "{outbox:?}");
 }
 
 fn contact(owner: &User, name: &str, phone: &E164, notes: Option<&str>) -> Contact {

@@ -240,6 +240,7 @@ fn the_edge_is_layered_without_cycles() {
             ("apigw", 1),
             ("sqs", 1),
             ("s3", 1),
+            ("s3_copies", 1),
             ("app", 3),
             ("api", 4),
         ],

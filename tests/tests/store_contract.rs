@@ -42,6 +42,7 @@ use switchboard::core::domain::phone::E164;
 use switchboard::core::domain::realtime::Connection;
 use switchboard::core::domain::user::User;
 use switchboard::core::ports::conversations::{NewConversation, ReadMark};
+use switchboard::core::ports::media_copies::CopyOutcome;
 use switchboard::core::ports::messages::{IdempotentSend, MessageChange, NewMessage};
 use switchboard::core::ports::outbox::{AttemptOutcome, Claim, ClaimedDelivery};
 use switchboard::core::ports::queue::Job;
@@ -136,6 +137,7 @@ contract! {
     an_inbound_message_sid_is_stored_once;
     an_inbound_text_to_a_closed_conversation_is_inactive_and_not_remembered;
     a_group_text_waits_in_the_outbox_as_a_relay_and_fans_out_once;
+    an_inbound_mms_waits_in_the_outbox_for_its_media_copy_which_lands_once;
     fanning_out_after_a_participant_left_is_contention_with_nothing_written;
     statuses_only_move_forward_in_every_order;
     read_comes_after_delivered_and_never_over_a_failure;
@@ -348,6 +350,7 @@ fn message_at(detail: &ConversationDetail, author: &User, text: &str, at: DateTi
         content: text.to_string(),
         media_urls: Vec::new(),
         media_content_types: Vec::new(),
+        media_keys: Vec::new(),
         twilio_sid: None,
         created_at: at,
         edited_at: None,
@@ -373,6 +376,7 @@ fn inbound(detail: &ConversationDetail, from: &E164, sid: &str) -> Message {
         content: "hello".into(),
         media_urls: Vec::new(),
         media_content_types: Vec::new(),
+        media_keys: Vec::new(),
         twilio_sid: Some(sid.into()),
         created_at: Utc::now(),
         edited_at: None,
@@ -1655,6 +1659,7 @@ async fn only_the_author_changes_a_message_and_a_deleted_one_is_gone<S: Stores>(
     let msg = Message {
         media_urls: vec!["https://example.com/a.png".into()],
         media_content_types: vec!["image/png".into()],
+        media_keys: Vec::new(),
         ..message(&detail, &ada, "hi")
     };
     send(store, &detail, &msg).await;
@@ -2495,6 +2500,52 @@ async fn a_group_text_waits_in_the_outbox_as_a_relay_and_fans_out_once<S: Stores
     assert!(store.fan_out_relays(&web, &to_web, &[], "web").await.unwrap());
     assert_eq!(preview_of(store, &dee).await.as_deref(), Some("web"));
     assert_eq!(due(store, whenever()).await, [Job::delivery(relays[0].id())]);
+}
+
+async fn an_inbound_mms_waits_in_the_outbox_for_its_media_copy_which_lands_once<S: Stores>(store: &S) {
+    let (_, _, detail, text, _) = relayed_text(store).await;
+    let cid = detail.conversation.id;
+    let mms = Message {
+        media_urls: vec!["https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM9/Media/ME1".into()],
+        media_content_types: vec!["image/png".into()],
+        ..inbound(&detail, &phone(1), "MM9")
+    };
+    let write = InboundWrite { relay: true, ..inbound_write("MM9", Some(&mms), None) };
+    store.record_inbound(&write).await.unwrap();
+    // A group MMS: its relay and its media copy wait side by side (two items, two entries).
+    let expected: HashSet<Job> =
+        [Job::relay(cid, text.id), Job::relay(cid, mms.id), Job::media_copy(cid, mms.id)].into();
+    assert_eq!(due_set(store, whenever()).await, expected);
+    assert_eq!(due(store, mms.created_at).await, [Job::relay(cid, text.id)], "not due before its creation");
+
+    let (now, lease) = (Utc::now(), std::time::Duration::from_secs(120));
+    assert_eq!(store.claim_media_copy(cid, mms.id, now, lease).await.unwrap(), Some(1));
+    assert_eq!(store.claim_media_copy(cid, mms.id, now, lease).await.unwrap(), None, "leased");
+    assert!(store.finish_media_copy(cid, mms.id, 1, &CopyOutcome::Retry(now)).await.unwrap());
+    let later = now + Duration::seconds(1);
+    assert_eq!(store.claim_media_copy(cid, mms.id, later, lease).await.unwrap(), Some(2));
+    let keys = vec![format!("media/{cid}/{}/0", mms.id)];
+    assert!(
+        !store.finish_media_copy(cid, mms.id, 1, &CopyOutcome::Copied(keys.clone())).await.unwrap(),
+        "a superseded claim records nothing"
+    );
+    assert!(store.finish_media_copy(cid, mms.id, 2, &CopyOutcome::Copied(keys.clone())).await.unwrap());
+    let stored = store.get_message(mms.id).await.unwrap().unwrap().message;
+    assert_eq!((stored.media_keys, stored.media_urls), (keys, mms.media_urls.clone()));
+    // Done: no more claims, nothing written again, out of the outbox (the relays stay).
+    assert_eq!(store.claim_media_copy(cid, mms.id, whenever(), lease).await.unwrap(), None);
+    let other = CopyOutcome::Copied(vec!["elsewhere".into()]);
+    assert!(!store.finish_media_copy(cid, mms.id, 2, &other).await.unwrap());
+    let relays: HashSet<Job> = [Job::relay(cid, text.id), Job::relay(cid, mms.id)].into();
+    assert_eq!(due_set(store, whenever()).await, relays);
+    // A text without media has no mark; a given-up copy leaves the outbox, Twilio's URLs kept.
+    assert_eq!(store.claim_media_copy(cid, text.id, whenever(), lease).await.unwrap(), None);
+    let second = Message { id: MessageId::new(), ..mms.clone() };
+    store.record_inbound(&inbound_write("MM10", Some(&second), None)).await.unwrap();
+    assert_eq!(store.claim_media_copy(cid, second.id, whenever(), lease).await.unwrap(), Some(1));
+    assert!(store.finish_media_copy(cid, second.id, 1, &CopyOutcome::GaveUp).await.unwrap());
+    assert_eq!(due_set(store, whenever()).await, relays);
+    assert!(store.get_message(second.id).await.unwrap().unwrap().message.media_keys.is_empty());
 }
 
 async fn fanning_out_after_a_participant_left_is_contention_with_nothing_written<S: Stores>(store: &S) {

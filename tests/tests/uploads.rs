@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
-use switchboard::core::domain::media::UploadKey;
+use switchboard::core::domain::media::{Attachment, UploadKey};
 use switchboard::core::service::media;
 use switchboard::s3::S3Media;
-use switchboard_tests::{Session, TestApp};
+use switchboard_tests::twilio_mock::TwilioMock;
+use switchboard_tests::{us_number, Session, TestApp};
 
 /// An S3 client and a fresh bucket on the local server.
 async fn local_bucket() -> (aws_config::SdkConfig, String) {
@@ -70,14 +71,15 @@ async fn a_browser_uploads_through_the_presigned_put_and_a_send_finds_the_upload
 
     assert!(put(&ticket, "image/png", photo).await.is_success());
     // One HeadObject per upload, no table request.
-    let (keys, requests) = app
+    let (found, requests) = app
         .count_operations(|| media::uploaded_media(&app.state.app, &user, std::slice::from_ref(&id)))
         .await;
     assert!(requests.is_empty(), "{requests:?}");
-    let keys = keys.unwrap();
-    assert_eq!(keys, vec![UploadKey::of(user.id, &id).unwrap()]);
+    let found = found.unwrap();
+    let key = UploadKey::of(user.id, &id).unwrap();
+    assert_eq!(found, vec![Attachment { upload: key.clone(), content_type: "image/png".into() }]);
     let download =
-        app.state.app.media.presign_get(keys[0].as_str(), std::time::Duration::from_secs(60)).await.unwrap();
+        app.state.app.media.presign_get(key.as_str(), std::time::Duration::from_secs(60)).await.unwrap();
     let fetched = reqwest::get(&download).await.unwrap();
     assert_eq!(fetched.bytes().await.unwrap().len(), 1234);
 }
@@ -93,4 +95,54 @@ async fn the_signature_binds_content_type_and_length() {
     let signed: Vec<&str> = signed.split(';').collect();
     assert!(signed.contains(&"content-type") && signed.contains(&"content-length"), "{signed:?}");
     assert_eq!(ticket["headers"], json!({"Content-Type": "image/jpeg", "Content-Length": "100"}));
+}
+
+#[tokio::test]
+async fn a_photo_sent_to_a_phone_is_copied_under_the_message_and_twilio_and_the_sender_fetch_it() {
+    let mock = TwilioMock::start().await;
+    let (sdk_config, bucket) = local_bucket().await;
+    let mut app = TestApp::with_twilio(&mock, &[]).await;
+    app.state = app.state.clone().with_media_store(Arc::new(S3Media::new(&sdk_config, bucket)));
+    let admin = app.admin().await;
+    app.add_numbers(&admin, &[us_number(901)]).await;
+    let ada = app.register("ada").await;
+    app.give_number(&ada).await;
+    let phone = "+14155550177";
+    let started = app.post("/api/conversations/sms", json!({"phoneNumber": phone}), Some(&ada.token)).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    let id = started.body["conversation"]["id"].as_str().unwrap().to_string();
+
+    let photo: Vec<u8> = (0..4321u32).map(|i| (i % 251) as u8).collect();
+    let ticket = ticket(&app, &ada, "image/png", photo.len()).await;
+    assert!(put(&ticket, "image/png", photo.clone()).await.is_success());
+    let body = json!({"content": "the view from here", "media": [ticket["uploadId"]]});
+    let path = format!("/api/conversations/{id}/messages");
+    let started = std::time::Instant::now();
+    let (reply, requests) = app.count_operations(|| app.post(&path, body.clone(), Some(&ada.token))).await;
+    let elapsed = started.elapsed();
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    // The same table requests as a send without media: the uploads are S3's (HeadObject, CopyObject).
+    eprintln!("send with one photo: {elapsed:?}, table requests {requests:?}");
+    let text_only = json!({"content": "and without a picture"});
+    let started = std::time::Instant::now();
+    let (plain, plain_requests) =
+        app.count_operations(|| app.post(&path, text_only.clone(), Some(&ada.token))).await;
+    eprintln!("send without media: {:?}, table requests {plain_requests:?}", started.elapsed());
+    assert_eq!((plain.status, &plain_requests), (201, &requests), "media add no table request");
+    let message = &reply.body["message"];
+    assert_eq!(message["mediaContentTypes"], json!(["image/png"]));
+    let url = message["mediaUrls"][0].as_str().unwrap();
+    assert!(url.contains(&format!("media/{id}/")), "the copy under the message: {url}");
+    let fetched = reqwest::get(url).await.unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), photo, "the sender's view serves the photo");
+
+    app.run_pipeline().await;
+    let sent = mock.sent_to(phone);
+    assert_eq!(sent.len(), 2, "the MMS and the text");
+    assert_eq!(sent[0].body.as_deref(), Some("the view from here"));
+    assert!(sent[1].media_urls.is_empty());
+    assert_eq!(sent[0].media_urls.len(), 1);
+    let fetched = reqwest::get(&sent[0].media_urls[0]).await.unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), photo, "Twilio's MediaUrl serves the photo");
+    assert!(mock.invalid_requests().is_empty(), "{:?}", mock.invalid_requests());
 }

@@ -36,8 +36,8 @@ use serde_json::{json, Value};
 use switchboard::twilio::signature;
 
 use crate::twilio_contract::{
-    list_page, message_sid, twilio_date, Account, Contract, ListContract, ListRequest, MessageRequest,
-    MessageResource, Refusal,
+    list_page, message_sid, twilio_date, Account, Contract, DeleteMediaContract, ListContract, ListRequest,
+    MessageRequest, MessageResource, Refusal,
 };
 use crate::twilio_numbers::NumberAccount;
 
@@ -227,6 +227,11 @@ pub fn router(config: StandinConfig) -> Router {
         .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
         .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json", get(list_numbers))
         .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{sid}", post(update_number))
+        .route(
+            "/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}",
+            get(media).delete(delete_media),
+        )
+        .route("/media-storage/{media}", get(stored_media))
         .route("/phones", get(all_phones))
         .route("/phones/{phone}/messages", get(phone_messages).post(phone_texts))
         .with_state(standin)
@@ -553,6 +558,56 @@ struct Text {
     body: String,
     #[serde(default)]
     media_urls: Vec<String>,
+    /// Attach the stand-in's built-in picture (served at a Twilio-like media URL).
+    #[serde(default)]
+    picture: bool,
+}
+
+/// A 1×1 PNG: the picture `scripts/phone picture` sends.
+const PICTURE: &[u8] = &[
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 31,
+    21, 196, 137, 0, 0, 0, 13, 73, 68, 65, 84, 120, 218, 99, 100, 96, 248, 95, 15, 0, 2, 135, 1, 128, 235,
+    71, 186, 146, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];
+
+/// Whether the request authenticates as the stand-in's account (HTTP Basic).
+fn authenticated(standin: &Standin, headers: &HeaderMap) -> bool {
+    use base64::Engine;
+    let config = &standin.config;
+    let pair = format!("{}:{}", config.account_sid, config.auth_token);
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+}
+
+/// A phone's MMS media, as Twilio serves it: the account's Basic auth, then a redirect to the
+/// storage host (here a second path) that serves the bytes.
+async fn media(
+    State(standin): State<Arc<Standin>>,
+    Path((account, _message, media)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if account != standin.config.account_sid || !authenticated(&standin, &headers) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({ "code": 20003, "message": "Authenticate" })))
+            .into_response();
+    }
+    (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, format!("/media-storage/{media}"))]).into_response()
+}
+
+async fn stored_media(Path(_media): Path<String>) -> Response {
+    ([(header::CONTENT_TYPE, "image/png")], PICTURE).into_response()
+}
+
+/// Twilio's "Delete a Media resource" (`DELETE …/Media/{Sid}.json`), checked against the spec.
+async fn delete_media(State(standin): State<Arc<Standin>>, uri: Uri, headers: HeaderMap) -> Response {
+    let account = Account { sid: &standin.config.account_sid, auth_token: &standin.config.auth_token };
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match DeleteMediaContract::default().validate(uri.path(), authorization, &account) {
+        Ok((message, media)) => {
+            println!("twilio-standin: media {media} of {message} deleted");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(refusal) => twilio_error(&refusal),
+    }
 }
 
 fn is_e164(phone: &str) -> bool {
@@ -563,6 +618,7 @@ fn is_e164(phone: &str) -> bool {
 async fn phone_texts(
     State(standin): State<Arc<Standin>>,
     Path(phone): Path<String>,
+    headers: HeaderMap,
     Json(text): Json<Text>,
 ) -> Response {
     if !is_e164(&phone) || !is_e164(&text.to) {
@@ -583,10 +639,22 @@ async fn phone_texts(
         ("SmsStatus".into(), "received".into()),
         ("ApiVersion".into(), "2010-04-01".into()),
     ];
-    for (i, url) in text.media_urls.iter().enumerate() {
-        params.push((format!("MediaUrl{i}"), url.clone()));
-        params.push((format!("MediaContentType{i}"), "image/jpeg".into()));
+    let mut media: Vec<(String, &str)> = text.media_urls.iter().map(|u| (u.clone(), "image/jpeg")).collect();
+    if text.picture {
+        // Twilio's form: the message's Media resource, on the API host (this stand-in).
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+        let account = &standin.config.account_sid;
+        let url = format!("http://{host}/2010-04-01/Accounts/{account}/Messages/{sid}/Media/ME{}", &sid[2..]);
+        media.push((url, "image/png"));
     }
+    if let Some(count) = params.iter_mut().find(|(name, _)| name == "NumMedia") {
+        count.1 = media.len().to_string();
+    }
+    for (i, (url, content_type)) in media.iter().enumerate() {
+        params.push((format!("MediaUrl{i}"), url.clone()));
+        params.push((format!("MediaContentType{i}"), content_type.to_string()));
+    }
+    let media_urls: Vec<String> = media.into_iter().map(|(url, _)| url).collect();
     let outcome = standin.post_signed(&standin.config.inbound_url, &params).await;
     let (status, reply) = match outcome {
         Ok((status, body)) => (status, body),
@@ -602,7 +670,7 @@ async fn phone_texts(
             from: phone.clone(),
             to: text.to,
             body: Some(text.body),
-            media_urls: text.media_urls,
+            media_urls,
             status: status.to_string(),
             at: now.to_rfc3339(),
             attempts: Vec::new(),
@@ -798,5 +866,24 @@ mod tests {
             http.post(&update).basic_auth(SID, Some(TOKEN)).form(&[("SmsMethod", "PUT")]).send().await;
         assert_eq!(refused.unwrap().status(), 400);
         assert_eq!(http.get(&list).send().await.unwrap().status(), 401);
+    }
+
+    #[tokio::test]
+    async fn a_phones_picture_is_served_behind_the_accounts_credentials_with_a_redirect_and_deleted_per_the_spec(
+    ) {
+        let base = start(Duration::from_secs(1)).await;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let media = format!("{base}/2010-04-01/Accounts/{SID}/Messages/MM{:032x}/Media/ME{:032x}", 1, 1);
+        assert_eq!(http.get(&media).send().await.unwrap().status(), 401, "credentials required");
+        let redirect = http.get(&media).basic_auth(SID, Some(TOKEN)).send().await.unwrap();
+        assert_eq!(redirect.status(), 307);
+        let location = redirect.headers()[reqwest::header::LOCATION].to_str().unwrap().to_string();
+        let stored = http.get(format!("{base}{location}")).send().await.unwrap();
+        assert_eq!(stored.headers()[reqwest::header::CONTENT_TYPE], "image/png");
+        assert_eq!(stored.bytes().await.unwrap().as_ref(), PICTURE);
+        let deleted = http.delete(format!("{media}.json")).basic_auth(SID, Some(TOKEN)).send().await.unwrap();
+        assert_eq!(deleted.status(), 204);
+        let bad = format!("{base}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME1.json");
+        assert_eq!(http.delete(bad).basic_auth(SID, Some(TOKEN)).send().await.unwrap().status(), 400);
     }
 }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 /// The operations, verbatim from twilio/twilio-oai (see xtask/twilio/README.md).
 const OPERATION: &str = include_str!("../twilio/create-message.json");
 const LIST_OPERATION: &str = include_str!("../twilio/list-messages.json");
+const DELETE_MEDIA_OPERATION: &str = include_str!("../twilio/delete-media.json");
 
 /// Form fields by name (a name may repeat, like MediaUrl).
 pub type Form = HashMap<String, Vec<String>>;
@@ -367,6 +368,59 @@ impl ListContract {
             page_size: number("PageSize", 50),
             page: number("Page", 0),
         })
+    }
+}
+
+/// Twilio's "Delete a Media resource" (`xtask/twilio/delete-media.json`):
+/// `DELETE /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{Sid}.json`, Basic auth
+/// as the account; each path parameter checked against its schema.
+pub struct DeleteMediaContract {
+    parameters: HashMap<String, Value>,
+}
+
+impl Default for DeleteMediaContract {
+    fn default() -> Self {
+        let operation: Value =
+            serde_json::from_str(DELETE_MEDIA_OPERATION).expect("the vendored operation is JSON");
+        let parameters: HashMap<String, Value> = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "path")
+            .filter_map(|p| Some((p["name"].as_str()?.to_string(), p["schema"].clone())))
+            .collect();
+        assert_eq!(parameters.len(), 3, "AccountSid, MessageSid and Sid");
+        Self { parameters }
+    }
+}
+
+impl DeleteMediaContract {
+    /// The media's (message SID, media SID) when the request is one Twilio would take.
+    pub fn validate(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        account: &Account<'_>,
+    ) -> Result<(String, String), Refusal> {
+        let not_found = || Refusal::new(404, 20404, "The requested resource was not found");
+        let parts: Vec<&str> = path
+            .strip_prefix("/2010-04-01/Accounts/")
+            .and_then(|rest| rest.strip_suffix(".json"))
+            .ok_or_else(not_found)?
+            .split('/')
+            .collect();
+        let [sid, "Messages", message, "Media", media] = parts.as_slice() else {
+            return Err(not_found());
+        };
+        for (name, value) in [("AccountSid", sid), ("MessageSid", message), ("Sid", media)] {
+            check_string(name, value, &self.parameters[name]).map_err(Refusal::bad)?;
+        }
+        let credentials = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", account.sid, account.auth_token));
+        if authorization != Some(format!("Basic {credentials}").as_str()) || *sid != account.sid {
+            return Err(Refusal::new(401, 20003, "Authenticate"));
+        }
+        Ok((message.to_string(), media.to_string()))
     }
 }
 

@@ -41,6 +41,7 @@ async fn run(state: &AppState, record: &SqsMessage) -> bool {
     let route = match job {
         Job::Delivery(_) => "delivery",
         Job::Relay(_) => "relay",
+        Job::MediaCopy(_) => "media_copy",
     };
     let work = async { pipeline::run(&state.app, &job).await.map(|()| 200u16) };
     let result: Result<u16, AppError> =

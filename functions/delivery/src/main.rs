@@ -8,7 +8,13 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     switchboard::telemetry::init();
-    let state = switchboard::AppState::from_env().await?.with_events().with_queue()?.with_twilio()?;
+    let state = switchboard::AppState::from_env()
+        .await?
+        .with_events()
+        .with_queue()?
+        .with_twilio()?
+        .with_media()?
+        .with_media_copies()?;
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(switchboard_delivery::handle(state, event.payload).await)

@@ -57,8 +57,9 @@ struct ExternalRequest {
     message: String,
 }
 
-fn message_view(stored: &StoredMessage) -> MessageView {
-    stored.message.view(&stored.deliveries)
+/// A message as a web member sees it: media through short-lived presigned GETs.
+async fn message_view(app: &switchboard::core::App, stored: &StoredMessage) -> MessageView {
+    media::present(app, &stored.message, stored.message.view(&stored.deliveries)).await
 }
 
 /// The `Idempotency-Key` header; one that is not text is kept as an invalid key (a 400), not
@@ -68,8 +69,8 @@ fn idempotency_key(call: &Call) -> Option<String> {
 }
 
 /// 201 with the message (and, for the user and phone shortcuts, its conversation).
-fn sent(call: &Call, sent: Sent, with_conversation: bool) -> Reply {
-    let message = sent.message.view(&sent.deliveries);
+async fn sent(call: &Call, sent: Sent, with_conversation: bool) -> Reply {
+    let message = media::present(call.app(), &sent.message, sent.message.view(&sent.deliveries)).await;
     if with_conversation {
         let conversation = sent.detail.view_for(call.caller()?.user.id);
         api::json(201, &ConversationMessage { conversation, message })
@@ -83,12 +84,15 @@ async fn send_in(call: Call) -> Reply {
     let id = call.id("id")?;
     let key = idempotency_key(&call);
     let done = messages::send(call.app(), &call.caller()?.user, id, body, key.as_deref()).await?;
-    sent(&call, done, false)
+    sent(&call, done, false).await
 }
 
 async fn history_of(call: Call) -> Reply {
     let page = messages::history(call.app(), &call.caller()?.user, call.id("id")?, &call.page()?).await?;
-    let messages = page.items.iter().map(message_view).collect();
+    let mut messages = Vec::with_capacity(page.items.len());
+    for stored in &page.items {
+        messages.push(message_view(call.app(), stored).await);
+    }
     api::json(200, &MessagePage { messages, next_cursor: page.next_cursor })
 }
 
@@ -169,7 +173,7 @@ async fn history_legacy(call: Call) -> Reply {
 async fn edit(call: Call) -> Reply {
     let edit = call.json()?;
     let changed = messages::change(call.app(), &call.caller()?.user, call.id("id")?, Some(edit)).await?;
-    api::json(200, &MessageBody { message: message_view(&changed) })
+    api::json(200, &MessageBody { message: message_view(call.app(), &changed).await })
 }
 
 /// The author deletes a message: it keeps its place in history without its words.
@@ -183,7 +187,7 @@ async fn edit(call: Call) -> Reply {
 )]
 async fn delete(call: Call) -> Reply {
     let changed = messages::change(call.app(), &call.caller()?.user, call.id("id")?, None).await?;
-    api::json(200, &MessageBody { message: message_view(&changed) })
+    api::json(200, &MessageBody { message: message_view(call.app(), &changed).await })
 }
 
 /// Sends to a web user: in the direct conversation with them, started if needed.
@@ -204,7 +208,7 @@ async fn send_to_user(call: Call) -> Reply {
     let key = idempotency_key(&call);
     let done =
         messages::send_to_user(call.app(), &call.caller()?.user, user, &body.message, key.as_deref()).await?;
-    sent(&call, done, true)
+    sent(&call, done, true).await
 }
 
 /// Sends to a phone: in the SMS conversation with it, started if needed.
@@ -226,7 +230,7 @@ async fn send_to_phone(call: Call) -> Reply {
     let caller = &call.caller()?.user;
     let done = messages::send_to_phone(call.app(), caller, &body.phone_number, &body.message, key.as_deref())
         .await?;
-    sent(&call, done, true)
+    sent(&call, done, true).await
 }
 
 /// Downloads a conversation (participants only): every message, oldest first, with its sender,

@@ -57,7 +57,7 @@ fn phone(n: u32) -> E164 {
 }
 
 fn text(content: &str) -> SendRequest {
-    SendRequest { content: Some(content.into()), media_urls: Vec::new() }
+    SendRequest { content: Some(content.into()), media_urls: Vec::new(), media: Vec::new() }
 }
 
 fn rejected(code: i64) -> Result<Accepted, SendError> {
@@ -262,7 +262,7 @@ impl World {
         written_at: DateTime<Utc>,
     ) -> Vec<Delivery> {
         let detail = self.conversation(id).await;
-        let content = NewContent { content: words.into(), media_urls: Vec::new() };
+        let content = NewContent { content: words.into(), media_urls: Vec::new(), attachments: Vec::new() };
         let (message, mut deliveries) =
             messages::prepare(&self.app, author, &detail, &content).await.unwrap();
         for delivery in &mut deliveries {
@@ -468,6 +468,7 @@ impl Racing {
                     content: "still here".into(),
                     media_urls: Vec::new(),
                     media_content_types: Vec::new(),
+                    media_keys: Vec::new(),
                     twilio_sid: Some("SMrace".into()),
                     created_at: Utc::now(),
                     edited_at: None,

@@ -519,6 +519,9 @@ pub struct MessageItem {
     pub media_urls: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media_content_types: Vec<String>,
+    /// Our copies of an inbound MMS's media, set once by the pipeline's media copy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_keys: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub twilio_sid: Option<String>,
     #[serde(with = "stamped")]
@@ -546,6 +549,7 @@ impl From<&Message> for MessageItem {
             content: m.content.clone(),
             media_urls: m.media_urls.clone(),
             media_content_types: m.media_content_types.clone(),
+            media_keys: m.media_keys.clone(),
             twilio_sid: m.twilio_sid.clone(),
             created_at: m.created_at,
             edited_at: m.edited_at,
@@ -580,6 +584,7 @@ impl From<MessageItem> for Message {
             content: item.content,
             media_urls: item.media_urls,
             media_content_types: item.media_content_types,
+            media_keys: item.media_keys,
             twilio_sid: item.twilio_sid,
             created_at: item.created_at,
             edited_at: item.edited_at,
@@ -610,6 +615,9 @@ pub struct DeliveryItem {
     pub body: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media_urls: Vec<String>,
+    /// The message's media in our bucket (each attempt presigns them for Twilio).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_keys: Vec<String>,
     pub status: DeliveryStatus,
     /// `status.rank()`, stored so a conditional update can refuse to move backwards.
     pub rank: u8,
@@ -659,6 +667,7 @@ impl From<&Delivery> for DeliveryItem {
             from: d.from.to_string(),
             body: d.body.clone(),
             media_urls: d.media_urls.clone(),
+            media_keys: d.media_keys.clone(),
             status: d.status,
             rank: d.rank(),
             attempts: d.attempts,
@@ -683,6 +692,7 @@ impl From<DeliveryItem> for Delivery {
             from: E164::from_stored(item.from),
             body: item.body,
             media_urls: item.media_urls,
+            media_keys: item.media_keys,
             status: item.status,
             attempts: item.attempts,
             next_attempt_at: item.next_attempt_at,
@@ -703,8 +713,36 @@ pub struct MessagePointerItem {
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
+    /// An inbound MMS in the outbox until its media copy is done or given up (the media-copy
+    /// mark, `<due>#M#<conversationId>#<messageId>`; `mediaAttempts` counts its claims).
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
     pub entity: String,
     pub conversation_id: ConversationId,
+}
+
+impl MessagePointerItem {
+    /// The pointer of a new message; an inbound MMS's carries its media-copy mark, due now.
+    pub fn of(message: &Message) -> Self {
+        let mark = switchboard_core::service::media_copy::wants_copy(message).then(|| {
+            let due = stamp(&message.created_at);
+            (
+                keys::outbox_pk(keys::outbox_shard(message.id)),
+                keys::outbox_media_sk(&due, message.conversation_id, message.id),
+            )
+        });
+        let (gsi1pk, gsi1sk) = mark.unzip();
+        Self {
+            pk: keys::message_pointer_pk(message.id),
+            sk: keys::MESSAGE_POINTER_SK.into(),
+            gsi1pk,
+            gsi1sk,
+            entity: "message-pointer".into(),
+            conversation_id: message.conversation_id,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

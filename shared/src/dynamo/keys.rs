@@ -123,7 +123,8 @@ pub fn sid_pk(sid: impl Display) -> String {
 pub const SID_SK: &str = "DELIVERY";
 
 // The outbox: while a delivery is pending (or a group text's relay is), its GSI1 entry is
-// GSI1PK=OUTBOX#<shard>, GSI1SK=<due>#D#<deliveryId> (or <due>#R#<conversationId>#<messageId>),
+// GSI1PK=OUTBOX#<shard>, GSI1SK=<due>#D#<deliveryId> (or <due>#R#<conversationId>#<messageId>,
+// or an inbound MMS's media copy <due>#M#<conversationId>#<messageId> on its pointer item),
 // so the sweeper finds what is overdue with one Query per shard. Leaving the outbox removes the
 // entry (a delivery's GSI1 then names its SID). Sharded so the outbox's writes spread over
 // several index partitions.
@@ -146,6 +147,12 @@ pub fn outbox_delivery_sk(due: &str, delivery_id: impl Display) -> String {
 }
 pub fn outbox_relay_sk(due: &str, conversation_id: impl Display, message_id: impl Display) -> String {
     format!("{due}#R#{conversation_id}#{message_id}")
+}
+
+/// The media-copy mark of an inbound MMS (on its message pointer item, which has no other
+/// GSI1 entry: a group MMS carries its relay mark on the message item at the same time).
+pub fn outbox_media_sk(due: &str, conversation_id: impl Display, message_id: impl Display) -> String {
+    format!("{due}#M#{conversation_id}#{message_id}")
 }
 
 // Message by id alone (edit, delete): a pointer to its conversation.

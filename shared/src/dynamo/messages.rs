@@ -31,15 +31,7 @@ impl MessageStore for DynamoStore {
         let cid = message.conversation_id;
         let mut items: Vec<(TransactWriteItem, Slot)> = vec![
             (self.put_if_absent(to_item(&MessageItem::from(message))?)?, Slot::Other),
-            (
-                self.put_if_absent(to_item(&MessagePointerItem {
-                    pk: keys::message_pointer_pk(message.id),
-                    sk: keys::MESSAGE_POINTER_SK.into(),
-                    entity: "message-pointer".into(),
-                    conversation_id: cid,
-                })?)?,
-                Slot::Other,
-            ),
+            (self.put_if_absent(to_item(&MessagePointerItem::of(message))?)?, Slot::Other),
         ];
         for delivery in new.deliveries {
             items.push((self.put_if_absent(to_item(&DeliveryItem::from(delivery))?)?, Slot::Other));
@@ -159,7 +151,9 @@ impl MessageStore for DynamoStore {
                 .expression_attribute_values(":content", s(content))
                 .expression_attribute_values(":at", s(stamp(&at))),
             MessageChange::Delete { at } => update
-                .update_expression("SET deleted = :true, content = :empty, mediaUrls = :none, editedAt = :at")
+                .update_expression(
+                    "SET deleted = :true, content = :empty, mediaUrls = :none, editedAt = :at REMOVE mediaKeys",
+                )
                 .expression_attribute_values(":true", AttributeValue::Bool(true))
                 .expression_attribute_values(":empty", s(""))
                 .expression_attribute_values(":none", AttributeValue::L(Vec::new()))

@@ -14,6 +14,7 @@ pub mod cursor;
 mod inbox;
 pub mod items;
 pub mod keys;
+mod media_copies;
 mod messages;
 mod numbers;
 mod outbox;

@@ -45,7 +45,8 @@ fn is_condition_failure(err: &aws_sdk_dynamodb::error::SdkError<UpdateItemError>
     matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
 }
 
-/// An outbox entry's job, from its GSI1 sort key (`<due>#D#<id>`, `<due>#R#<c>#<m>`).
+/// An outbox entry's job, from its GSI1 sort key (`<due>#D#<id>`, `<due>#R#<c>#<m>`,
+/// `<due>#M#<c>#<m>`).
 fn job_of(sort_key: &str) -> Option<Job> {
     let (_, rest) = sort_key.split_once('#')?;
     match rest.split_once('#')? {
@@ -53,6 +54,10 @@ fn job_of(sort_key: &str) -> Option<Job> {
         ("R", ids) => {
             let (conversation, message) = ids.split_once('#')?;
             Some(Job::relay(ConversationId::parse(conversation).ok()?, MessageId::parse(message).ok()?))
+        }
+        ("M", ids) => {
+            let (conversation, message) = ids.split_once('#')?;
+            Some(Job::media_copy(ConversationId::parse(conversation).ok()?, MessageId::parse(message).ok()?))
         }
         _ => None,
     }
@@ -406,6 +411,8 @@ mod tests {
         assert_eq!(job_of(&keys::outbox_delivery_sk(&due, id)), Some(Job::delivery(id)));
         let relay = keys::outbox_relay_sk(&due, id.conversation_id, id.message_id);
         assert_eq!(job_of(&relay), Some(Job::relay(id.conversation_id, id.message_id)));
+        let copy = keys::outbox_media_sk(&due, id.conversation_id, id.message_id);
+        assert_eq!(job_of(&copy), Some(Job::media_copy(id.conversation_id, id.message_id)));
         assert_eq!(job_of("garbage"), None);
         assert_eq!(job_of(&format!("{due}#X#y")), None);
     }

@@ -69,12 +69,7 @@ impl WebhookStore for DynamoStore {
             let item =
                 if write.relay { MessageItem::pending_relay(message) } else { MessageItem::from(message) };
             items.push((self.put_if_absent(to_item(&item)?)?, Slot::Other));
-            let pointer = MessagePointerItem {
-                pk: keys::message_pointer_pk(message.id),
-                sk: keys::MESSAGE_POINTER_SK.into(),
-                entity: "message-pointer".into(),
-                conversation_id: message.conversation_id,
-            };
+            let pointer = MessagePointerItem::of(message);
             items.push((self.put_if_absent(to_item(&pointer)?)?, Slot::Other));
             items.push((
                 self.activity_update(message.conversation_id, &message.created_at, &write.preview, None)?,

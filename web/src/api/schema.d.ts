@@ -1316,6 +1316,14 @@ export interface components {
         };
         SendRequest: {
             content?: string | null;
+            /**
+             * @description Files to attach: the `uploadId`s of `POST /api/uploads`, uploaded by the caller. At
+             *     most 10 and 5 MB in all; phones get them as one MMS, web members as presigned URLs.
+             * @example [
+             *       "01JDQ3K6W3N4VY8A1T2R5C7XZB"
+             *     ]
+             */
+            media?: string[];
             mediaUrls?: string[];
         };
         Sender: {

@@ -1,6 +1,8 @@
 //! `scripts/phone`: play a phone against the local Twilio stand-in of `make dev`.
 //!
 //!   phone text FROM TO BODY...   the phone FROM texts our number TO (a signed inbound webhook)
+//!   phone picture FROM TO [BODY...]  the same with a picture (an MMS: the stand-in serves the
+//!                                media behind the account's credentials, as Twilio does)
 //!   phone inbox [PHONE]          what each simulated phone (or one) has received and sent, with
 //!                                the attempts each SMS took and what the stand-in answered to each
 //!
@@ -8,7 +10,8 @@
 
 use serde_json::{json, Value};
 
-const USAGE: &str = "usage: phone text FROM TO BODY... | phone inbox [PHONE]";
+const USAGE: &str =
+    "usage: phone text FROM TO BODY... | phone picture FROM TO [BODY...] | phone inbox [PHONE]";
 
 #[tokio::main]
 async fn main() {
@@ -18,7 +21,10 @@ async fn main() {
         format!("http://127.0.0.1:{port}")
     });
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["text", from, to, body @ ..] if !body.is_empty() => text(&base, from, to, &body.join(" ")).await,
+        ["text", from, to, body @ ..] if !body.is_empty() => {
+            text(&base, from, to, &body.join(" "), false).await
+        }
+        ["picture", from, to, body @ ..] => text(&base, from, to, &body.join(" "), true).await,
         ["inbox"] => inbox(&base, None).await,
         ["inbox", phone] => inbox(&base, Some(phone)).await,
         _ => Err(USAGE.to_string()),
@@ -45,9 +51,10 @@ async fn call(request: reqwest::RequestBuilder) -> Result<Value, String> {
     }
 }
 
-async fn text(base: &str, from: &str, to: &str, body: &str) -> Result<(), String> {
+async fn text(base: &str, from: &str, to: &str, body: &str, picture: bool) -> Result<(), String> {
     let url = format!("{base}/phones/{}/messages", e164(from));
-    let reply = call(reqwest::Client::new().post(url).json(&json!({ "to": e164(to), "body": body }))).await?;
+    let text = json!({ "to": e164(to), "body": body, "picture": picture });
+    let reply = call(reqwest::Client::new().post(url).json(&text)).await?;
     let sid = reply["messageSid"].as_str().unwrap_or("");
     println!("{} texted {}: {sid} (webhook answered {})", e164(from), e164(to), reply["webhookStatus"]);
     Ok(())

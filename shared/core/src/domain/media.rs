@@ -3,7 +3,7 @@
 
 use ulid::Ulid;
 
-use crate::domain::ids::UserId;
+use crate::domain::ids::{ConversationId, MessageId, UserId};
 use crate::error::AppError;
 
 /// The content types Twilio fully supports for MMS (it resizes and formats them for carriers):
@@ -65,6 +65,19 @@ impl UploadKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// An upload a send attaches: the caller's own (its key names them), stored, of this type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub upload: UploadKey,
+    pub content_type: String,
+}
+
+/// Where item `n` (0-based) of a message's media lives in the bucket, whether a web user
+/// attached it or it is our copy of a phone's MMS.
+pub fn media_key(conversation_id: ConversationId, message_id: MessageId, n: usize) -> String {
+    format!("media/{conversation_id}/{message_id}/{n}")
 }
 
 /// `POST /api/uploads`: the file the browser is about to upload.

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ConversationId, DeliveryId, MessageId, ParticipantId, UserId};
+use super::media::Attachment;
 use super::phone::E164;
 use crate::error::AppError;
 
@@ -108,6 +109,12 @@ pub struct Message {
     pub media_urls: Vec<String>,
     /// Content types of `media_urls` (inbound MMS: MediaContentTypeN), same order.
     pub media_content_types: Vec<String>,
+    /// The message's media in our bucket (`media/<conversationId>/<messageId>/<n>`): a web
+    /// user's attachments, stored with the message; or our copies of an inbound MMS's media
+    /// (same order as `media_urls`), once the pipeline's media copy stored them all, empty
+    /// until then (and for good when the copy gave up: `media_urls` stay Twilio's). Shown only
+    /// through short-lived presigned GETs (`service::media::present`).
+    pub media_keys: Vec<String>,
     /// Twilio's MessageSid of an inbound SMS.
     pub twilio_sid: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -130,6 +137,8 @@ pub struct Delivery {
     /// The text the phone receives (in a group, "Name: text"), fixed when the message is stored.
     pub body: String,
     pub media_urls: Vec<String>,
+    /// The message's media in our bucket: each attempt hands Twilio fresh presigned GETs.
+    pub media_keys: Vec<String>,
     pub status: DeliveryStatus,
     /// Attempts the pipeline has made (claimed) so far.
     pub attempts: u32,
@@ -201,6 +210,7 @@ impl Delivery {
             from,
             body: body.to_string(),
             media_urls: message.media_urls.clone(),
+            media_keys: message.media_keys.clone(),
             status,
             attempts: 0,
             next_attempt_at: (!opted_out).then_some(message.created_at),
@@ -296,6 +306,11 @@ pub struct SendRequest {
     pub content: Option<String>,
     #[serde(default)]
     pub media_urls: Vec<String>,
+    /// Files to attach: the `uploadId`s of `POST /api/uploads`, uploaded by the caller. At
+    /// most 10 and 5 MB in all; phones get them as one MMS, web members as presigned URLs.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10, example = json!(["01JDQ3K6W3N4VY8A1T2R5C7XZB"])))]
+    pub media: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -309,12 +324,30 @@ pub struct EditRequest {
 pub struct NewContent {
     pub content: String,
     pub media_urls: Vec<String>,
+    /// Uploads to attach (checked by `service::media::uploaded_media`).
+    pub attachments: Vec<Attachment>,
+}
+
+impl NewContent {
+    pub fn has_media(&self) -> bool {
+        !self.media_urls.is_empty() || !self.attachments.is_empty()
+    }
 }
 
 /// 1 to 1,600 characters after trimming, or media only (up to 10 https URLs).
 pub fn validate_content(
     content: Option<&str>,
     media_urls: &[String],
+    field: &str,
+) -> Result<NewContent, AppError> {
+    validate_with_attachments(content, media_urls, Vec::new(), field)
+}
+
+/// As [`validate_content`], with checked uploads to attach (which count as media).
+pub fn validate_with_attachments(
+    content: Option<&str>,
+    media_urls: &[String],
+    attachments: Vec<Attachment>,
     field: &str,
 ) -> Result<NewContent, AppError> {
     let content = content.map(str::trim).unwrap_or_default().to_string();
@@ -333,10 +366,16 @@ pub fn validate_content(
             return Err(AppError::validation(format!("mediaUrls[{i}]"), "must be an https URL"));
         }
     }
-    if content.is_empty() && media_urls.is_empty() {
+    if !media_urls.is_empty() && !attachments.is_empty() {
+        return Err(AppError::validation("media", "name uploads or mediaUrls, not both"));
+    }
+    if media_urls.len() + attachments.len() > MEDIA_MAX {
+        return Err(AppError::validation("media", format!("at most {MEDIA_MAX} media per message")));
+    }
+    if content.is_empty() && media_urls.is_empty() && attachments.is_empty() {
         return Err(AppError::validation(field, "a message needs text or media"));
     }
-    Ok(NewContent { content, media_urls: media_urls.to_vec() })
+    Ok(NewContent { content, media_urls: media_urls.to_vec(), attachments })
 }
 
 pub fn validate_idempotency_key(raw: &str) -> Result<String, AppError> {

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::ports::media::{MediaError, MediaStore, Presigned};
+use crate::ports::media::{MediaError, MediaStore, Presigned, StoredObject};
 
 #[derive(Default)]
 pub struct FakeMedia {
-    /// Key to size of the stored objects.
-    objects: Mutex<HashMap<String, u64>>,
+    /// The stored objects by key.
+    objects: Mutex<HashMap<String, StoredObject>>,
 }
 
 impl FakeMedia {
@@ -21,9 +21,15 @@ impl FakeMedia {
         Self::default()
     }
 
-    /// Stores an object of `size` bytes at `key` (what the browser's PUT does).
+    /// Stores a PNG of `size` bytes at `key` (what the browser's PUT does).
     pub fn put(&self, key: &str, size: u64) {
-        self.objects.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), size);
+        let object = StoredObject { size, content_type: "image/png".into() };
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), object);
+    }
+
+    /// The stored object at `key`, if any.
+    pub fn get(&self, key: &str) -> Option<StoredObject> {
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
     }
 }
 
@@ -49,7 +55,15 @@ impl MediaStore for FakeMedia {
         Ok(format!("memory://media/{key}?get&expires={}", lifetime.as_secs()))
     }
 
-    async fn size_of(&self, key: &str) -> Result<Option<u64>, MediaError> {
-        Ok(self.objects.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied())
+    async fn head(&self, key: &str) -> Result<Option<StoredObject>, MediaError> {
+        Ok(self.get(key))
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), MediaError> {
+        let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+        let object =
+            objects.get(from).cloned().ok_or_else(|| MediaError::Backend(format!("no object {from}")))?;
+        objects.insert(to.to_string(), object);
+        Ok(())
     }
 }

@@ -147,6 +147,7 @@ impl MessageStore for MemoryStore {
                 stored.deleted = true;
                 stored.content = String::new();
                 stored.media_urls = Vec::new();
+                stored.media_keys = Vec::new();
                 stored.edited_at = Some(at);
             }
         }

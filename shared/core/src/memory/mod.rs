@@ -20,6 +20,7 @@ mod conversations;
 mod cursor;
 mod gateway;
 mod media;
+mod media_copies;
 mod messages;
 mod numbers;
 mod outbox;
@@ -53,6 +54,7 @@ use crate::ports::StoreError;
 
 pub use gateway::{FakeGateway, Post};
 pub use media::FakeMedia;
+pub use media_copies::FakeMediaCopies;
 pub use provider::FakeNumbers;
 pub use queue::FakeQueue;
 pub use sms::FakeSms;
@@ -191,6 +193,9 @@ struct State {
     /// Inbound group texts waiting for their relay job (the message item's outbox entry, the
     /// relay mark), with when they are due.
     relays: BTreeMap<(ConversationId, MessageId), DateTime<Utc>>,
+    /// Inbound MMS waiting for their media copy (the pointer item's outbox entry, the
+    /// media-copy mark): when due, and attempts claimed so far.
+    media_marks: BTreeMap<(ConversationId, MessageId), (DateTime<Utc>, u32)>,
     idempotency: HashMap<(UserId, String), IdempotencyRecord>,
     /// Inbound MessageSids: kept (the adapter's TTL sweeps them late; until then they count).
     inbound: HashMap<String, i64>,

@@ -223,8 +223,11 @@ impl State {
         let relays = self.relays.iter().map(|((cid, mid), due)| {
             (shard(&mid.to_string()), format!("{}#R#{cid}#{mid}", stamp(due)), Job::relay(*cid, *mid))
         });
+        let copies = self.media_marks.iter().map(|((cid, mid), (due, _))| {
+            (shard(&mid.to_string()), format!("{}#M#{cid}#{mid}", stamp(due)), Job::media_copy(*cid, *mid))
+        });
         let mut entries: Vec<_> =
-            deliveries.chain(relays).filter(|(_, sk, _)| sk.as_str() < cutoff).collect();
+            deliveries.chain(relays).chain(copies).filter(|(_, sk, _)| sk.as_str() < cutoff).collect();
         entries.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         entries
     }

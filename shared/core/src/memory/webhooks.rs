@@ -60,6 +60,9 @@ impl WebhookStore for MemoryStore {
             if write.relay {
                 state.relays.insert((message.conversation_id, message.id), message.created_at);
             }
+            if crate::service::media_copy::wants_copy(message) {
+                state.media_marks.insert((message.conversation_id, message.id), (message.created_at, 0));
+            }
             if let Some(user_id) = write.inbox_user_id {
                 state.touch_line(user_id, message, &write.preview);
             }

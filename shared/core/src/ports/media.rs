@@ -36,8 +36,18 @@ pub trait MediaStore: Send + Sync {
     /// A GET of `key`, valid for `lifetime`.
     async fn presign_get(&self, key: &str, lifetime: Duration) -> Result<String, MediaError>;
 
-    /// The stored object's size in bytes (HeadObject); None if nothing is stored at `key`.
-    async fn size_of(&self, key: &str) -> Result<Option<u64>, MediaError>;
+    /// The stored object's size and type (HeadObject); None if nothing is stored at `key`.
+    async fn head(&self, key: &str) -> Result<Option<StoredObject>, MediaError>;
+
+    /// Copies the object at `from` to `to` inside the bucket (CopyObject: no bytes through us).
+    async fn copy(&self, from: &str, to: &str) -> Result<(), MediaError>;
+}
+
+/// What HeadObject tells of a stored object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    pub size: u64,
+    pub content_type: String,
 }
 
 /// The media store of a function without a bucket: every call fails visibly.
@@ -51,7 +61,10 @@ impl MediaStore for NoMediaStore {
     async fn presign_get(&self, _: &str, _: Duration) -> Result<String, MediaError> {
         Err(MediaError::NotConfigured)
     }
-    async fn size_of(&self, _: &str) -> Result<Option<u64>, MediaError> {
+    async fn head(&self, _: &str) -> Result<Option<StoredObject>, MediaError> {
+        Err(MediaError::NotConfigured)
+    }
+    async fn copy(&self, _: &str, _: &str) -> Result<(), MediaError> {
         Err(MediaError::NotConfigured)
     }
 }

@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod gateway;
 pub mod media;
+pub mod media_copies;
 pub mod messages;
 pub mod numbers;
 pub mod outbox;
@@ -22,6 +23,7 @@ pub use contacts::ContactStore;
 pub use conversations::ConversationStore;
 pub use gateway::{ConnectionGateway, GatewayError};
 pub use media::MediaStore;
+pub use media_copies::{MediaCopies, MediaCopyStore, MediaSource};
 pub use messages::MessageStore;
 pub use numbers::NumberPool;
 pub use outbox::OutboxStore;
@@ -139,6 +141,7 @@ pub trait Stores:
     + ConnectionStore
     + WebhookStore
     + ContactStore
+    + MediaCopyStore
 {
 }
 
@@ -151,5 +154,6 @@ impl<T> Stores for T where
         + ConnectionStore
         + WebhookStore
         + ContactStore
+        + MediaCopyStore
 {
 }

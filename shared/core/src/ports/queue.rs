@@ -19,6 +19,8 @@ pub enum Job {
     /// Fan out an inbound group text: the relays to the other phones and the web members' inbox
     /// lines.
     Relay(RelayJob),
+    /// Copy an inbound MMS's media into our bucket (`service::media_copy`).
+    MediaCopy(RelayJob),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -43,6 +45,10 @@ impl Job {
         Self::Relay(RelayJob { conversation_id, message_id })
     }
 
+    pub fn media_copy(conversation_id: ConversationId, message_id: MessageId) -> Self {
+        Self::MediaCopy(RelayJob { conversation_id, message_id })
+    }
+
     /// The job as a queue message body: `{"delivery":{"id":"…"}}`, `{"relay":{…}}`.
     pub fn to_body(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
@@ -57,6 +63,7 @@ impl Job {
         match self {
             Self::Delivery(job) => format!("delivery:{}", job.id),
             Self::Relay(job) => format!("relay:{}", job.message_id),
+            Self::MediaCopy(job) => format!("media:{}", job.message_id),
         }
     }
 }
@@ -101,7 +108,11 @@ mod tests {
             message_id: MessageId::new(),
             participant_id: crate::domain::ids::ParticipantId::new(),
         };
-        for job in [Job::delivery(id), Job::relay(id.conversation_id, id.message_id)] {
+        for job in [
+            Job::delivery(id),
+            Job::relay(id.conversation_id, id.message_id),
+            Job::media_copy(id.conversation_id, id.message_id),
+        ] {
             assert_eq!(Job::from_body(&job.to_body()).unwrap(), job);
         }
         assert_eq!(Job::delivery(id).to_body(), format!(r#"{{"delivery":{{"id":"{id}"}}}}"#));

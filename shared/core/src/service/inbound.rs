@@ -9,7 +9,7 @@
 
 use chrono::Utc;
 
-use super::{conversations, pipeline, realtime, App};
+use super::{conversations, media_copy, pipeline, realtime, App};
 use crate::domain::ids::{ConversationId, MessageId};
 use crate::domain::message::{Message, Sender, SenderKind};
 use crate::domain::phone::E164;
@@ -240,6 +240,7 @@ async fn deliver(
         content,
         media_urls: sms.media.iter().map(|(url, _)| url.clone()).collect(),
         media_content_types: sms.media.iter().map(|(_, kind)| kind.clone()).collect(),
+        media_keys: Vec::new(),
         twilio_sid: Some(sms.message_sid.clone()),
         created_at: now,
         edited_at: None,
@@ -267,14 +268,22 @@ async fn deliver(
         }
         Err(e) => return Err(e.into()),
     }
+    // The media copy was written ahead with the message (its mark): queue its job.
+    let copy: Vec<Job> = media_copy::wants_copy(&message)
+        .then(|| Job::media_copy(message.conversation_id, message.id))
+        .into_iter()
+        .collect();
     // One-to-one: the transaction above moved the one inbox line and there is nobody to relay to;
     // that user is the one to tell.
     if let Some(user_id) = target.inbox_user_id {
         let event = Event::new(EventKind::MessageCreated, message.conversation_id, message.view(&[]));
-        realtime::to_users(app, &[user_id], vec![event]).await;
+        let users = [user_id];
+        tokio::join!(realtime::to_users(app, &users, vec![event]), pipeline::enqueue(app, &copy));
         return Ok(Outcome::Routed { conversation_id: target.conversation_id, relayed: false });
     }
     // A group: answer Twilio now; the relay job reads the group and fans out.
-    pipeline::enqueue(app, &[Job::relay(message.conversation_id, message.id)]).await;
+    let jobs: Vec<Job> =
+        std::iter::once(Job::relay(message.conversation_id, message.id)).chain(copy).collect();
+    pipeline::enqueue(app, &jobs).await;
     Ok(Outcome::Routed { conversation_id: target.conversation_id, relayed: true })
 }

@@ -13,14 +13,15 @@
 
 use chrono::Utc;
 
-use super::{conversations, pipeline, realtime, App};
+use super::{conversations, media, pipeline, realtime, App};
 use crate::domain::conversation::{
     ConversationDetail, ConversationKind, ConversationStatus, Member, SmsRequest,
 };
 use crate::domain::ids::{ConversationId, MessageId, UserId};
+use crate::domain::media::media_key;
 use crate::domain::message::{
-    segments, sms_body, validate_content, validate_idempotency_key, Delivery, DeliveryStatus, EditRequest,
-    Message, NewContent, SendRequest, Sender, SenderKind,
+    segments, sms_body, validate_content, validate_idempotency_key, validate_with_attachments, Delivery,
+    DeliveryStatus, EditRequest, Message, NewContent, SendRequest, Sender, SenderKind,
 };
 use crate::domain::realtime::{Event, EventKind};
 use crate::domain::routing::Pair;
@@ -41,7 +42,7 @@ pub struct Sent {
 }
 
 fn preview(content: &NewContent) -> String {
-    crate::domain::message::preview_of(&content.content, !content.media_urls.is_empty())
+    crate::domain::message::preview_of(&content.content, content.has_media())
 }
 
 pub async fn send(
@@ -51,7 +52,10 @@ pub async fn send(
     request: SendRequest,
     idempotency_key: Option<&str>,
 ) -> Result<Sent, AppError> {
-    let content = validate_content(request.content.as_deref(), &request.media_urls, "content")?;
+    // The uploads first (one HeadObject each): a send naming a missing one stores nothing.
+    let attachments = media::uploaded_media(app, caller, &request.media).await?;
+    let content =
+        validate_with_attachments(request.content.as_deref(), &request.media_urls, attachments, "content")?;
     send_with(app, caller, content, idempotency_key, || {
         conversations::load_visible(app, caller, conversation_id)
     })
@@ -136,6 +140,7 @@ async fn send_in(
         return Err(StoreError::ConversationInactive.into());
     }
     let (message, deliveries) = prepare(app, caller, &detail, &content).await?;
+    media::attach(app, &content.attachments, &message).await?;
     let new = NewMessage {
         detail: &detail,
         message: &message,
@@ -163,7 +168,8 @@ async fn send_in(
     if !jobs.is_empty() {
         tracing::info!(conversationId = %message.conversation_id, messageId = %message.id, sends = jobs.len(), "sms queued");
     }
-    let created = Event::new(EventKind::MessageCreated, message.conversation_id, message.view(&deliveries));
+    let view = media::present(app, &message, message.view(&deliveries)).await;
+    let created = Event::new(EventKind::MessageCreated, message.conversation_id, view);
     tokio::join!(pipeline::enqueue(app, &jobs), realtime::to_members(app, &detail, vec![created]));
     Ok(Sent { detail, message, deliveries, replayed: false })
 }
@@ -177,9 +183,10 @@ pub async fn prepare(
     content: &NewContent,
 ) -> Result<(Message, Vec<Delivery>), AppError> {
     let now = Utc::now();
+    let (id, conversation_id) = (MessageId::new(), detail.conversation.id);
     let message = Message {
-        id: MessageId::new(),
-        conversation_id: detail.conversation.id,
+        id,
+        conversation_id,
         sender: Sender {
             kind: SenderKind::User,
             user_id: Some(caller.id),
@@ -188,7 +195,8 @@ pub async fn prepare(
         },
         content: content.content.clone(),
         media_urls: content.media_urls.clone(),
-        media_content_types: Vec::new(),
+        media_content_types: content.attachments.iter().map(|a| a.content_type.clone()).collect(),
+        media_keys: (0..content.attachments.len()).map(|n| media_key(conversation_id, id, n)).collect(),
         twilio_sid: None,
         created_at: now,
         edited_at: None,
@@ -367,7 +375,8 @@ pub async fn change(
         .map_err(|_| AppError::from(StoreError::MessageNotFound))?;
     let changed = app.messages.change_message(&message, caller.id, change).await?;
     let kind = if changed.deleted { EventKind::MessageDeleted } else { EventKind::MessageUpdated };
-    let event = Event::new(kind, changed.conversation_id, changed.view(&deliveries));
+    let view = media::present(app, &changed, changed.view(&deliveries)).await;
+    let event = Event::new(kind, changed.conversation_id, view);
     realtime::to_members(app, &detail, vec![event]).await;
     Ok(StoredMessage { message: changed, deliveries })
 }

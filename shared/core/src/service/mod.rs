@@ -11,6 +11,7 @@ pub mod export;
 pub mod idle;
 pub mod inbound;
 pub mod media;
+pub mod media_copy;
 pub mod messages;
 pub mod number_import;
 pub mod numbers;
@@ -27,12 +28,14 @@ use phonenumber::country;
 use crate::auth::{Roles, TokenService};
 use crate::error::AppError;
 use crate::ports::media::NoMediaStore;
+use crate::ports::media_copies::NoMedia;
 use crate::ports::provider::NoProvider;
 use crate::ports::queue::NoQueue;
 use crate::ports::sms::NotConfigured;
 use crate::ports::{
-    ConnectionStore, ContactStore, ConversationStore, JobQueue, MediaStore, MessageStore, NumberPool,
-    NumberProvider, OutboxStore, SmsSender, Stores, UserStore, WebhookStore,
+    ConnectionStore, ContactStore, ConversationStore, JobQueue, MediaCopies, MediaCopyStore, MediaSource,
+    MediaStore, MessageStore, NumberPool, NumberProvider, OutboxStore, SmsSender, Stores, UserStore,
+    WebhookStore,
 };
 pub use events::{Published, Publisher};
 
@@ -56,6 +59,8 @@ pub struct Settings {
     /// Seconds without a message after which an SMS or group conversation closes by itself,
     /// unless it has its own timer (`IDLE_CLOSE_AFTER`); None: never.
     pub idle_close_after: Option<u32>,
+    /// Delete Twilio's copy of an inbound MMS's media once ours is stored (`DELETE_TWILIO_MEDIA`).
+    pub delete_twilio_media: bool,
 }
 
 impl Default for Settings {
@@ -69,6 +74,7 @@ impl Default for Settings {
             delivery: DeliverySettings::default(),
             help_reply: inbound::default_help_reply("Switchboard"),
             idle_close_after: None,
+            delete_twilio_media: false,
         }
     }
 }
@@ -89,6 +95,20 @@ pub struct DeliverySettings {
     /// then presumed lost).
     pub sweep_grace: Duration,
 }
+
+impl DeliverySettings {
+    /// The delay before retry number `retry` (1 for the first): `retry_base × 3^(retry-1)`,
+    /// capped at `retry_max`, then jittered down to between half and all of it (`jitter` in
+    /// [0, 1)), so phones throttled together do not retry together.
+    pub fn retry_delay(&self, retry: u32, jitter: f64) -> Duration {
+        let exponent = retry.saturating_sub(1).min(20);
+        let full = self.retry_base.saturating_mul(3u32.saturating_pow(exponent)).min(self.retry_max);
+        full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+}
+
+/// SQS delays a message by at most 15 minutes; a longer wait is covered by the sweeper.
+pub(crate) const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 
 impl Default for DeliverySettings {
     fn default() -> Self {
@@ -127,6 +147,12 @@ pub struct App {
     pub queue: Arc<dyn JobQueue>,
     /// The media bucket; refuses every request unless [`App::with_media`] gave it one.
     pub media: Arc<dyn MediaStore>,
+    /// The media-copy marks of inbound MMS (the outbox's `#M#` entries).
+    pub media_marks: Arc<dyn MediaCopyStore>,
+    /// Where inbound media is fetched from (Twilio) and copied to (the bucket); both refuse
+    /// unless [`App::with_media`] gave them.
+    pub media_source: Arc<dyn MediaSource>,
+    pub media_copies: Arc<dyn MediaCopies>,
 }
 
 impl App {
@@ -142,12 +168,15 @@ impl App {
             outbox: stores.clone(),
             connections: stores.clone(),
             webhooks: stores.clone(),
+            media_marks: stores.clone(),
             contacts: stores,
             sms: Arc::new(NotConfigured),
             provider: Arc::new(NoProvider),
             events: Publisher::disabled(),
             queue: Arc::new(NoQueue),
             media: Arc::new(NoMediaStore),
+            media_source: Arc::new(NoMedia),
+            media_copies: Arc::new(NoMedia),
         }
     }
 
@@ -165,6 +194,10 @@ impl App {
 
     pub fn with_provider(self, provider: Arc<dyn NumberProvider>) -> Self {
         Self { provider, ..self }
+    }
+
+    pub fn with_media_copies(self, source: Arc<dyn MediaSource>, copies: Arc<dyn MediaCopies>) -> Self {
+        Self { media_source: source, media_copies: copies, ..self }
     }
 
     pub fn with_events(self, events: Publisher) -> Self {

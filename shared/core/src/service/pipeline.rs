@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{realtime, App, DeliverySettings};
+use super::{realtime, App, DeliverySettings, MAX_QUEUE_DELAY};
 use crate::domain::conversation::{ConversationKind, Member};
 use crate::domain::ids::{ConversationId, DeliveryId, MessageId};
 use crate::domain::message::{segments, sms_body, Delivery, DeliveryStatus, SenderKind};
@@ -46,6 +46,7 @@ pub async fn run(app: &App, job: &Job) -> Result<(), AppError> {
     match job {
         Job::Delivery(job) => deliver(app, job.id).await,
         Job::Relay(job) => relay(app, job.conversation_id, job.message_id).await,
+        Job::MediaCopy(job) => super::media_copy::copy(app, job.conversation_id, job.message_id).await,
     }
 }
 
@@ -60,13 +61,9 @@ pub async fn enqueue(app: &App, jobs: &[Job]) {
     }
 }
 
-/// The delay before retry number `retry` (1 for the first): `retry_base × 3^(retry-1)`, capped
-/// at `retry_max`, then jittered down to between half and all of it (`jitter` in [0, 1)), so
-/// phones throttled together do not retry together.
+/// The delay before retry number `retry` (see [`DeliverySettings::retry_delay`]).
 pub fn retry_delay(settings: &DeliverySettings, retry: u32, jitter: f64) -> Duration {
-    let exponent = retry.saturating_sub(1).min(20);
-    let full = settings.retry_base.saturating_mul(3u32.saturating_pow(exponent)).min(settings.retry_max);
-    full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    settings.retry_delay(retry, jitter)
 }
 
 /// One attempt at one delivery.
@@ -87,11 +84,18 @@ pub async fn deliver(app: &App, id: DeliveryId) -> Result<(), AppError> {
         }
     };
     let delivery = &claimed.delivery;
+    // Our bucket's media, where the message has them, through fresh presigned GETs that outlive
+    // Twilio's fetch; otherwise the URLs the message was sent with.
+    let media_urls = if delivery.media_keys.is_empty() {
+        delivery.media_urls.clone()
+    } else {
+        super::media::signed_urls(app, &delivery.media_keys, super::media::TWILIO_URL_LIFETIME).await?
+    };
     let sms = OutboundSms {
         to: delivery.to.clone(),
         from: delivery.from.clone(),
         body: delivery.body.clone(),
-        media_urls: delivery.media_urls.clone(),
+        media_urls,
         status_callback: app
             .settings
             .status_callback_url
@@ -156,9 +160,6 @@ pub async fn deliver(app: &App, id: DeliveryId) -> Result<(), AppError> {
     publish(app, id, &outcome, claimed.attempt).await;
     Ok(())
 }
-
-/// SQS delays a message by at most 15 minutes; a longer wait is covered by the sweeper.
-const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 
 /// The previous attempt may have been sent: adopt the message Twilio has, if any; otherwise
 /// send. If Twilio cannot be asked, the attempt fails as ambiguously as the last one.
@@ -304,7 +305,8 @@ pub async fn relay(
         .collect();
     observe::add(Metric::RelaysSent, jobs.len());
     observe::outcome("relayed");
-    let created = Event::new(EventKind::MessageCreated, message.conversation_id, message.view(&deliveries));
+    let view = super::media::present(app, &message, message.view(&deliveries)).await;
+    let created = Event::new(EventKind::MessageCreated, message.conversation_id, view);
     tokio::join!(enqueue(app, &jobs), realtime::to_members(app, &detail, vec![created]));
     Ok(())
 }

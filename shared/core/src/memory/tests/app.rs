@@ -51,7 +51,7 @@ fn fakes() -> (Arc<MemoryStore>, Arc<FakeSms>, Arc<FakeQueue>) {
 }
 
 fn text(content: &str) -> SendRequest {
-    SendRequest { content: Some(content.into()), media_urls: Vec::new() }
+    SendRequest { content: Some(content.into()), media_urls: Vec::new(), media: Vec::new() }
 }
 
 #[tokio::test]

@@ -197,6 +197,7 @@ fn message_at(detail: &ConversationDetail, author: &User, text: &str, at: DateTi
         content: text.to_string(),
         media_urls: Vec::new(),
         media_content_types: Vec::new(),
+        media_keys: Vec::new(),
         twilio_sid: None,
         created_at: at,
         edited_at: None,

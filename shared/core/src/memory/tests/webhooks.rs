@@ -16,6 +16,7 @@ fn inbound(detail: &ConversationDetail, from: &E164, sid: &str) -> Message {
         content: "hello".into(),
         media_urls: Vec::new(),
         media_content_types: Vec::new(),
+        media_keys: Vec::new(),
         twilio_sid: Some(sid.into()),
         created_at: Utc::now(),
         edited_at: None,
