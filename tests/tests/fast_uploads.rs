@@ -144,6 +144,12 @@ async fn a_photo_sent_in_a_group_reaches_the_phone_as_mms_and_web_members_throug
     // Bob reads the same short-lived URL in the history; nothing names the bucket's keys bare.
     let history = app.history(id, &bob).await;
     assert_eq!(history[0]["mediaUrls"], message["mediaUrls"]);
+    // So does the export (JSON and CSV).
+    for format in ["json", "csv"] {
+        let export = app.get(format!("/api/conversations/{id}/export?format={format}"), &bob.token).await;
+        assert_eq!(export.status, 200);
+        assert!(export.body.to_string().contains(&format!("memory://media/{key}?get")), "{format}");
+    }
 
     // The phone gets an MMS whose media URL Twilio can fetch for hours.
     app.run_pipeline().await;

@@ -73,15 +73,19 @@ impl PartWriter {
     }
 
     pub fn push(&mut self, message: &Message, deliveries: &[Delivery]) -> Result<(), AppError> {
-        let view = message.view(deliveries);
+        self.push_view(&message.view(deliveries))
+    }
+
+    /// Writes a message as its participants see it (media URLs already presigned).
+    pub fn push_view(&mut self, view: &MessageView) -> Result<(), AppError> {
         match self.format {
             ExportFormat::Json => {
                 if !self.first_message {
                     self.out.push(',');
                 }
-                self.out.push_str(&serde_json::to_string(&view).map_err(AppError::internal)?);
+                self.out.push_str(&serde_json::to_string(view).map_err(AppError::internal)?);
             }
-            ExportFormat::Csv => csv_row(&mut self.out, &view),
+            ExportFormat::Csv => csv_row(&mut self.out, view),
         }
         self.first_message = false;
         Ok(())

@@ -58,7 +58,10 @@ pub async fn export_part(
         let more_pages = page.next_cursor.is_some();
         let count = page.items.len();
         for (i, stored) in page.items.into_iter().enumerate() {
-            part.push(&stored.message, &stored.deliveries)?;
+            // Media in our bucket as presigned GETs (1 hour), as every view shows them.
+            let view =
+                super::media::present(app, &stored.message, stored.message.view(&stored.deliveries)).await;
+            part.push_view(&view)?;
             (cursor, written) = (Some(stored.message.id), written + 1);
             let last_of_history = i + 1 == count && !more_pages;
             if part.len() >= limits.bytes && !last_of_history {
