@@ -180,6 +180,7 @@ const ENTITIES: &[Entity] = &[
             "from",
             "body",
             "mediaUrls",
+            "mediaKeys",
             "status",
             "rank",
             "attempts",
@@ -546,8 +547,9 @@ fn detail(
 }
 
 fn message_at(detail: &ConversationDetail, author: &User, text: &str, at: DateTime<Utc>) -> Message {
+    let id = MessageId::new();
     Message {
-        id: MessageId::new(),
+        id,
         conversation_id: detail.conversation.id,
         sender: Sender {
             kind: SenderKind::User,
@@ -558,7 +560,8 @@ fn message_at(detail: &ConversationDetail, author: &User, text: &str, at: DateTi
         content: text.to_string(),
         media_urls: vec!["https://example.com/a.png".into()],
         media_content_types: Vec::new(),
-        media_keys: Vec::new(),
+        // An attached upload, copied under the message (its deliveries keep the key too).
+        media_keys: vec![format!("media/{}/{id}/0", detail.conversation.id)],
         twilio_sid: None,
         created_at: at,
         edited_at: None,
@@ -1139,7 +1142,7 @@ async fn a_send_writes_the_message_its_pointer_deliveries_idempotency_record_and
 
 /// The attributes every delivery item has, whatever its stage: keys, identity, what it sends,
 /// its status and its cost.
-const DELIVERY_BASE: [&str; 16] = [
+const DELIVERY_BASE: [&str; 17] = [
     "PK",
     "SK",
     "entity",
@@ -1150,6 +1153,7 @@ const DELIVERY_BASE: [&str; 16] = [
     "from",
     "body",
     "mediaUrls",
+    "mediaKeys",
     "status",
     "rank",
     "attempts",
