@@ -96,6 +96,9 @@ impl MediaStore for S3Media {
                 content_type: head.content_type().unwrap_or_default().to_string(),
             })),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            // Without s3:ListBucket (least privilege: the functions never list), S3 answers a
+            // HEAD of a missing key with 403, not 404: the upload is not there.
+            Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 403) => Ok(None),
             Err(err) => Err(backend(err)),
         }
     }

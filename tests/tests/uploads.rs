@@ -144,6 +144,7 @@ async fn a_photo_sent_to_a_phone_is_copied_under_the_message_and_twilio_and_the_
     assert_eq!(sent[0].body.as_deref(), Some("the view from here"));
     assert!(sent[1].media_urls.is_empty());
     assert_eq!(sent[0].media_urls.len(), 1);
+    assert!(sent[0].media_urls[0].contains("X-Amz-Expires=14400"), "4 hours for Twilio's fetch");
     let fetched = reqwest::get(&sent[0].media_urls[0]).await.unwrap();
     assert_eq!(fetched.bytes().await.unwrap().to_vec(), photo, "Twilio's MediaUrl serves the photo");
     assert!(mock.invalid_requests().is_empty(), "{:?}", mock.invalid_requests());

@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use chrono::Utc;
 use switchboard_core::auth::{TokenService, TokenSettings};
+use switchboard_core::domain::conversation::{GroupRequest, Member, ParticipantRequest};
 use switchboard_core::domain::ids::{ConversationId, UserId};
 use switchboard_core::domain::message::Message;
 use switchboard_core::domain::phone::E164;
 use switchboard_core::domain::user::User;
-use switchboard_core::memory::{FakeMediaCopies, FakeQueue, MemoryStore};
+use switchboard_core::memory::{FakeMedia, FakeMediaCopies, FakeQueue, FakeSms, MemoryStore};
 use switchboard_core::ports::media_copies::MediaError;
 use switchboard_core::ports::queue::Job;
 use switchboard_core::ports::{JobQueue, MessageStore, PageRequest};
 use switchboard_core::service::inbound::{self, InboundSms, Outcome};
-use switchboard_core::service::{pipeline, DeliverySettings};
+use switchboard_core::service::{conversations, pipeline, DeliverySettings};
 use switchboard_core::{App, Secret, Settings};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot really";
@@ -36,7 +37,10 @@ struct World {
     store: Arc<MemoryStore>,
     media: Arc<FakeMediaCopies>,
     queue: Arc<FakeQueue>,
+    sms: Arc<FakeSms>,
     app: App,
+    /// The user holding our number.
+    holder: Option<User>,
 }
 
 impl World {
@@ -57,16 +61,19 @@ impl World {
             ..DeliverySettings::default()
         };
         let settings = Settings { delivery, delete_twilio_media, ..Settings::default() };
+        let sms = Arc::new(FakeSms::new());
         let app = App::new(settings, tokens, store.clone())
             .with_queue(queue.clone())
+            .with_sms(sms.clone())
+            .with_media(Arc::new(FakeMedia::new()))
             .with_media_copies(media.clone(), media.clone());
-        let world = Self { store, media, queue, app };
-        world.holder().await;
-        world
+        let world = Self { store, media, queue, sms, app, holder: None };
+        let holder = world.holder().await;
+        Self { holder: Some(holder), ..world }
     }
 
     /// A user holding our number: a phone's first text opens an SMS conversation.
-    async fn holder(&self) {
+    async fn holder(&self) -> User {
         let now = Utc::now();
         let user = User {
             id: UserId::new(),
@@ -85,6 +92,7 @@ impl World {
         self.app.users.create_user(&user).await.unwrap();
         self.app.numbers.add_number(&number(), now).await.unwrap();
         self.app.numbers.assign_number(user.id, &number(), now).await.unwrap();
+        self.app.users.get_user(user.id).await.unwrap().unwrap()
     }
 
     async fn mms(&self, sid: &str, urls: &[String]) -> Outcome {
@@ -212,4 +220,59 @@ async fn given_a_refused_type_or_the_last_attempt_failing_then_twilios_urls_are_
         "retried up to the attempts cap, then given up"
     );
     assert_eq!(pipeline::sweep(&w.app, Utc::now() + chrono::Duration::hours(1)).await.unwrap(), 0);
+}
+
+/// A group of the holder and two phones; the proxy number `phone()` texts.
+async fn group_with_two_phones(w: &World, holder: &User) -> E164 {
+    w.app.numbers.add_number(&E164::from_stored("+14155550101".into()), Utc::now()).await.unwrap();
+    let participants = [phone(), E164::from_stored("+14155550201".into())]
+        .iter()
+        .map(|p| ParticipantRequest { user_id: None, phone_number: Some(p.to_string()), display_name: None })
+        .collect();
+    let request = GroupRequest { name: "Picnic".into(), description: None, participants };
+    let detail = conversations::create_group(&w.app, holder, request).await.unwrap();
+    detail
+        .participants
+        .iter()
+        .find_map(|p| match &p.member {
+            Member::Sms { phone: from, proxy_number } if *from == phone() => Some(proxy_number.clone()),
+            _ => None,
+        })
+        .expect("the phone's proxy number")
+}
+
+#[tokio::test]
+async fn with_twilios_copies_deleted_a_group_relay_written_before_the_copy_sends_ours() {
+    let w = World::new(true).await;
+    let proxy = group_with_two_phones(&w, w.holder.as_ref().unwrap()).await;
+    let url = media_url(1);
+    w.media.serve(&url, "image/png", PNG);
+    let sms = InboundSms {
+        message_sid: "MMG1".into(),
+        from: phone(),
+        to: proxy,
+        body: "look".into(),
+        media: vec![(url.clone(), "image/png".to_string())],
+    };
+    inbound::receive(&w.app, &sms).await.unwrap();
+    // The relay runs first (its delivery gets Twilio's URL), then the copy, which deletes
+    // Twilio's media; only then does the relayed delivery's attempt run.
+    let jobs = w.queue.take_all();
+    let relay = jobs.iter().find(|j| matches!(j, Job::Relay(_))).expect("a relay job");
+    let copy = jobs.iter().find(|j| matches!(j, Job::MediaCopy(_))).expect("a copy job");
+    pipeline::run(&w.app, relay).await.unwrap();
+    let deliveries = w.queue.take_all();
+    pipeline::run(&w.app, copy).await.unwrap();
+    assert_eq!(w.media.deleted(), vec![url.clone()]);
+    for job in &deliveries {
+        pipeline::run(&w.app, job).await.unwrap();
+    }
+    let sent = w.sms.sent();
+    assert_eq!(sent.len(), 1, "relayed to the other phone");
+    assert_eq!(sent[0].media_urls.len(), 1);
+    assert!(
+        sent[0].media_urls[0].contains("media/") && sent[0].media_urls[0] != url,
+        "{:?}",
+        sent[0].media_urls
+    );
 }

@@ -27,6 +27,11 @@ impl FakeMedia {
         self.objects.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), object);
     }
 
+    /// Removes the object at `key` (the lifecycle's expiry).
+    pub fn remove(&self, key: &str) {
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
     /// The stored object at `key`, if any.
     pub fn get(&self, key: &str) -> Option<StoredObject> {
         self.objects.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()

@@ -107,7 +107,10 @@ pub async fn copy(app: &App, conversation_id: ConversationId, message_id: Messag
         _ => "gave_up",
     });
     if let (true, CopyOutcome::Copied(keys)) = (recorded, &outcome) {
-        announce(app, &message, &deliveries, keys).await?;
+        // The copy is recorded: a failed event only delays what a reload shows.
+        if let Err(err) = announce(app, &message, &deliveries, keys).await {
+            tracing::warn!(messageId = %message_id, error = %err, "media copy not announced");
+        }
     }
     if recorded && matches!(outcome, CopyOutcome::Copied(_)) && app.settings.delete_twilio_media {
         for url in &message.media_urls {

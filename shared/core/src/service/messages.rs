@@ -52,14 +52,25 @@ pub async fn send(
     request: SendRequest,
     idempotency_key: Option<&str>,
 ) -> Result<Sent, AppError> {
-    // The uploads first (one HeadObject each): a send naming a missing one stores nothing.
+    if request.media.is_empty() {
+        let content = validate_content(request.content.as_deref(), &request.media_urls, "content")?;
+        return send_with(app, caller, content, idempotency_key, || {
+            conversations::load_visible(app, caller, conversation_id)
+        })
+        .await;
+    }
+    // With attachments, a replay comes before the uploads are checked: a retry after the
+    // staged uploads expired still gets the first message (its media were copied then).
+    let key = idempotency_key.map(validate_idempotency_key).transpose()?;
+    if let Some(sent) = replay(app, caller, key.as_deref()).await? {
+        return Ok(sent);
+    }
+    // One HeadObject each: a send naming a missing upload stores nothing.
     let attachments = media::uploaded_media(app, caller, &request.media).await?;
     let content =
         validate_with_attachments(request.content.as_deref(), &request.media_urls, attachments, "content")?;
-    send_with(app, caller, content, idempotency_key, || {
-        conversations::load_visible(app, caller, conversation_id)
-    })
-    .await
+    let detail = conversations::load_visible(app, caller, conversation_id).await?;
+    send_in(app, caller, detail, content, key.as_deref()).await
 }
 
 /// POST /api/users/sms/internal/{userId}: the direct conversation with that user, and a message in it.

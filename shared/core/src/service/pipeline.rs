@@ -66,6 +66,19 @@ pub fn retry_delay(settings: &DeliverySettings, retry: u32, jitter: f64) -> Dura
     settings.retry_delay(retry, jitter)
 }
 
+/// The bucket keys of a delivery's media. A relay of a phone's MMS is written before the media
+/// copy lands, with Twilio's URLs only; when Twilio's copies are deleted once ours are stored
+/// (`DELETE_TWILIO_MEDIA`), such a delivery reads the message (only then, and only an MMS) so
+/// that a retry or a late attempt sends our copies rather than deleted URLs.
+async fn relay_media_keys(app: &App, delivery: &Delivery) -> Result<Vec<String>, AppError> {
+    if !delivery.media_keys.is_empty() || delivery.media_urls.is_empty() || !app.settings.delete_twilio_media
+    {
+        return Ok(delivery.media_keys.clone());
+    }
+    let stored = app.messages.get_message(delivery.message_id).await?;
+    Ok(stored.map(|s| s.message.media_keys).unwrap_or_default())
+}
+
 /// One attempt at one delivery.
 pub async fn deliver(app: &App, id: DeliveryId) -> Result<(), AppError> {
     observe::conversation(&id.conversation_id);
@@ -86,10 +99,11 @@ pub async fn deliver(app: &App, id: DeliveryId) -> Result<(), AppError> {
     let delivery = &claimed.delivery;
     // Our bucket's media, where the message has them, through fresh presigned GETs that outlive
     // Twilio's fetch; otherwise the URLs the message was sent with.
-    let media_urls = if delivery.media_keys.is_empty() {
+    let media_keys = relay_media_keys(app, delivery).await?;
+    let media_urls = if media_keys.is_empty() {
         delivery.media_urls.clone()
     } else {
-        super::media::signed_urls(app, &delivery.media_keys, super::media::TWILIO_URL_LIFETIME).await?
+        super::media::signed_urls(app, &media_keys, super::media::TWILIO_URL_LIFETIME).await?
     };
     let sms = OutboundSms {
         to: delivery.to.clone(),
