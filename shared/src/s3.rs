@@ -37,11 +37,25 @@ fn presigning(lifetime: Duration) -> Result<PresigningConfig, MediaError> {
     PresigningConfig::expires_in(lifetime).map_err(backend)
 }
 
-/// The headers the signature covers, besides `host`, for the caller to send as they are.
+/// The headers the signature covers (`X-Amz-SignedHeaders`), besides `host`, for the caller to
+/// send as they are. Only those: the SDK also sets headers it does not sign (`x-amzn-trace-id`
+/// under X-Ray), which a browser would send as well and the bucket's CORS rule would refuse.
 fn signed_headers(request: &PresignedRequest) -> Vec<(String, String)> {
+    let uri = request.uri();
+    let signed: Vec<String> = uri
+        .split_once('?')
+        .map(|(_, query)| query)
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("X-Amz-SignedHeaders="))
+        .map(|list| list.replace("%3B", ";").to_ascii_lowercase())
+        .unwrap_or_default()
+        .split(';')
+        .map(str::to_string)
+        .collect();
     request
         .headers()
-        .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("host") && signed.contains(&name.to_ascii_lowercase()))
         .map(|(name, value)| (canonical_header_name(name), value.to_string()))
         .collect()
 }

@@ -18,8 +18,12 @@ import type {
   PublicUser,
   Schemas,
   Session,
+  UploadTicket,
   User,
 } from "./types";
+
+/** The body of a send: `content` and/or `media` (upload ids). */
+type SendBody = Schemas["SendRequest"];
 
 /** An API error, in words a person can act on. */
 export class ApiError extends Error {
@@ -367,11 +371,45 @@ export const api = {
     );
     return page(r.messages, r.nextCursor);
   },
-  /** Sends once: a retry with the same key answers with the first message. */
-  async send(id: string, content: string, idempotencyKey: string): Promise<Message> {
+  /** Sends once: a retry with the same key answers with the first message. `media`: upload ids
+   * (`createUpload`), whose files were PUT already; the text may then be empty. */
+  async send(id: string, content: string, idempotencyKey: string, media: string[] = []): Promise<Message> {
     const path = `/api/conversations/${enc(id)}/messages`;
-    return (await call<Schemas["MessageBody"]>("POST", path, { content }, true, { "idempotency-key": idempotencyKey }))
+    const body: SendBody = media.length > 0 ? { ...(content ? { content } : {}), media } : { content };
+    return (await call<Schemas["MessageBody"]>("POST", path, body, true, { "idempotency-key": idempotencyKey }))
       .message;
+  },
+  /** Starts an upload: a presigned PUT bound to the file's declared type and exact size. */
+  async createUpload(contentType: string, size: number): Promise<UploadTicket> {
+    const body: Schemas["UploadRequest"] = { contentType, size };
+    return call<UploadTicket>("POST", "/api/uploads", body);
+  },
+  /** PUTs the file's bytes to the ticket's presigned URL (straight to the bucket, no token). */
+  async putUpload(ticket: UploadTicket, file: Blob): Promise<void> {
+    // Content-Length is the browser's to set (a forbidden header); the body's size is the one signed.
+    // Only the headers the signature names go along (when the URL names them): anything else, such
+    // as a tracing header, is no use to S3 and would need the bucket's CORS to allow it.
+    const signed = new URL(ticket.url).searchParams.get("X-Amz-SignedHeaders")?.toLowerCase().split(";");
+    const headers = Object.fromEntries(
+      Object.entries(ticket.headers).filter(([name]) => {
+        const lower = name.toLowerCase();
+        return lower !== "content-length" && lower !== "host" && (!signed || signed.includes(lower));
+      }),
+    );
+    let response: Response;
+    try {
+      response = await fetch(ticket.url, { method: ticket.method || "PUT", headers, body: file });
+    } catch {
+      throw new ApiError(0, "network", "the storage cannot be reached. Check your connection and try again.");
+    }
+    if (response.ok) return;
+    throw new ApiError(
+      response.status,
+      "upload_refused",
+      response.status === 403
+        ? "the storage refused it (403): its type or size is not what was declared, or the upload link expired."
+        : `the storage answered ${response.status} ${response.statusText}.`,
+    );
   },
   async edit(messageId: string, content: string): Promise<Message> {
     return (await call<Schemas["MessageBody"]>("PUT", `/api/messages/${enc(messageId)}`, { content })).message;

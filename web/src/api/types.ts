@@ -23,6 +23,7 @@ export type ParticipantRequest = Schemas["ParticipantRequest"];
 export type Contact = Schemas["ContactView"];
 export type ContactPatch = Schemas["ContactPatch"];
 export type ImportReport = Schemas["ImportReport"];
+export type UploadTicket = Schemas["UploadTicket"];
 /** A WebSocket event (docs/realtime.md). */
 export type LiveEvent = Schemas["Event"];
 export type DeliveryUpdate = Schemas["DeliveryUpdate"];

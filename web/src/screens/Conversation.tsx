@@ -1,8 +1,9 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { api, currentSession } from "../api/client";
+import { api, currentSession, describeError } from "../api/client";
 import type { Conversation, Message, Participant } from "../api/types";
 import { contactName, titleOf } from "../contacts";
 import { liveSocket } from "../live";
+import { MAX_FILES, MEDIA_TYPES, admit, isImage, sizeText, type Attachment } from "../media";
 import { encodingName, segments, smsBody } from "../sms";
 import {
   loadConversation,
@@ -245,16 +246,14 @@ function MessageItem({ message, mine, conversation }: { message: Message; mine: 
               </button>
             </div>
           </form>
-        ) : (
+        ) : message.content || message.mediaUrls.length === 0 ? (
           <p class="content">{message.content}</p>
-        )}
+        ) : null}
         {message.mediaUrls.length > 0 && !message.deleted && (
           <ul class="media">
             {message.mediaUrls.map((url, i) => (
-              <li key={url}>
-                <a href={url} target="_blank" rel="noreferrer">
-                  Attachment {i + 1}
-                </a>
+              <li key={i}>
+                <MediaItem url={url} contentType={message.mediaContentTypes[i]} n={i + 1} />
               </li>
             ))}
           </ul>
@@ -290,6 +289,27 @@ function MessageItem({ message, mine, conversation }: { message: Message; mine: 
         )}
       </div>
     </li>
+  );
+}
+
+/**
+ * One of a message's media: a picture inline (opens full size in a new tab), anything else or of
+ * no known type as a link. The URLs are short-lived presigned GETs: a picture that no longer
+ * loads becomes its link too.
+ */
+function MediaItem({ url, contentType, n }: { url: string; contentType: string | undefined; n: number }) {
+  const [broken, setBroken] = useState(false);
+  if (!isImage(contentType) || broken) {
+    return (
+      <a href={url} target="_blank" rel="noreferrer">
+        Attachment {n}
+      </a>
+    );
+  }
+  return (
+    <a href={url} target="_blank" rel="noreferrer" class="picture">
+      <img src={url} alt={`Picture ${n}`} loading="lazy" onError={() => setBroken(true)} />
+    </a>
   );
 }
 
@@ -332,6 +352,9 @@ function Typing({ id }: { id: string }) {
 
 function Composer({ conversation, mine, hasPhones }: { conversation: Conversation; mine: Participant | null; hasPhones: boolean }) {
   const [text, setText] = useState("");
+  const [attachments, setAttachments] = useState<Attachment[]>([]);
+  const [refused, setRefused] = useState<string[]>([]);
+  const [progress, setProgress] = useState("");
   const send = useAction();
   const lastTyping = useRef(0);
   const key = useRef(randomKey());
@@ -339,6 +362,12 @@ function Composer({ conversation, mine, hasPhones }: { conversation: Conversatio
   // Counted on the text as the server stores it (trimmed).
   const body = text.trim();
   const sms = segments(body ? smsBody(prefix, body) : "");
+  const total = attachments.reduce((sum, a) => sum + a.file.size, 0);
+
+  // The previews' object URLs live as long as their chips.
+  const previews = useRef(attachments);
+  previews.current = attachments;
+  useEffect(() => () => previews.current.forEach((a) => URL.revokeObjectURL(a.preview)), []);
 
   function typed(value: string) {
     setText(value);
@@ -349,14 +378,66 @@ function Composer({ conversation, mine, hasPhones }: { conversation: Conversatio
     }
   }
 
+  function choose(input: HTMLInputElement) {
+    const chosen = Array.from(input.files ?? []);
+    input.value = ""; // the same file may be chosen again after a removal
+    const { accepted, refused: reasons } = admit(
+      attachments.map((a) => a.file),
+      chosen,
+    );
+    setRefused(reasons);
+    if (accepted.length === 0) return;
+    send.setError(null);
+    key.current = randomKey(); // another message than the one a failed send may have tried
+    setAttachments([
+      ...attachments,
+      ...accepted.map((file) => ({ key: randomKey(), file, preview: URL.createObjectURL(file) })),
+    ]);
+  }
+
+  function drop(which: Attachment) {
+    URL.revokeObjectURL(which.preview);
+    setAttachments(attachments.filter((a) => a !== which));
+    setRefused([]);
+    key.current = randomKey();
+  }
+
+  /** PUTs each file not uploaded yet (a retry after a failed send reuses the uploads it made). */
+  async function upload(list: Attachment[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const [i, a] of list.entries()) {
+      if (!a.uploadId) {
+        setProgress(`Uploading ${list.length === 1 ? "the picture" : `picture ${i + 1} of ${list.length}`}…`);
+        try {
+          const ticket = await api.createUpload(a.file.type, a.file.size);
+          await api.putUpload(ticket, a.file);
+          a.uploadId = ticket.uploadId;
+        } catch (error) {
+          throw new Error(`“${a.file.name}” could not be uploaded: ${describeError(error)} Nothing was sent.`);
+        }
+      }
+      ids.push(a.uploadId);
+    }
+    return ids;
+  }
+
   async function submit() {
     const content = text.trim();
-    if (!content || send.busy) return;
+    if ((!content && attachments.length === 0) || send.busy) return;
+    const list = attachments;
     // The same key on a retry of this text: the server sends it once.
-    const sent = await send.run(() => api.send(conversation.id, content, key.current));
+    const sent = await send.run(async () => {
+      const media = list.length > 0 ? await upload(list) : [];
+      setProgress(list.length > 0 ? "Sending…" : "");
+      return api.send(conversation.id, content, key.current, media);
+    });
+    setProgress("");
     if (sent) {
       noteSent(sent);
       setText("");
+      list.forEach((a) => URL.revokeObjectURL(a.preview));
+      setAttachments([]);
+      setRefused([]);
       key.current = randomKey();
       lastTyping.current = 0;
     }
@@ -386,10 +467,57 @@ function Composer({ conversation, mine, hasPhones }: { conversation: Conversatio
             }
           }}
         />
-        <button type="submit" class="primary" disabled={send.busy || !text.trim()}>
+        <div class="attach">
+          <input
+            id="composer-files"
+            class="visually-hidden"
+            type="file"
+            accept={MEDIA_TYPES.join(",")}
+            multiple
+            disabled={send.busy}
+            aria-describedby="composer-files-hint"
+            onChange={(e) => choose(e.currentTarget)}
+          />
+          <label for="composer-files" class="button">
+            Attach<span class="visually-hidden"> pictures</span>
+          </label>
+        </div>
+        <button type="submit" class="primary" disabled={send.busy || (!text.trim() && attachments.length === 0)}>
           {send.busy ? "Sending…" : "Send"}
         </button>
       </div>
+      <p id="composer-files-hint" class="visually-hidden">
+        JPEG, PNG or GIF pictures: at most {MAX_FILES}, 5 MB in total.
+      </p>
+      {attachments.length > 0 && (
+        <ul class="attachments" aria-label="Attached pictures">
+          {attachments.map((a) => (
+            <li key={a.key} class="attachment" data-file={a.file.name}>
+              <img src={a.preview} alt="" />
+              <span class="name">{a.file.name}</span>
+              <span class="muted">{sizeText(a.file.size)}</span>
+              <button type="button" class="small" disabled={send.busy} onClick={() => drop(a)}>
+                Remove<span class="visually-hidden"> {a.file.name}</span>
+              </button>
+            </li>
+          ))}
+          <li class="muted total">
+            {attachments.length} of {MAX_FILES} · {sizeText(total)} of 5 MB
+          </li>
+        </ul>
+      )}
+      {refused.length > 0 && (
+        <div class="error" role="alert" data-testid="attach-refused">
+          {refused.map((reason) => (
+            <p key={reason}>{reason}</p>
+          ))}
+        </div>
+      )}
+      {progress && (
+        <p class="progress muted" role="status">
+          {progress}
+        </p>
+      )}
       <p id="composer-count" class="count" aria-live="off">
         {text.length} {text.length === 1 ? "character" : "characters"}
         {hasPhones && (
@@ -402,6 +530,7 @@ function Composer({ conversation, mine, hasPhones }: { conversation: Conversatio
             <span data-testid="encoding">{encodingName(sms.encoding)}</span>
             {` · ${sms.remaining} left in this segment`}
             {prefix !== null && text && <span class="muted"> (phones get “{prefix}: …”)</span>}
+            {attachments.length > 0 && <span class="muted"> · with pictures, phones get an MMS</span>}
           </>
         )}
       </p>
