@@ -224,6 +224,12 @@ async fn a_retried_send_with_media_answers_the_first_message_even_after_its_uplo
     assert_eq!(again.body["message"]["id"], first.body["message"]["id"]);
     assert_eq!(again.body["message"]["mediaUrls"], first.body["message"]["mediaUrls"], "presigned again");
     assert_eq!(app.history(id, &ada).await.len(), 1, "stored once");
+    // A body no send accepts is refused even under a used key: 11 files.
+    let eleven = json!({"media": vec![photo.clone(); 11]});
+    let refused = app
+        .send_with_headers("POST", &path, Some(eleven), Some(&ada.token), &[("idempotency-key", "k-1")])
+        .await;
+    assert_eq!((refused.status, refused.body["error"]["field"].clone()), (422, json!("media")));
     app.run_pipeline().await;
     assert_eq!(app.sms.sent().len(), 1, "sent once");
 }

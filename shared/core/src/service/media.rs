@@ -56,13 +56,9 @@ pub async fn create_upload(app: &App, caller: &User, spec: UploadSpec) -> Result
     })
 }
 
-/// The keys of the uploads a send names: at most 10, each the caller's own and uploaded, 5 MB
-/// in total. One HeadObject per upload, made concurrently.
-pub async fn uploaded_media(
-    app: &App,
-    caller: &User,
-    upload_ids: &[String],
-) -> Result<Vec<Attachment>, AppError> {
+/// The keys of the uploads a send names, checked without any request: at most 10, each an
+/// upload id we issue, none twice.
+pub fn upload_keys(caller: &User, upload_ids: &[String]) -> Result<Vec<UploadKey>, AppError> {
     if upload_ids.len() > MAX_MEDIA_PER_MESSAGE {
         return Err(AppError::validation(
             "media",
@@ -73,6 +69,17 @@ pub async fn uploaded_media(
     if keys.iter().collect::<std::collections::HashSet<_>>().len() != keys.len() {
         return Err(AppError::validation("media", "an upload is named twice"));
     }
+    Ok(keys)
+}
+
+/// The keys of the uploads a send names: at most 10, each the caller's own and uploaded, 5 MB
+/// in total. One HeadObject per upload, made concurrently.
+pub async fn uploaded_media(
+    app: &App,
+    caller: &User,
+    upload_ids: &[String],
+) -> Result<Vec<Attachment>, AppError> {
+    let keys = upload_keys(caller, upload_ids)?;
     let heads = futures::future::try_join_all(keys.iter().map(|key| app.media.head(key.as_str()))).await?;
     let mut total = 0;
     let mut uploads = Vec::with_capacity(keys.len());

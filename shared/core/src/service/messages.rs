@@ -18,7 +18,7 @@ use crate::domain::conversation::{
     ConversationDetail, ConversationKind, ConversationStatus, Member, SmsRequest,
 };
 use crate::domain::ids::{ConversationId, MessageId, UserId};
-use crate::domain::media::media_key;
+use crate::domain::media::{media_key, Attachment};
 use crate::domain::message::{
     segments, sms_body, validate_content, validate_idempotency_key, validate_with_attachments, Delivery,
     DeliveryStatus, EditRequest, Message, NewContent, SendRequest, Sender, SenderKind,
@@ -59,8 +59,14 @@ pub async fn send(
         })
         .await;
     }
-    // With attachments, a replay comes before the uploads are checked: a retry after the
-    // staged uploads expired still gets the first message (its media were copied then).
+    // The body's shape first (no request), as for any send; then a replay comes before the
+    // uploads are looked at: a retry after the staged uploads expired still gets the first
+    // message (its media were copied then).
+    let unchecked = media::upload_keys(caller, &request.media)?
+        .into_iter()
+        .map(|upload| Attachment { upload, content_type: String::new() })
+        .collect();
+    validate_with_attachments(request.content.as_deref(), &request.media_urls, unchecked, "content")?;
     let key = idempotency_key.map(validate_idempotency_key).transpose()?;
     if let Some(sent) = replay(app, caller, key.as_deref()).await? {
         return Ok(sent);
