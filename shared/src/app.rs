@@ -26,7 +26,6 @@ use crate::apigw::ApiGatewayManagement;
 use crate::config::{Config, ConfigError};
 use crate::dynamo::{DynamoStore, RoundTrips};
 use crate::s3::S3Media;
-use crate::s3_copies::S3Copies;
 use crate::sqs::SqsQueue;
 use crate::twilio::{TwilioClient, TwilioMedia, TwilioSettings};
 
@@ -115,25 +114,21 @@ impl AppState {
         self
     }
 
-    /// Copies inbound MMS media into `MEDIA_BUCKET`, fetched from Twilio with the account's
-    /// credentials; without a bucket or a Twilio account, nothing is copied (the copy jobs give
-    /// up and messages keep Twilio's URLs).
+    /// The delivery pipeline's media: presigned GETs for Twilio and web members, and the copies
+    /// of inbound MMS media fetched from Twilio with the account's credentials, through one S3
+    /// client (`MEDIA_BUCKET`, required). Without a Twilio account nothing is copied (the copy
+    /// jobs give up and messages keep Twilio's URLs).
     pub fn with_media_copies(mut self) -> Result<Self, ConfigError> {
-        let (Some(aws), Some(bucket), Some(twilio)) =
-            (&self.aws, &self.config.media_bucket, TwilioSettings::from_config(&self.config)?)
-        else {
-            return Ok(self);
-        };
-        // A local S3 (moto) answers on one host: path-style addressing.
-        let s3 = aws_sdk_s3::config::Builder::from(aws.as_ref())
-            .force_path_style(aws.endpoint_url().is_some())
-            .build();
-        let copies = Arc::new(S3Copies::new(aws_sdk_s3::Client::from_conf(s3), bucket.clone()));
-        let source = Arc::new(
-            TwilioMedia::new(&twilio)
-                .map_err(|e| ConfigError::Invalid { name: "TWILIO_API_BASE_URL", reason: e.to_string() })?,
-        );
-        self.app = self.app.with_media_copies(source, copies);
+        let bucket = self.media_bucket()?;
+        self.app = self.app.with_media(bucket.clone());
+        if let Some(twilio) = TwilioSettings::from_config(&self.config)? {
+            let source =
+                Arc::new(TwilioMedia::new(&twilio).map_err(|e| ConfigError::Invalid {
+                    name: "TWILIO_API_BASE_URL",
+                    reason: e.to_string(),
+                })?);
+            self.app = self.app.with_media_copies(source, bucket);
+        }
         Ok(self)
     }
 
@@ -153,9 +148,14 @@ impl AppState {
 
     /// Presigns uploads and downloads in the media bucket (`MEDIA_BUCKET`, required).
     pub fn with_media(self) -> Result<Self, ConfigError> {
+        let bucket = self.media_bucket()?;
+        Ok(self.with_media_store(bucket))
+    }
+
+    fn media_bucket(&self) -> Result<Arc<S3Media>, ConfigError> {
         let bucket = self.config.media_bucket.clone().ok_or(ConfigError::Missing("MEDIA_BUCKET"))?;
         let aws = self.aws.clone().ok_or(ConfigError::Missing("AWS configuration"))?;
-        Ok(self.with_media_store(Arc::new(S3Media::new(&aws, bucket))))
+        Ok(Arc::new(S3Media::new(&aws, bucket)))
     }
 
     pub fn with_media_store(mut self, media: Arc<dyn MediaStore>) -> Self {

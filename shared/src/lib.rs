@@ -4,7 +4,7 @@
 //! - [`dynamo`]: the storage ports over one DynamoDB table (keys in [`dynamo::keys`]).
 //! - [`twilio`]: the SMS port over Twilio's Messages API, and webhook signatures.
 //! - [`apigw`]: the WebSocket gateway port over API Gateway's management API.
-//! - [`s3`]: the media bucket (presigned uploads and downloads) over S3.
+//! - [`s3`]: the media bucket over S3 (presigned uploads and downloads, attachments, MMS copies).
 //! - [`sqs`]: the delivery pipeline's queue over SQS.
 //! - [`api`]: the HTTP edge: route tables, the caller, request parsing, the one error-to-HTTP
 //!   mapping, the Twilio webhooks' forms, the request log line and metrics.
@@ -17,7 +17,6 @@ pub mod app;
 pub mod config;
 pub mod dynamo;
 pub mod s3;
-pub mod s3_copies;
 pub mod sqs;
 pub mod telemetry;
 pub mod twilio;

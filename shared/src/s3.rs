@@ -1,5 +1,7 @@
-//! The media bucket over S3 (`MEDIA_BUCKET`): SigV4-presigned PUTs and GETs, and HeadObject.
-//! Locally the bucket lives in moto (`AWS_ENDPOINT_URL_S3`, path-style addressing).
+//! The media bucket over S3 (`MEDIA_BUCKET`): SigV4-presigned PUTs and GETs, HeadObject,
+//! CopyObject (a send's attachments), and PutObject (the copies of inbound MMS media): one
+//! client per function for all of it. Locally the bucket lives in moto (`AWS_ENDPOINT_URL_S3`,
+//! path-style addressing).
 
 use std::time::Duration;
 
@@ -7,7 +9,10 @@ use async_trait::async_trait;
 use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use aws_sdk_s3::primitives::ByteStream;
 use switchboard_core::ports::media::{MediaError, MediaStore, Presigned, StoredObject};
+use switchboard_core::ports::media_copies::MediaError as CopyError;
+use switchboard_core::ports::MediaCopies;
 
 pub struct S3Media {
     client: aws_sdk_s3::Client,
@@ -129,5 +134,22 @@ impl MediaStore for S3Media {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl MediaCopies for S3Media {
+    async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), CopyError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map(|_| ())
+            // S3's answers (throttling, 5xx, no connection) are all worth another attempt.
+            .map_err(|e| CopyError::Unavailable(DisplayErrorContext(e).to_string()))
     }
 }

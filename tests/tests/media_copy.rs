@@ -13,7 +13,7 @@ use switchboard::core::domain::message::Message;
 use switchboard::core::domain::phone::E164;
 use switchboard::core::ports::media_copies::MediaError;
 use switchboard::core::ports::{MediaCopies, PageRequest};
-use switchboard::s3_copies::S3Copies;
+use switchboard::s3::S3Media;
 use switchboard::twilio::{TwilioMedia, TwilioSettings};
 use switchboard_tests::twilio_mock::{TwilioMock, ACCOUNT_SID, AUTH_TOKEN};
 use switchboard_tests::{us_number, Reply, TestApp};
@@ -26,7 +26,7 @@ const PHONE: &str = "+14155550299";
 
 /// Counts the bucket's PutObject calls.
 struct Counted {
-    inner: S3Copies,
+    inner: S3Media,
     puts: AtomicUsize,
 }
 
@@ -63,10 +63,11 @@ async fn world_with(settings: &[(&str, &str)]) -> World {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("the local AWS endpoint");
     let aws = aws_config::load_from_env().await;
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&aws).endpoint_url(endpoint).force_path_style(true).build(),
+        aws_sdk_s3::config::Builder::from(&aws).endpoint_url(&endpoint).force_path_style(true).build(),
     );
     s3.create_bucket().bucket(&bucket).send().await.expect("create the bucket");
-    let copies = Arc::new(Counted { inner: S3Copies::new(s3.clone(), bucket.clone()), puts: 0.into() });
+    let local = aws_config::from_env().endpoint_url(endpoint.as_str()).load().await;
+    let copies = Arc::new(Counted { inner: S3Media::new(&local, bucket.clone()), puts: 0.into() });
     let twilio_settings = TwilioSettings::from_config(&app.state.config).unwrap().unwrap();
     let source = Arc::new(TwilioMedia::new(&twilio_settings).unwrap());
     app.state.app = app.state.app.clone().with_media_copies(source, copies.clone());

@@ -13,7 +13,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_events()
         .with_queue()?
         .with_twilio()?
-        .with_media()?
         .with_media_copies()?;
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
