@@ -140,6 +140,26 @@ pub(crate) fn record_call<T>(started: std::time::Instant, result: &Result<T, Sen
 }
 
 impl TwilioClient {
+    /// Sends one request to Twilio's API with the account's credentials and reads its JSON
+    /// answer (`what` names it when unreadable); a refusal or no answer as a `SendError`.
+    pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<T, SendError> {
+        let response = request
+            .basic_auth(&self.settings.username, Some(self.settings.password.expose()))
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|_| SendError::Timeout)?;
+        if !status.is_success() {
+            return Err(refusal(status, &body));
+        }
+        serde_json::from_slice(&body).map_err(|e| SendError::Unavailable(format!("unreadable {what}: {e}")))
+    }
+
     /// One "create a Message" call.
     async fn create_message(&self, sms: &OutboundSms) -> Result<Accepted, SendError> {
         let response = self
@@ -169,21 +189,12 @@ impl TwilioClient {
     /// created at or after `since` (less a minute of clock skew). `DateSent` is not a filter:
     /// a message Twilio queued but has not sent yet has none, and is exactly the one to find.
     async fn list_messages(&self, query: &SentQuery) -> Result<Option<Accepted>, SendError> {
-        let response = self
-            .http
-            .get(&self.messages_url)
-            .basic_auth(&self.settings.username, Some(self.settings.password.expose()))
-            .query(&[("To", query.to.as_str()), ("From", query.from.as_str()), ("PageSize", "50")])
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|_| SendError::Timeout)?;
-        if !status.is_success() {
-            return Err(refusal(status, &body));
-        }
-        let page: MessagePage = serde_json::from_slice(&body)
-            .map_err(|e| SendError::Unavailable(format!("unreadable list: {e}")))?;
+        let request = self.http.get(&self.messages_url).query(&[
+            ("To", query.to.as_str()),
+            ("From", query.from.as_str()),
+            ("PageSize", "50"),
+        ]);
+        let page: MessagePage = self.read_json(request, "list").await?;
         let since = query.since - chrono::Duration::minutes(1);
         let found = page.messages.into_iter().find(|m| {
             let created =

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use switchboard_core::ports::provider::{NumberProvider, ProviderNumber, ProviderPage, Wiring};
 use switchboard_core::ports::sms::SendError;
 
-use super::client::{record_call, refusal, transport_error, TwilioClient};
+use super::client::{record_call, TwilioClient};
 
 /// A page of "List IncomingPhoneNumber" (only the fields we use).
 #[derive(Deserialize)]
@@ -54,21 +54,7 @@ impl TwilioClient {
     }
 
     async fn get_page(&self, url: String, query: &[(&str, &str)]) -> Result<ProviderPage, SendError> {
-        let response = self
-            .http
-            .get(url)
-            .basic_auth(&self.settings.username, Some(self.settings.password.expose()))
-            .query(query)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|_| SendError::Timeout)?;
-        if !status.is_success() {
-            return Err(refusal(status, &body));
-        }
-        let page: NumberPage = serde_json::from_slice(&body)
-            .map_err(|e| SendError::Unavailable(format!("unreadable list: {e}")))?;
+        let page: NumberPage = self.read_json(self.http.get(url).query(query), "list").await?;
         Ok(ProviderPage {
             numbers: page.incoming_phone_numbers.into_iter().map(ProviderNumber::from).collect(),
             next_page: page.next_page_uri.filter(|u| !u.is_empty()),
@@ -107,21 +93,7 @@ impl TwilioClient {
             form.push(("StatusCallback", callback));
             form.push(("StatusCallbackMethod", "POST"));
         }
-        let response = self
-            .http
-            .post(url)
-            .basic_auth(&self.settings.username, Some(self.settings.password.expose()))
-            .form(&form)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|_| SendError::Timeout)?;
-        if !status.is_success() {
-            return Err(refusal(status, &body));
-        }
-        let number: NumberResource = serde_json::from_slice(&body)
-            .map_err(|e| SendError::Unavailable(format!("unreadable number: {e}")))?;
+        let number: NumberResource = self.read_json(self.http.post(url).form(&form), "number").await?;
         Ok(number.into())
     }
 }
