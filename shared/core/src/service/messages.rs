@@ -52,13 +52,6 @@ pub async fn send(
     request: SendRequest,
     idempotency_key: Option<&str>,
 ) -> Result<Sent, AppError> {
-    if request.media.is_empty() {
-        let content = validate_content(request.content.as_deref(), &request.media_urls, "content")?;
-        return send_with(app, caller, content, idempotency_key, || {
-            conversations::load_visible(app, caller, conversation_id)
-        })
-        .await;
-    }
     // The body's shape first (no request), as for any send; then a replay comes before the
     // uploads are looked at: a retry after the staged uploads expired still gets the first
     // message (its media were copied then).
@@ -71,7 +64,7 @@ pub async fn send(
     if let Some(sent) = replay(app, caller, key.as_deref()).await? {
         return Ok(sent);
     }
-    // One HeadObject each: a send naming a missing upload stores nothing.
+    // One HeadObject per upload (none without): a send naming a missing upload stores nothing.
     let attachments = media::uploaded_media(app, caller, &request.media).await?;
     let content =
         validate_with_attachments(request.content.as_deref(), &request.media_urls, attachments, "content")?;
