@@ -10,7 +10,9 @@
 #   6. the delivery pipeline: its queues on moto's SQS (`xtask create-queues`, from template.yaml),
 #      and the queue poller (xtask/src/poller.rs), which plays Lambda's event source mapping (each
 #      batch of jobs to the `delivery` function) and the sweeper's schedule (`sweeper`);
-#   7. the web client (web/), built and served by `vite preview` on WEB_PORT, with /api proxied to
+#   7. the media bucket on moto's S3 (`xtask create-bucket`: message media, with CORS for the web
+#      client's uploads);
+#   8. the web client (web/), built and served by `vite preview` on WEB_PORT, with /api proxied to
 #      the functions and, with the stand-in, /standin for its phones panel (scripts/web.sh).
 # Settings come from the environment or a git-ignored .env; Ctrl-C stops everything.
 set -euo pipefail
